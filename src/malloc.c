@@ -1,0 +1,391 @@
+/* malloc.c — heapscope's entry points: the malloc family under glibc's
+ * names and under hs_ names (aliases of one another), the fast paths, the
+ * single slow-path dispatcher, start-up and fork.
+ *
+ * Allocation, small (≤ SIZE_CLASS_MAX_BYTES): size → class by table, pop the
+ * thread cache's bin, subtract the size from bytes_until_sample.  Any miss —
+ * empty bin, counter below zero, cache not yet attached — goes to
+ * malloc_slow, which attaches the cache, refills the bin from the central
+ * list, or serves a large object from the page heap.
+ * Free: one page-map byte gives the class; push on the bin unless it is full,
+ * the pointer is misaligned, or it equals the bin's head (a double free);
+ * otherwise free_slow validates the pointer and does the rest.
+ * The fast paths take no lock, make no system call, do no atomic
+ * read-modify-write and call nothing that can allocate.
+ *
+ * Holds no lock itself; see docs/design.md for the order of the others.
+ * May call: tcache, central, pageheap, pagemap, size_class, options, os,
+ * base. */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapscope.h"
+#include "base.h"
+#include "central.h"
+#include "metadata.h"
+#include "options.h"
+#include "os.h"
+#include "pageheap.h"
+#include "pagemap.h"
+#include "size_class.h"
+#include "tcache.h"
+
+#define HS_ALIAS(name) __attribute__((alias(#name), visibility("default")))
+
+/* ---- Start-up ---- */
+
+enum { INIT_NONE = 0, INIT_RUNNING = 1, INIT_DONE = 2 };
+static _Atomic int init_state;
+static int options_seen_environ;
+
+HS_NOINLINE HS_COLD static void global_init(void) {
+  int expected = INIT_NONE;
+  if (atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
+    /* Nothing here allocates, so no recursion is possible. */
+    extern char **environ;
+    options_seen_environ = environ != NULL;
+    options_init();
+    tcache_global_init();
+    atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+  } else {
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) sched_yield();
+  }
+}
+
+/* The calling thread's cache, attached if this is its first call. */
+HS_INLINE tcache_t *current_tcache(void) {
+  tcache_t *tc = &tls_tcache;
+  if (HS_UNLIKELY(tc->state == TCACHE_UNBORN)) {
+    if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) global_init();
+    tcache_attach(tc);
+  }
+  return tc;
+}
+
+static void count_malloc(tcache_t *tc, size_t requested) {
+  if (HS_LIKELY(tc->state == TCACHE_ACTIVE)) {
+    tc->malloc_count++;
+    tc->bytes_until_sample -= (int64_t)requested;
+    if (tc->bytes_until_sample < 0) tcache_reset_sample_counter(tc);
+  } else {
+    tcache_count_orphan_malloc(requested);
+  }
+}
+
+static void count_free(tcache_t *tc) {
+  if (HS_LIKELY(tc->state == TCACHE_ACTIVE)) tc->free_count++;
+  else tcache_count_orphan_free();
+}
+
+/* ---- Slow paths ---- */
+
+static void *alloc_small(tcache_t *tc, uint32_t size_class) {
+  if (HS_LIKELY(tc->state == TCACHE_ACTIVE)) {
+    tcache_bin_t *bin = &tc->bins[size_class];
+    void *object = bin->head;
+    if (object) {
+      bin->head = *(void **)object;
+      bin->count--;
+      return object;
+    }
+    return tcache_refill(tc, size_class);
+  }
+  void *object;
+  return central_remove_range(size_class, &object, 1) ? object : NULL;
+}
+
+static void *alloc_large(size_t size, size_t align_pages, bool zero) {
+  size_t pages = (HS_MAX(size, (size_t)1) + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT;
+  span_t *span = pageheap_alloc(pages, align_pages, SPAN_LARGE, 0);
+  if (!span) return NULL;
+  span->requested_bytes = size;
+  void *object = span_start(span);
+  if (zero && !span->zeroed) memset(object, 0, size);
+  return object;
+}
+
+/* Serves `size` bytes, zeroed if asked; counts the allocation. */
+HS_NOINLINE static void *malloc_slow(size_t size, bool zero) {
+  tcache_t *tc = current_tcache();
+  if (HS_UNLIKELY(size > PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *object;
+  if (size <= SIZE_CLASS_MAX_BYTES) {
+    object = alloc_small(tc, size_class_of(size));
+    if (object && zero) memset(object, 0, size);
+  } else {
+    object = alloc_large(size, 1, zero);
+  }
+  if (object) count_malloc(tc, size);
+  return object;
+}
+
+/* The size class of a small object after checking that `ptr` is the start of
+ * one; 0 for the start of a large object; aborts on anything else. */
+static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
+  if (HS_UNLIKELY(!span)) hs_fatal_pointer(call, "invalid pointer", ptr);
+  if (HS_LIKELY(span->state == SPAN_SMALL)) {
+    uint32_t size_class = span->size_class;
+    size_t offset = (size_t)((const char *)ptr - (const char *)span_start(span));
+    uint32_t index = size_class_object_index(size_class, offset);
+    if (HS_UNLIKELY(index * size_class_bytes[size_class] != offset ||
+                    index >= size_class_objects[size_class]))
+      hs_fatal_pointer(call, "invalid pointer", ptr);
+    return size_class;
+  }
+  if (span->state == SPAN_LARGE && ptr == span_start(span)) return 0;
+  if (span->state == SPAN_FREE && ptr == span_start(span))
+    hs_fatal_pointer(call, "double free", ptr);
+  hs_fatal_pointer(call, "invalid pointer", ptr);
+}
+
+HS_NOINLINE static void free_slow(void *ptr) {
+  if (!ptr) return;
+  span_t *span = pagemap_span_of(ptr);
+  uint32_t size_class = checked_class(ptr, span, "free");
+  tcache_t *tc = current_tcache();
+  count_free(tc);
+  if (size_class == 0) {
+    pageheap_free(span);
+  } else if (tc->state == TCACHE_ACTIVE) {
+    if (HS_UNLIKELY(ptr == tc->bins[size_class].head)) hs_fatal_pointer("free", "double free", ptr);
+    tcache_push_slow(tc, size_class, ptr);
+  } else {
+    central_insert_range(size_class, &ptr, 1);
+  }
+}
+
+/* ---- Fast paths ---- */
+
+HS_EXPORT void *hs_malloc(size_t size) {
+  tcache_t *tc = &tls_tcache;
+  if (HS_LIKELY(size <= SIZE_CLASS_MAX_BYTES)) {
+    tcache_bin_t *bin = &tc->bins[size_class_of(size)];
+    void *object = bin->head;
+    int64_t left = tc->bytes_until_sample - (int64_t)size;
+    if (HS_LIKELY(object != NULL && left >= 0)) {
+      tc->bytes_until_sample = left;
+      bin->head = *(void **)object;
+      bin->count--;
+      tc->malloc_count++;
+      return object;
+    }
+  }
+  return malloc_slow(size, false);
+}
+
+HS_EXPORT void hs_free(void *ptr) {
+  uintptr_t address = (uintptr_t)ptr;
+  pagemap_leaf_t *leaf = pagemap_leaf_of(address);
+  if (HS_LIKELY(leaf != NULL)) {
+    tcache_t *tc = &tls_tcache;
+    tcache_bin_t *bin = &tc->bins[leaf->size_class[pagemap_slot_of(address)]];
+    /* bins[0] (not a small object) has max_count 0, so it always misses. */
+    if (HS_LIKELY(bin->count < bin->max_count && ptr != bin->head &&
+                  (address & (HS_MIN_ALIGN - 1)) == 0)) {
+      *(void **)ptr = bin->head;
+      bin->head = ptr;
+      bin->count++;
+      tc->free_count++;
+      return;
+    }
+  }
+  free_slow(ptr);
+}
+
+/* ---- The rest of the family ---- */
+
+HS_EXPORT void *hs_calloc(size_t count, size_t size) {
+  size_t total;
+  if (HS_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total <= SIZE_CLASS_MAX_BYTES) {
+    void *object = hs_malloc(total);
+    if (object) memset(object, 0, total);
+    return object;
+  }
+  return malloc_slow(total, true);
+}
+
+HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
+  if (!ptr) return 0;
+  span_t *span = pagemap_span_of(ptr);
+  uint32_t size_class = checked_class(ptr, span, "malloc_usable_size");
+  return size_class ? size_class_bytes[size_class] : span_bytes(span);
+}
+
+HS_EXPORT void *hs_realloc(void *ptr, size_t size) {
+  if (!ptr) return hs_malloc(size);
+  if (size == 0) { /* glibc: frees and returns NULL */
+    hs_free(ptr);
+    return NULL;
+  }
+  span_t *span = pagemap_span_of(ptr);
+  uint32_t size_class = checked_class(ptr, span, "realloc");
+  size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);
+  if (size <= usable && size >= usable / 2) {
+    if (size_class == 0) span->requested_bytes = size;
+    return ptr; /* fits, and shrinking would not save much */
+  }
+  void *moved = hs_malloc(size);
+  if (!moved) return NULL; /* the old block is left intact */
+  memcpy(moved, ptr, HS_MIN(size, usable));
+  hs_free(ptr);
+  return moved;
+}
+
+HS_EXPORT void *hs_reallocarray(void *ptr, size_t count, size_t size) {
+  size_t total;
+  if (HS_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hs_realloc(ptr, total);
+}
+
+/* pre: alignment is a power of two. */
+static void *alloc_aligned(size_t alignment, size_t size) {
+  if (alignment <= HS_MIN_ALIGN) return hs_malloc(size);
+  if (HS_UNLIKELY(size > PTRDIFF_MAX || alignment > PTRDIFF_MAX - size)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  tcache_t *tc = current_tcache();
+  void *object;
+  if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
+    /* Spans start on page boundaries, so every object of a class whose size
+     * is a multiple of the alignment is aligned.  Powers of two up to the
+     * largest class are classes, so the search always ends. */
+    uint32_t size_class = size_class_of(HS_MAX(size, alignment));
+    while (size_class_bytes[size_class] & (alignment - 1)) size_class++;
+    object = alloc_small(tc, size_class);
+  } else {
+    object = alloc_large(size, HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1), false);
+  }
+  if (object) count_malloc(tc, size);
+  return object;
+}
+
+static bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+HS_EXPORT void *hs_aligned_alloc(size_t alignment, size_t size) {
+  if (!is_power_of_two(alignment)) { /* C17: unsupported alignment */
+    errno = EINVAL;
+    return NULL;
+  }
+  return alloc_aligned(alignment, size);
+}
+
+HS_EXPORT void *hs_memalign(size_t alignment, size_t size) {
+  if (alignment > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!is_power_of_two(alignment)) { /* glibc rounds up */
+    size_t rounded = HS_MIN_ALIGN;
+    while (rounded < alignment) rounded <<= 1;
+    alignment = rounded;
+  }
+  return alloc_aligned(alignment, size);
+}
+
+HS_EXPORT int hs_posix_memalign(void **out, size_t alignment, size_t size) {
+  if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
+  int saved_errno = errno;
+  void *object = alloc_aligned(alignment, size);
+  if (!object) {
+    errno = saved_errno;
+    return ENOMEM;
+  }
+  *out = object;
+  return 0;
+}
+
+HS_EXPORT void *hs_valloc(size_t size) { return alloc_aligned(os_page_size(), size); }
+
+HS_EXPORT void *hs_pvalloc(size_t size) {
+  size_t page = os_page_size();
+  size_t rounded = (size + page - 1) & ~(page - 1);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return alloc_aligned(page, rounded ? rounded : page);
+}
+
+HS_EXPORT void hs_free_sized(void *ptr, size_t size) { hs_free(ptr); }
+HS_EXPORT void hs_free_aligned_sized(void *ptr, size_t alignment, size_t size) { hs_free(ptr); }
+
+HS_EXPORT void hs_release_free_memory(void) {
+  tcache_t *tc = &tls_tcache;
+  if (tc->state == TCACHE_ACTIVE) tcache_flush_all(tc);
+  central_drain_all();
+  pageheap_release_all();
+}
+
+HS_EXPORT const char *hs_version(void) { return "0.1.0"; }
+
+/* ---- glibc's names ---- */
+
+void *malloc(size_t size) HS_ALIAS(hs_malloc);
+void free(void *ptr) HS_ALIAS(hs_free);
+void *calloc(size_t count, size_t size) HS_ALIAS(hs_calloc);
+void *realloc(void *ptr, size_t size) HS_ALIAS(hs_realloc);
+void *reallocarray(void *ptr, size_t count, size_t size) HS_ALIAS(hs_reallocarray);
+int posix_memalign(void **out, size_t alignment, size_t size) HS_ALIAS(hs_posix_memalign);
+void *aligned_alloc(size_t alignment, size_t size) HS_ALIAS(hs_aligned_alloc);
+void *memalign(size_t alignment, size_t size) HS_ALIAS(hs_memalign);
+void *valloc(size_t size) HS_ALIAS(hs_valloc);
+void *pvalloc(size_t size) HS_ALIAS(hs_pvalloc);
+void cfree(void *ptr) HS_ALIAS(hs_free);
+void free_sized(void *ptr, size_t size) HS_ALIAS(hs_free_sized);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size) HS_ALIAS(hs_free_aligned_sized);
+void *__libc_malloc(size_t size) HS_ALIAS(hs_malloc);
+void __libc_free(void *ptr) HS_ALIAS(hs_free);
+void *__libc_calloc(size_t count, size_t size) HS_ALIAS(hs_calloc);
+void *__libc_realloc(void *ptr, size_t size) HS_ALIAS(hs_realloc);
+void *__libc_memalign(size_t alignment, size_t size) HS_ALIAS(hs_memalign);
+
+HS_EXPORT size_t malloc_usable_size(void *ptr) { return hs_malloc_usable_size(ptr); }
+
+/* ---- fork and process start/exit ---- */
+
+static void fork_prepare(void) {
+  tcache_fork_prepare();
+  central_fork_prepare();
+  pageheap_fork_prepare();
+  metadata_fork_prepare();
+}
+
+static void fork_parent(void) {
+  metadata_fork_parent();
+  pageheap_fork_parent();
+  central_fork_parent();
+  tcache_fork_parent();
+}
+
+static void fork_child(void) {
+  metadata_fork_child();
+  pageheap_fork_child();
+  central_fork_child();
+  tcache_fork_child();
+}
+
+__attribute__((constructor)) static void heapscope_start(void) {
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) global_init();
+  /* A first malloc from the loader can come before libc set environ. */
+  if (!options_seen_environ) options_init();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+__attribute__((destructor)) static void heapscope_exit(void) {
+  if (hs_options.stats_at_exit) malloc_stats();
+}

@@ -1,0 +1,118 @@
+/* options.c — the options table and the HEAPSCOPE parser.  Runs inside the
+ * first malloc, so it walks `environ` by hand (no getenv hooks), copies
+ * nothing, and reports errors with hs_warn.  May call: base. */
+#include "options.h"
+
+#include <string.h>
+
+#include "base.h"
+
+extern char **environ;
+
+hs_options_t hs_options = {.stats_at_exit = 0};
+
+typedef struct option_spec {
+  const char *name;
+  size_t offset;
+  int64_t min, max;
+  const char *accepted; /* for the error message */
+} option_spec_t;
+
+static const option_spec_t option_table[] = {
+    {"stats_at_exit", offsetof(hs_options_t, stats_at_exit), 0, 1, "0 or 1"},
+};
+#define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
+
+/* Parses [s, end) as a non-negative integer with an optional K/M/G suffix
+ * (powers of 1024).  Returns false on anything else or overflow. */
+static bool parse_value(const char *s, const char *end, int64_t *out) {
+  if (s == end) return false;
+  if ((size_t)(end - s) == 4 && memcmp(s, "true", 4) == 0) { *out = 1; return true; }
+  if ((size_t)(end - s) == 5 && memcmp(s, "false", 5) == 0) { *out = 0; return true; }
+  int64_t value = 0;
+  for (; s < end && *s >= '0' && *s <= '9'; s++) {
+    if (value > (INT64_MAX - 9) / 10) return false;
+    value = value * 10 + (*s - '0');
+  }
+  int shift = 0;
+  if (s < end) {
+    switch (*s) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      default: return false;
+    }
+    if (++s != end) return false;
+  }
+  if (value > (INT64_MAX >> shift)) return false;
+  *out = value << shift;
+  return true;
+}
+
+static void warn_entry(const char *prefix, const char *s, const char *end, const char *suffix) {
+  char mem[400];
+  hs_buf_t b = {mem, 0, sizeof mem - 1};
+  hs_buf_str(&b, prefix);
+  while (s < end && b.len < 120) b.data[b.len++] = *s++;
+  hs_buf_str(&b, suffix);
+  mem[b.len] = 0;
+  hs_warn(mem);
+}
+
+int options_parse(const char *text, hs_options_t *out) {
+  int bad = 0;
+  const char *s = text;
+  while (*s) {
+    const char *end = s;
+    while (*end && *end != ',') end++;
+    const char *eq = s;
+    while (eq < end && *eq != '=') eq++;
+    if (end > s) {
+      const option_spec_t *spec = NULL;
+      for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strlen(option_table[i].name) == (size_t)(eq - s) &&
+            memcmp(option_table[i].name, s, (size_t)(eq - s)) == 0)
+          spec = &option_table[i];
+      int64_t value;
+      if (!spec) {
+        char accepted[200];
+        hs_buf_t b = {accepted, 0, sizeof accepted - 1};
+        hs_buf_str(&b, "' in HEAPSCOPE ignored (known options:");
+        for (size_t i = 0; i < OPTION_COUNT; i++) {
+          hs_buf_str(&b, " ");
+          hs_buf_str(&b, option_table[i].name);
+        }
+        hs_buf_str(&b, ")");
+        accepted[b.len] = 0;
+        warn_entry("unknown option '", s, eq, accepted);
+        bad++;
+      } else if (eq == end || !parse_value(eq + 1, end, &value) || value < spec->min ||
+                 value > spec->max) {
+        char accepted[200];
+        hs_buf_t b = {accepted, 0, sizeof accepted - 1};
+        hs_buf_str(&b, "' in HEAPSCOPE ignored (");
+        hs_buf_str(&b, spec->name);
+        hs_buf_str(&b, " takes ");
+        hs_buf_str(&b, spec->accepted);
+        hs_buf_str(&b, ")");
+        accepted[b.len] = 0;
+        warn_entry("bad value '", s, end, accepted);
+        bad++;
+      } else {
+        *(int64_t *)((char *)out + spec->offset) = value;
+      }
+    }
+    s = *end ? end + 1 : end;
+  }
+  return bad;
+}
+
+void options_init(void) {
+  if (!environ) return;
+  for (char **env = environ; *env; env++) {
+    if (strncmp(*env, "HEAPSCOPE=", 10) == 0) {
+      options_parse(*env + 10, &hs_options);
+      return;
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/* pagemap.c — leaf allocation and range updates for the page map.  Writers
+ * hold pageheap_lock (see pageheap.c); readers are lock-free.
+ * May call: metadata, base. */
+#include "pagemap.h"
+
+#include "metadata.h"
+
+pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS];
+
+bool pagemap_ensure_locked(uintptr_t first_page, size_t count) {
+  uintptr_t last_page = first_page + count - 1;
+  for (uintptr_t index = first_page >> PAGEMAP_LEAF_BITS; index <= last_page >> PAGEMAP_LEAF_BITS;
+       index++) {
+    if (index >= (1u << PAGEMAP_ROOT_BITS)) return false;
+    if (pagemap_root[index]) continue;
+    pagemap_leaf_t *leaf = metadata_alloc(sizeof(pagemap_leaf_t));
+    if (!leaf) return false;
+    __atomic_store_n(&pagemap_root[index], leaf, __ATOMIC_RELEASE);
+  }
+  return true;
+}
+
+static void set_page(uintptr_t page, span_t *span, uint8_t size_class) {
+  pagemap_leaf_t *leaf = pagemap_root[page >> PAGEMAP_LEAF_BITS];
+  uintptr_t slot = page & (PAGEMAP_LEAF_PAGES - 1);
+  leaf->span[slot] = span;
+  leaf->size_class[slot] = size_class;
+}
+
+void pagemap_set_range_locked(uintptr_t first_page, size_t count, span_t *span,
+                              uint8_t size_class) {
+  for (size_t i = 0; i < count; i++) set_page(first_page + i, span, size_class);
+}
+
+void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
+  pagemap_set_range_locked(span->first_page, span->page_count, span, size_class);
+}

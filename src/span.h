@@ -1,0 +1,68 @@
+/* span.h — span_t, a run of contiguous heapscope pages, and the vocabulary
+ * shared by the page heap and the central lists.
+ *
+ * "page" is heapscope's 8 KiB unit (HS_PAGE_BYTES); "OS page" is the
+ * kernel's.  A span is in exactly one state:
+ *   SPAN_FREE   owned by the page heap, on one of its free lists;
+ *   SPAN_SMALL  carved into objects of one size class, owned by that class's
+ *               central list (guarded by the class lock);
+ *   SPAN_LARGE  one object larger than the largest size class.
+ * The `next`/`prev` links belong to whichever list currently owns the span.
+ * Span records come from metadata and are recycled by the page heap. */
+#ifndef HS_SPAN_H
+#define HS_SPAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "size_class.h"
+
+enum span_state { SPAN_FREE = 0, SPAN_SMALL = 1, SPAN_LARGE = 2 };
+
+typedef struct span {
+  struct span *next, *prev;   /* list links (owner's lock) */
+  uintptr_t first_page;       /* address >> HS_PAGE_SHIFT */
+  size_t page_count;
+  uint8_t state;              /* enum span_state */
+  uint8_t size_class;         /* SPAN_SMALL: the class; else 0 */
+  uint8_t zeroed;             /* SPAN_FREE: every byte is known to be zero */
+  uint8_t released;           /* SPAN_FREE: its pages were returned to the OS
+                                 (free spans are wholly released or not) */
+  uint8_t on_list;            /* SPAN_SMALL: on its class's nonempty list */
+  uint32_t allocated_count;   /* SPAN_SMALL: objects out of the span */
+  void *free_list;            /* SPAN_SMALL: returned objects */
+  char *carve_next;           /* SPAN_SMALL: never-used objects start here */
+  char *carve_end;
+  uint64_t requested_bytes;   /* SPAN_LARGE: the size asked for */
+  uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free */
+} span_t;
+
+static inline void *span_start(const span_t *span) {
+  return (void *)(span->first_page << HS_PAGE_SHIFT);
+}
+static inline size_t span_bytes(const span_t *span) {
+  return span->page_count << HS_PAGE_SHIFT;
+}
+
+/* Circular doubly linked lists with a sentinel span as head. */
+static inline void span_list_init(span_t *head) { head->next = head->prev = head; }
+static inline int span_list_empty(const span_t *head) { return head->next == head; }
+static inline void span_list_remove(span_t *span) {
+  span->prev->next = span->next;
+  span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+}
+static inline void span_list_push_front(span_t *head, span_t *span) {
+  span->next = head->next;
+  span->prev = head;
+  head->next->prev = span;
+  head->next = span;
+}
+static inline void span_list_push_back(span_t *head, span_t *span) {
+  span->prev = head->prev;
+  span->next = head;
+  head->prev->next = span;
+  head->prev = span;
+}
+
+#endif /* HS_SPAN_H */

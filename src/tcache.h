@@ -1,0 +1,85 @@
+/* tcache.h — the front end: one cache of free objects per thread, a
+ * singly linked list per size class, living in initial-exec TLS so the fast
+ * paths in malloc.c reach it with one %fs-relative address and no lock,
+ * system call or atomic read-modify-write.
+ *
+ * A thread's cache starts all zero: every bin empty with max_count 0 and
+ * state TCACHE_UNBORN, so the first malloc and the first free both miss and
+ * take the slow path, which attaches the cache.  After the thread's
+ * destructor has run (TCACHE_DEAD) the bins stay empty with max_count 0 and
+ * every call goes straight to the central lists.  The registry of live
+ * caches (for statistics and fork) is guarded by registry_lock, the
+ * outermost lock.  See docs/design.md. */
+#ifndef HS_TCACHE_H
+#define HS_TCACHE_H
+
+#include <stdint.h>
+
+#include "base.h"
+#include "size_class.h"
+
+enum tcache_state {
+  TCACHE_UNBORN = 0,   /* zeroed TLS: not attached yet */
+  TCACHE_ACTIVE = 1,
+  TCACHE_ATTACHING = 2, /* attach in progress (may itself call malloc) */
+  TCACHE_DEAD = 3,     /* thread destructor ran; uses central lists directly */
+};
+
+typedef struct tcache_bin {
+  void *head;          /* free objects, linked through their first word */
+  uint32_t count;
+  uint32_t max_count;  /* 0 sends every free to the slow path */
+} tcache_bin_t;
+
+typedef struct tcache {
+  /* Hot: read and written by every fast path. */
+  int64_t bytes_until_sample; /* requested bytes left before the next sample */
+  uint64_t malloc_count;      /* fast and slow paths, this thread */
+  uint64_t free_count;
+  tcache_bin_t bins[SIZE_CLASS_COUNT]; /* bins[0] stays empty (not a class) */
+  /* Cold: slow paths only. */
+  uint32_t state;                 /* enum tcache_state */
+  int64_t interval_bytes;         /* bytes_until_sample at the last reset */
+  uint64_t requested_before;      /* requested bytes before that reset */
+  uint64_t capacity_bytes;        /* sum of max_count * class size */
+  struct tcache *registry_next, *registry_prev;
+} tcache_t;
+
+extern _Thread_local tcache_t tls_tcache
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+/* Once per process, before any tcache_attach (creates the exit key). */
+void tcache_global_init(void);
+
+/* Attaches the calling thread's cache (state UNBORN → ACTIVE). */
+void tcache_attach(tcache_t *tc);
+
+/* Slow halves of the fast paths.  pre: tc->state == TCACHE_ACTIVE. */
+void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */
+void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object); /* bin full */
+
+/* Requested bytes this thread has allocated (exact). */
+uint64_t tcache_requested_bytes(const tcache_t *tc);
+/* Re-arms the sampling counter after it went negative. */
+void tcache_reset_sample_counter(tcache_t *tc);
+
+/* Returns every cached object of the calling thread to the central lists. */
+void tcache_flush_all(tcache_t *tc);
+
+/* Counters of threads that are not ACTIVE: exited, attaching, or dead. */
+void tcache_count_orphan_malloc(uint64_t requested_bytes);
+void tcache_count_orphan_free(void);
+
+typedef struct tcache_totals {
+  uint64_t mallocs, frees, requested_bytes;
+  uint64_t threads;
+  uint64_t cached_objects[SIZE_CLASS_COUNT];
+} tcache_totals_t;
+/* Sums the counters of every live cache and of exited threads. */
+void tcache_read_totals(tcache_totals_t *out);
+
+void tcache_fork_prepare(void);
+void tcache_fork_parent(void);
+void tcache_fork_child(void);
+
+#endif /* HS_TCACHE_H */

@@ -1,0 +1,183 @@
+/* death_test.c — heapscope aborts on bad frees, naming the call and the pointer.
+ *
+ * Each case forks; the child sends stderr into a pipe and does one bad thing;
+ * the parent checks that the child died of SIGABRT and that its stderr has the
+ * expected line, e.g. "heapscope: free(): invalid pointer 0x55d0c0a01010"
+ * (the pointer as printed by "%p").  Only meaningful under heapscope: with any
+ * other malloc the program prints SKIP and exits 0.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+
+/* Calls go through volatile pointers so the compiler cannot see the UB. */
+static void (*volatile free_v)(void *) = free;
+static void *(*volatile realloc_v)(void *, size_t) = realloc;
+static size_t (*volatile usable_v)(void *) = malloc_usable_size;
+
+typedef enum { DO_FREE, DO_FREE_TWICE, DO_REALLOC, DO_USABLE } action_t;
+
+static void do_bad_thing(action_t what, void *volatile ptr) {
+  switch (what) {
+  case DO_FREE:
+    free_v(ptr);
+    break;
+  case DO_FREE_TWICE:
+    free_v(ptr);
+    free_v(ptr);
+    break;
+  case DO_REALLOC: {
+    void *volatile r = realloc_v(ptr, 100);
+    (void)r;
+    break;
+  }
+  case DO_USABLE: {
+    volatile size_t u = usable_v(ptr);
+    (void)u;
+    break;
+  }
+  }
+}
+
+/* True if `line` occurs in `out` as a whole line. */
+static bool has_line(const char *out, const char *line) {
+  size_t n = strlen(line);
+  for (const char *s = out; (s = strstr(s, line)) != NULL; s++) {
+    bool starts = s == out || s[-1] == '\n';
+    bool ends = s[n] == '\n' || s[n] == '\0';
+    if (starts && ends)
+      return true;
+  }
+  return false;
+}
+
+/* Runs one case; `msg1` (and optionally `msg2`) are the accepted message
+ * prefixes, each followed by " <ptr as %p>". */
+static void death_case(const char *label, action_t what, void *ptr, const char *msg1,
+                       const char *msg2) {
+  int fds[2];
+  if (!CHECK(pipe(fds) == 0))
+    return;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (!CHECK(pid >= 0))
+    return;
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    alarm(20); /* a hang becomes SIGALRM, not a stuck test */
+    do_bad_thing(what, ptr);
+    _exit(0); /* survived: heapscope did not notice */
+  }
+  close(fds[1]);
+  static char out[16384];
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fds[0], out + len, sizeof out - 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+    if (len == sizeof out - 1)
+      break;
+  }
+  out[len] = '\0';
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  char want1[256], want2[256] = "";
+  snprintf(want1, sizeof want1, "%s %p", msg1, ptr);
+  if (msg2)
+    snprintf(want2, sizeof want2, "%s %p", msg2, ptr);
+  bool aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  bool said = has_line(out, want1) || (msg2 && has_line(out, want2));
+  char how[64];
+  if (WIFSIGNALED(status))
+    snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+  else
+    snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+  CHECK_MSG(aborted, "%s: child %s, expected SIGABRT; its stderr:\n%s", label, how, out);
+  CHECK_MSG(said, "%s: stderr lacks the line \"%s\"%s%s%s; it was:\n%s", label, want1,
+            msg2 ? " (or \"" : "", msg2 ? want2 : "", msg2 ? "\")" : "", out);
+  if (aborted && said)
+    fprintf(stderr, "ok %s\n", label);
+}
+
+static _Alignas(64) char static_array[4096];
+
+int main(void) {
+  testlib_expect_heapscope();
+  if (hs_fn("hs_version") == NULL) {
+    printf("SKIP death_test: not running under heapscope\n");
+    return 0;
+  }
+  static const char FREE_INVALID[] = "heapscope: free(): invalid pointer";
+  static const char FREE_DOUBLE[] = "heapscope: free(): double free";
+  static const char REALLOC_INVALID[] = "heapscope: realloc(): invalid pointer";
+  static const char USABLE_INVALID[] = "heapscope: malloc_usable_size(): invalid pointer";
+
+  /* 16-aligned addresses, so only "not from this heap" gives them away. */
+  _Alignas(64) char stack_buf[256];
+  memset(stack_buf, 0, sizeof stack_buf);
+  char *volatile stack_ptr = stack_buf + 64;
+  char *volatile static_ptr = static_array + 128;
+
+  death_case("free(stack address)", DO_FREE, stack_ptr, FREE_INVALID, NULL);
+  death_case("free(static array)", DO_FREE, static_ptr, FREE_INVALID, NULL);
+
+  char *p = malloc(64);
+  CHECK(p != NULL);
+  death_case("free(malloc(64) + 8)", DO_FREE, p + 8, FREE_INVALID, NULL);
+
+  char *q = malloc(1 << 20);
+  CHECK(q != NULL);
+  death_case("free(malloc(1 MiB) + 4096)", DO_FREE, q + 4096, FREE_INVALID, NULL);
+
+  void *region = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(region != MAP_FAILED);
+  if (region != MAP_FAILED) {
+    death_case("free(private mmap region)", DO_FREE, region, FREE_INVALID, NULL);
+    death_case("free(private mmap region + 64 KiB)", DO_FREE, (char *)region + 65536,
+               FREE_INVALID, NULL);
+  }
+
+  char *small = malloc(32);
+  CHECK(small != NULL);
+  death_case("double free of a 32-byte block", DO_FREE_TWICE, small, FREE_DOUBLE, NULL);
+
+  char *large = malloc(1 << 20);
+  CHECK(large != NULL);
+  death_case("double free of a 1 MiB block", DO_FREE_TWICE, large, FREE_DOUBLE, FREE_INVALID);
+
+  death_case("realloc(stack address)", DO_REALLOC, stack_ptr, REALLOC_INVALID, NULL);
+  death_case("malloc_usable_size(stack address)", DO_USABLE, stack_ptr, USABLE_INVALID, NULL);
+
+  /* the parent's heap is untouched by all that */
+  memset(p, 1, 64);
+  memset(q, 1, 1 << 20);
+  free(p);
+  free(q);
+  free(small);
+  free(large);
+  if (region != MAP_FAILED)
+    munmap(region, 1 << 20);
+  return testlib_done();
+}

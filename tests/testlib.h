@@ -1,0 +1,161 @@
+/* testlib.h — a tiny header-only test framework for heapscope's test programs.
+ *
+ *   CHECK(cond)                 record a failure (file:line, the expression) and go on
+ *   CHECK_MSG(cond, fmt, ...)   same, with a printf-style explanation
+ *   testlib_done()              print "PASS <prog>: N checks" or a failure summary;
+ *                               returns the exit code (return testlib_done(); from main)
+ *   hs_fn(name)                 dlsym(RTLD_DEFAULT, name): reach heapscope's hs_* and
+ *                               other optional functions without a link dependency
+ *   testlib_expect_heapscope()  when HEAPSCOPE_TEST_EXPECT=1, fail loudly unless
+ *                               heapscope really is the malloc in use
+ *   testlib_quick()             true when HEAPSCOPE_TEST_QUICK=1 (reduce iterations)
+ *
+ * Counters are atomic, so CHECK may be used from several threads.  Failure
+ * reporting uses fprintf(stderr, ...) only (stderr is unbuffered), and the number
+ * of printed failures is capped so a failing loop cannot flood the log.
+ */
+#ifndef HEAPSCOPE_TESTLIB_H
+#define HEAPSCOPE_TESTLIB_H
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapscope.h"
+
+#define TESTLIB_MAX_PRINTED 100
+
+static unsigned long testlib_checks_;
+static unsigned long testlib_failures_;
+
+#define TESTLIB_UNUSED_ __attribute__((unused))
+
+/* The program's short name (glibc's program_invocation_short_name). */
+static TESTLIB_UNUSED_ const char *testlib_prog(void) {
+  extern char *program_invocation_short_name;
+  return program_invocation_short_name ? program_invocation_short_name : "test";
+}
+
+static TESTLIB_UNUSED_ __attribute__((format(printf, 4, 5))) void
+testlib_fail_(const char *file, int line, const char *expr, const char *fmt, ...) {
+  unsigned long n = __atomic_add_fetch(&testlib_failures_, 1, __ATOMIC_RELAXED);
+  if (n > TESTLIB_MAX_PRINTED) {
+    if (n == TESTLIB_MAX_PRINTED + 1)
+      fprintf(stderr, "%s: (further failures not printed)\n", testlib_prog());
+    return;
+  }
+  fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+  }
+  fputc('\n', stderr);
+}
+
+static inline bool testlib_check_(bool ok) {
+  __atomic_add_fetch(&testlib_checks_, 1, __ATOMIC_RELAXED);
+  return ok;
+}
+
+/* Both evaluate cond exactly once and yield whether it held. */
+#define CHECK(cond)                                                         \
+  (testlib_check_(!!(cond))                                                 \
+       ? true                                                               \
+       : (testlib_fail_(__FILE__, __LINE__, #cond, NULL), false))
+#define CHECK_MSG(cond, ...)                                                \
+  (testlib_check_(!!(cond))                                                 \
+       ? true                                                               \
+       : (testlib_fail_(__FILE__, __LINE__, #cond, __VA_ARGS__), false))
+
+/* Optional grouping: TEST(name) { ... } defines static void test_name(void);
+ * RUN(name) prints its name and calls it. */
+#define TEST(name) static void test_##name(void)
+#define RUN(name)                                                           \
+  do {                                                                      \
+    fprintf(stderr, "-- %s\n", #name);                                      \
+    test_##name();                                                          \
+  } while (0)
+
+static TESTLIB_UNUSED_ unsigned long testlib_failures(void) {
+  return __atomic_load_n(&testlib_failures_, __ATOMIC_RELAXED);
+}
+
+/* Prints the result line and returns the process exit code (0 or 1). */
+static TESTLIB_UNUSED_ int testlib_done(void) {
+  unsigned long checks = __atomic_load_n(&testlib_checks_, __ATOMIC_RELAXED);
+  unsigned long fails = testlib_failures();
+  fflush(stdout);
+  if (fails == 0) {
+    printf("PASS %s: %lu checks\n", testlib_prog(), checks);
+    fflush(stdout);
+    return 0;
+  }
+  fprintf(stderr, "FAIL %s: %lu of %lu checks failed\n", testlib_prog(), fails,
+          checks);
+  return 1;
+}
+
+/* Looks a function up by name among everything loaded (NULL if absent). */
+static TESTLIB_UNUSED_ void *hs_fn(const char *name) {
+  return dlsym(RTLD_DEFAULT, name);
+}
+
+static TESTLIB_UNUSED_ bool testlib_env_is_1_(const char *name) {
+  const char *v = getenv(name);
+  return v && strcmp(v, "1") == 0;
+}
+
+/* True when HEAPSCOPE_TEST_QUICK=1: use reduced iteration counts. */
+static TESTLIB_UNUSED_ bool testlib_quick(void) {
+  return testlib_env_is_1_("HEAPSCOPE_TEST_QUICK");
+}
+
+/* When HEAPSCOPE_TEST_EXPECT=1, checks that heapscope is the malloc in use:
+ * hs_stats is reachable and its `mallocs` counter grows across a malloc/free
+ * pair made through the plain malloc name.  Exits with status 2 if not, since
+ * nothing else the program tests would mean anything. */
+static TESTLIB_UNUSED_ void testlib_expect_heapscope(void) {
+  if (!testlib_env_is_1_("HEAPSCOPE_TEST_EXPECT"))
+    return;
+  typedef int (*stats_fn)(hs_stats_t *);
+  stats_fn stats = (stats_fn)hs_fn("hs_stats");
+  if (!stats) {
+    fprintf(stderr,
+            "FATAL %s: HEAPSCOPE_TEST_EXPECT=1 but hs_stats is not loaded "
+            "(heapscope is not in this process)\n", testlib_prog());
+    exit(2);
+  }
+  hs_stats_t before, after;
+  memset(&before, 0, sizeof before);
+  memset(&after, 0, sizeof after);
+  before.struct_size = after.struct_size = sizeof(hs_stats_t);
+  int r1 = stats(&before);
+  volatile size_t sz = 24;
+  void *volatile p = malloc(sz);
+  if (p)
+    memset(p, 1, sz);
+  free(p);
+  int r2 = stats(&after);
+  if (r1 != 0 || r2 != 0 || !p || after.mallocs <= before.mallocs) {
+    fprintf(stderr,
+            "FATAL %s: HEAPSCOPE_TEST_EXPECT=1 but heapscope is not serving "
+            "malloc (hs_stats -> %d/%d, mallocs %llu -> %llu, malloc -> %p)\n",
+            testlib_prog(), r1, r2, (unsigned long long)before.mallocs,
+            (unsigned long long)after.mallocs, p);
+    exit(2);
+  }
+  fprintf(stderr, "%s: heapscope %s is the allocator\n", testlib_prog(),
+          hs_fn("hs_version")
+              ? ((const char *(*)(void))hs_fn("hs_version"))()
+              : "?");
+}
+
+#endif /* HEAPSCOPE_TESTLIB_H */
