@@ -17,6 +17,8 @@ LIBFLAGS := $(BASEFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno
             -fno-builtin-realloc -fno-stack-protector -Iinclude -Isrc
 TESTFLAGS:= $(BASEFLAGS) -O1 -fno-builtin -Iinclude -Itests -pthread
 
+# What the allocator itself links: libm for the sampler's exponential draws.
+LIB_LIBS := -lm
 LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/heapscope.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -32,8 +34,16 @@ TEST_LINKED := $(addsuffix .linked,$(TEST_BINS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# Profile tests (tests/prof/*_test.sh): each tests/prof/NAME.c is built as the
+# issue's acceptance asks (-O1 -g -fomit-frame-pointer) twice: NAME with the
+# library objects linked in (internals reachable), NAME.plain for LD_PRELOAD
+# (not for fake_*.c, which call internals).
+PROF_FLAGS := $(BASEFLAGS) -O1 -g -fomit-frame-pointer -fno-builtin -Iinclude -Itests -Isrc -pthread
+PROF_BINS := $(patsubst tests/prof/%.c,$(BUILD)/tests/prof/%,$(wildcard tests/prof/*.c))
+PROF_PLAIN := $(addsuffix .plain,$(filter-out $(BUILD)/tests/prof/fake_%,$(PROF_BINS)))
 
-.PHONY: all test demo install clean sizeclasses ubsan tests
+.PHONY: all test demo install clean sizeclasses ubsan tests bench-prof bench cli-tests fuzz \
+        bench-suite bench-suite-bins
 all: $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
@@ -42,7 +52,7 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
 
 $(BUILD)/libheapscope.so: $(LIB_OBJS) src/exports.map
 	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=src/exports.map \
-	  -Wl,-z,now -Wl,-soname,libheapscope.so -pthread
+	  -Wl,-z,now -Wl,-soname,libheapscope.so -pthread $(LIB_LIBS)
 
 # One relocatable object with every internal symbol made local, so a static
 # link sees only the malloc family and hs_*.
@@ -53,7 +63,59 @@ $(BUILD)/libheapscope.a: $(LIB_OBJS)
 
 $(BUILD)/heapscope: $(wildcard cli/*.c cli/*.h) include/heapscope.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -Iinclude -o $@ $(filter %.c,$^)
+	$(CC) $(BASEFLAGS) -Iinclude -o $@ $(filter %.c,$^) -lm -lz
+
+# Benchmark harness (include/heapscope_bench.h, docs/benchmarks.md):
+# build/libheapscope_bench.a, the programs tests/bench/*.c and the worked
+# example examples/bench_invoice/, linked with it and libheapscope.a.
+BENCH_LIB := $(BUILD)/libheapscope_bench.a
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c)) \
+              $(BUILD)/examples/bench_invoice
+$(BUILD)/bench/obj/bench.o: bench/harness/bench.c include/heapscope_bench.h include/heapscope.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Iinclude -pthread -c $< -o $@
+$(BENCH_LIB): $(BUILD)/bench/obj/bench.o
+	rm -f $@ && ar rcs $@ $<
+$(BUILD)/bench/%: tests/bench/%.c $(BENCH_LIB) $(BUILD)/libheapscope.a include/heapscope_bench.h tests/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Iinclude -Itests -pthread -o $@ $< $(BENCH_LIB) $(BUILD)/libheapscope.a -lm -ldl
+$(BUILD)/examples/bench_invoice: $(wildcard examples/bench_invoice/*.[ch]) $(BENCH_LIB) $(BUILD)/libheapscope.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Iinclude -pthread -o $@ $(filter %.c,$^) $(BENCH_LIB) $(BUILD)/libheapscope.a -lm
+bench: $(BENCH_LIB) $(BENCH_BINS)
+
+# Allocator benchmark suite (bench/suite/*.c, docs/performance.md): one
+# program per workload, run under heapscope and the peer allocators by
+# bench/run.sh.  `make bench-suite` runs it (~15 min; QUICK=1 for a short
+# pass); `make test` only smoke-runs the programs (tests/bench/suite_smoke_test.sh).
+SUITE_FLAGS := $(BASEFLAGS) -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
+               -fno-builtin-realloc -pthread
+SUITE_BINS := $(patsubst bench/suite/%.c,$(BUILD)/bench-suite/%,$(wildcard bench/suite/*.c))
+$(BUILD)/bench-suite/%: bench/suite/%.c bench/suite/suite.h
+	@mkdir -p $(dir $@)
+	$(CC) $(SUITE_FLAGS) -o $@ $< -lm
+bench-suite-bins: $(SUITE_BINS)
+bench-suite: all $(SUITE_BINS)
+	BUILD=$(BUILD) bash bench/run.sh $(if $(QUICK),--quick)
+
+# CLI profile tools (docs/cli.md): a helper for tests/cli/report_test.sh and
+# the profile reader's libFuzzer target; `make fuzz` runs it FUZZ_SECONDS.
+CLI_READER_SRCS := cli/proto_reader.c cli/profile_model.c cli/analysis.c cli/units.c \
+                   cli/report.c cli/flame.c cli/flame_html.c cli/command_options.c
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+$(BUILD)/cli-tests/report_check: tests/cli/report_check.c $(CLI_READER_SRCS) $(wildcard cli/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Icli -o $@ $(filter %.c,$^) -lm -lz
+$(BUILD)/fuzz/profile_fuzz: tests/fuzz/profile_fuzz.c $(CLI_READER_SRCS) $(wildcard cli/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Icli -o $@ $(filter %.c,$^) -lm -lz
+cli-tests: $(BUILD)/cli-tests/report_check $(BUILD)/fuzz/profile_fuzz
+fuzz: $(BUILD)/fuzz/profile_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/profile_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -max_len=65536 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 # The allocator built with UndefinedBehaviorSanitizer, for one test pass.
 $(BUILD)/ubsan/obj/%.o: src/%.c $(LIB_HDRS) Makefile
@@ -71,18 +133,25 @@ $(BUILD)/tests/%: tests/stress/%.c tests/testlib.h include/heapscope.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -o $@ $< -ldl
 $(BUILD)/tests/%.linked: tests/api/%.c tests/testlib.h $(BUILD)/libheapscope.a
-	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl
+	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.a
-	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl
+	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl
+	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl $(LIB_LIBS)
+
+$(BUILD)/tests/prof/%: tests/prof/%.c $(LIB_OBJS) $(wildcard tests/prof/*.h) tests/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PROF_FLAGS) -rdynamic -o $@ $< $(LIB_OBJS) -ldl $(LIB_LIBS)
+$(BUILD)/tests/prof/%.plain: tests/prof/%.c $(wildcard tests/prof/*.h) tests/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PROF_FLAGS) -o $@ $< -ldl
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -O1 -Iinclude -pthread -o $@ $<
 
-tests: all ubsan $(TEST_BINS) $(TEST_LINKED) $(UNIT_BINS) $(EXAMPLE_BINS)
+tests: all ubsan $(TEST_BINS) $(TEST_LINKED) $(UNIT_BINS) $(EXAMPLE_BINS) bench bench-suite-bins $(PROF_BINS) $(PROF_PLAIN) cli-tests
 
 test: tests
 	BUILD=$(BUILD) PYTHON=$(PYTHON) bash tests/run.sh
@@ -90,16 +159,25 @@ test: tests
 demo: all $(EXAMPLE_BINS)
 	$(BUILD)/heapscope run --stats -- $(BUILD)/examples/demo
 
+# The profiler's overhead, measured (a benchmark: prints figures, asserts nothing).
+$(BUILD)/bench/prof_overhead: bench/prof_overhead.c $(BUILD)/libheapscope.a include/heapscope.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -fno-builtin -Iinclude -pthread -o $@ $< $(BUILD)/libheapscope.a $(LIB_LIBS)
+bench-prof: $(BUILD)/bench/prof_overhead
+	$(BUILD)/bench/prof_overhead
+
 # Regenerate the size-class table (the tests check it is up to date).
 sizeclasses:
 	$(PYTHON) tools/gen_size_classes.py > src/size_class_table.c
 
-install: all
+install: all $(BENCH_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BUILD)/libheapscope.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libheapscope.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/heapscope.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/heapscope_bench.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BENCH_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/heapscope $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' heapscope.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/heapscope.pc
 

@@ -10,13 +10,24 @@
 #include <unistd.h>
 
 #include "heapscope.h"
+#include "bench_cli.h"
+#include "report.h"
+#include "commands.h"
 
 static const char usage_text[] =
     "usage: heapscope <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run [--stats] -- CMD [ARGS...]   run CMD with heapscope as its malloc;\n"
-    "                                   --stats prints allocator statistics at exit\n"
+    "  run [-o FILE] [--rate BYTES] [--leaks] [--stats] -- CMD [ARGS...]\n"
+    "                                   run CMD with heapscope as its malloc and profiler;\n"
+    "                                   prints the top allocation sites at exit\n"
+    "  budget check|ratchet|init ...    gate benchmark output on allocation budgets\n"
+    "  bench-compare OLD NEW            compare two benchmark outputs (ns/op, B/op, allocs/op)\n"
+    "  top FILE                         functions by allocation (pprof's top)\n"
+    "  list REGEX FILE                  source lines of matching functions\n"
+    "  diff BASE NEW                    per-function change between two profiles\n"
+    "  flame FILE -o OUT.html|OUT.svg   flame graph\n"
+    "  tags FILE                        label keys and values with their totals\n"
     "  version                          print the version\n"
     "  help                             print this text\n";
 
@@ -39,47 +50,113 @@ static int find_library(char *out, size_t out_size) {
   return -1;
 }
 
-/* Prepends `value` to the ':'- or ','-separated variable `name`. */
-static int prepend_env(const char *name, const char *value, char separator) {
+/* Adds `value` to the ':'- or ','-separated variable `name`, first (for
+ * LD_PRELOAD) or last (for HEAPSCOPE, where the last setting wins). */
+static int add_to_env(const char *name, const char *value, char separator, int first) {
   const char *old = getenv(name);
   if (!old || !*old) return setenv(name, value, 1);
   size_t len = strlen(value) + 1 + strlen(old) + 1;
   char *joined = malloc(len);
   if (!joined) return -1;
-  snprintf(joined, len, "%s%c%s", value, separator, old);
+  if (first) snprintf(joined, len, "%s%c%s", value, separator, old);
+  else snprintf(joined, len, "%s%c%s", old, separator, value);
   int rc = setenv(name, joined, 1);
   free(joined);
   return rc;
 }
 
+static const char run_usage[] =
+    "usage: heapscope run [-o FILE] [--rate BYTES] [--leaks] [--stats] -- CMD [ARGS...]\n"
+    "  -o FILE       write the profile to FILE (default heapscope.<pid>.pb.gz; %p is the pid)\n"
+    "  --rate BYTES  mean bytes between samples (default 524288; 1 = every allocation)\n"
+    "  --leaks       report what is still allocated at exit, by site, and exit 1 if\n"
+    "                anything is (samples every allocation unless --rate is given)\n"
+    "  --stats       print the allocator's statistics at exit\n";
+
+/* Parses a positive decimal byte count; -1 if it is not one. */
+static long long parse_bytes(const char *text) {
+  char *end;
+  errno = 0;
+  long long value = strtoll(text, &end, 10);
+  if (errno || end == text || *end || value < 0) return -1;
+  return value;
+}
+
+/* FILE with "%p" replaced by pid. */
+static void expand_pid(const char *pattern, long pid, char *out, size_t size) {
+  size_t n = 0;
+  for (const char *p = pattern; *p && n + 1 < size; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      n += (size_t)snprintf(out + n, size - n, "%ld", pid);
+      if (n >= size) n = size - 1;
+      p++;
+    } else {
+      out[n++] = *p;
+    }
+  }
+  out[n] = 0;
+}
+
 static int command_run(int argc, char **argv) {
-  int stats = 0, i = 0;
+  int stats = 0, leaks = 0, i = 0;
+  const char *output = "heapscope.%p.pb.gz";
+  long long rate = -1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
-    if (strcmp(argv[i], "--stats") == 0) stats = 1;
-    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage_text, stdout);
+    if (strcmp(argv[i], "--stats") == 0) {
+      stats = 1;
+    } else if (strcmp(argv[i], "--leaks") == 0) {
+      leaks = 1;
+    } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--rate") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "heapscope run: %s needs a value\n%s", argv[i], run_usage);
+        return 2;
+      }
+      if (argv[i][1] == 'o') {
+        output = argv[++i];
+      } else if ((rate = parse_bytes(argv[++i])) < 0) {
+        fprintf(stderr, "heapscope run: --rate takes a byte count (0 = off, 1 = every "
+                        "allocation), not '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(run_usage, stdout);
       return 0;
     } else if (argv[i][0] == '-') {
-      fprintf(stderr, "heapscope run: unknown option '%s' (accepted: --stats, --)\n", argv[i]);
+      fprintf(stderr, "heapscope run: unknown option '%s'\n%s", argv[i], run_usage);
       return 2;
     } else {
       break; /* the command itself, without a "--" */
     }
   }
   if (i >= argc) {
-    fputs("heapscope run: missing command (usage: heapscope run [--stats] -- CMD [ARGS...])\n",
-          stderr);
+    fprintf(stderr, "heapscope run: missing command\n%s", run_usage);
     return 2;
   }
+  if (!*output || strchr(output, ',')) {
+    fprintf(stderr, "heapscope run: -o '%s': the file name must be non-empty and have no ','\n",
+            output);
+    return 2;
+  }
+  if (leaks && rate < 0) rate = 1;
+  if (rate < 0) rate = 524288;
+
   char library[PATH_MAX];
   if (find_library(library, sizeof library) != 0) {
     fputs("heapscope run: cannot find libheapscope.so next to the heapscope executable or in "
           "../lib\n", stderr);
     return 2;
   }
-  if (prepend_env("LD_PRELOAD", library, ':') != 0 ||
-      (stats && prepend_env("HEAPSCOPE", "stats_at_exit=1", ',') != 0)) {
+  /* An absolute profile path, so a CMD that changes directory still writes
+   * where we will look. */
+  char profile_path[PATH_MAX + 64], cwd[PATH_MAX];
+  if (output[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(profile_path, sizeof profile_path, "%s", output);
+  else snprintf(profile_path, sizeof profile_path, "%s/%s", cwd, output);
+  char options[PATH_MAX + 128];
+  snprintf(options, sizeof options, "profile=%s,sample_rate_bytes=%lld%s", profile_path, rate,
+           stats ? ",stats_at_exit=1" : "");
+  if (add_to_env("LD_PRELOAD", library, ':', 1) != 0 ||
+      add_to_env("HEAPSCOPE", options, ',', 0) != 0) {
     perror("heapscope run: setenv");
     return 2;
   }
@@ -100,9 +177,25 @@ static int command_run(int argc, char **argv) {
       return 2;
     }
   }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  int exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
+                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+  if (exit_code == 127 && WIFEXITED(status)) return exit_code; /* exec failed */
+
+  char written[PATH_MAX + 64];
+  expand_pid(profile_path, (long)child, written, sizeof written);
+  if (access(written, R_OK) != 0) {
+    fprintf(stderr, "heapscope run: %s wrote no profile (%s: %s)%s\n", argv[i], written,
+            strerror(errno),
+            WIFSIGNALED(status) ? "; it was killed by a signal before exit" : "");
+    return exit_code ? exit_code : 1;
+  }
+  fprintf(stderr, "heapscope: profile written to %s\n", written);
+  if (report_run_summary(written, stderr) != 0 && !exit_code) exit_code = 1;
+  if (leaks) {
+    int live_sites = report_leaks(written, stderr);
+    if (live_sites != 0 && exit_code == 0) exit_code = 1;
+  }
+  return exit_code;
 }
 
 int main(int argc, char **argv) {
@@ -112,6 +205,13 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "run") == 0) return command_run(argc - 2, argv + 2);
+  if (strcmp(argv[1], "budget") == 0) return budget_command(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bench-compare") == 0) return bench_compare_command(argc - 2, argv + 2);
+  if (strcmp(argv[1], "top") == 0) return command_top(argc - 2, argv + 2);
+  if (strcmp(argv[1], "list") == 0) return command_list(argc - 2, argv + 2);
+  if (strcmp(argv[1], "diff") == 0) return command_diff(argc - 2, argv + 2);
+  if (strcmp(argv[1], "flame") == 0) return command_flame(argc - 2, argv + 2);
+  if (strcmp(argv[1], "tags") == 0) return command_tags(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("heapscope %d.%d.%d\n", HEAPSCOPE_VERSION_MAJOR, HEAPSCOPE_VERSION_MINOR,
            HEAPSCOPE_VERSION_PATCH);

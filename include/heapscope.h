@@ -42,15 +42,36 @@ size_t hs_malloc_usable_size(const void *ptr);
 void hs_release_free_memory(void);
 
 /* ---- Statistics ---- */
+/* One size class in hs_stats_t.classes.  Object counts; for each class
+ * slots = live_objects + thread_cache_objects + transfer_objects +
+ * span_free_objects, and occupancy = live_objects / slots. */
+typedef struct hs_class_stats {
+  uint64_t size_bytes;           /* the class's object size                  */
+  uint64_t span_bytes;           /* bytes of one span of this class          */
+  uint64_t spans;                /* spans carved into this class             */
+  uint64_t slots;                /* object slots in those spans              */
+  uint64_t live_objects;         /* handed to the program, not freed         */
+  uint64_t thread_cache_objects; /* free, in thread caches                   */
+  uint64_t transfer_objects;     /* free, in the central transfer cache      */
+  uint64_t span_free_objects;    /* free, in their spans (or never used)     */
+} hs_class_stats_t;
+
+#define HS_STATS_MAX_CLASSES 96
+
 /* A snapshot of the allocator's counters.  `struct_size` is set by the caller
  * to sizeof(hs_stats_t) so that older callers keep working as fields are
- * appended; hs_stats() fills at most that many bytes.  All sizes in bytes. */
+ * appended; hs_stats() fills at most that many bytes.  All sizes in bytes.
+ * Invariants in every snapshot (docs/memory.md): heap_alloc <=
+ * heap_alloc_rounded <= heap_inuse <= heap_sys; heap_released <= heap_idle;
+ * heap_inuse + heap_idle = heap_sys; frees <= mallocs; and when no thread
+ * is inside malloc or free, mallocs - frees = live_objects. */
 typedef struct hs_stats {
   size_t struct_size;       /* in: sizeof(hs_stats_t)                         */
   uint64_t mallocs;         /* objects handed out, cumulative                 */
   uint64_t frees;           /* objects returned, cumulative                   */
   uint64_t total_alloc;     /* requested bytes handed out, cumulative         */
   uint64_t heap_alloc_rounded; /* live bytes, counted in size-class sizes     */
+                            /* (large objects: their whole pages)             */
   uint64_t heap_inuse;      /* bytes in spans that hold objects               */
   uint64_t heap_idle;       /* bytes in free spans (incl. released)           */
   uint64_t heap_released;   /* bytes in free spans returned to the OS         */
@@ -60,11 +81,92 @@ typedef struct hs_stats {
   uint64_t thread_cache_bytes; /* free objects held in thread caches          */
   uint64_t central_cache_bytes; /* free objects held in central lists         */
   uint64_t rss;             /* resident set size of the process (/proc)       */
+  /* -- appended in 0.2 -- */
+  uint64_t heap_alloc;      /* live bytes: small objects at their size-class  */
+                            /* size, large objects at the size asked for      */
+  uint64_t live_objects;    /* objects out, counted from the heap structures  */
+  uint64_t released_total;  /* bytes returned to the OS so far, cumulative    */
+  uint64_t scavenger_cycles;   /* scavenger steps that found work             */
+  uint64_t scavenger_released; /* bytes those steps returned, cumulative      */
+  uint64_t scavenger_drained_objects; /* objects moved out of idle transfer   */
+                            /* caches back to their spans, cumulative         */
+  uint64_t scavenger_running; /* 1 while the background thread runs           */
+  uint64_t cache_trims;     /* thread caches emptied on request, cumulative   */
+  uint64_t memory_limit;    /* the limit on heap_sys - heap_released; 0: none */
+  uint64_t memory_limit_hard; /* 1: hard (ENOMEM past it), 0: soft            */
+  uint64_t limit_overruns;  /* soft: allocations that grew the heap past it   */
+  uint64_t limit_refusals;  /* hard: allocations refused with ENOMEM          */
+  uint64_t limit_released;  /* bytes released synchronously to stay under it  */
+  uint64_t class_count;     /* entries used in classes[]                      */
+  hs_class_stats_t classes[HS_STATS_MAX_CLASSES]; /* [0]: the smallest class  */
 } hs_stats_t;
 
 /* Fills *out (up to out->struct_size bytes).  Returns 0, or -1 if out is NULL
  * or out->struct_size is too small to hold struct_size itself. */
 int hs_stats(hs_stats_t *out);
+
+/* ---- Exact per-thread counters (independent of the sampling rate) ---- */
+typedef struct hs_thread_counters {
+  uint64_t mallocs;         /* allocations by this thread, cumulative       */
+  uint64_t frees;           /* frees by this thread, cumulative             */
+  uint64_t requested_bytes; /* bytes this thread asked for, cumulative      */
+} hs_thread_counters_t;
+
+/* The calling thread's counters.  Cheap: no lock, no system call. */
+hs_thread_counters_t hs_thread_counters(void);
+
+/* Like Go's testing.AllocsPerRun: calls fn(arg) once to warm up, then `runs`
+ * times, and returns the exact mean number of allocations per call made by
+ * the calling thread (other threads are not counted; nothing is sampled).
+ * Returns -1 if runs <= 0 or fn is NULL. */
+double hs_allocs_per_run(int runs, void (*fn)(void *arg), void *arg);
+
+/* ---- Memory return and limits ---- */
+/* Sets the soft memory limit in bytes (0: none).  Returns the old one. */
+uint64_t hs_set_memory_limit(uint64_t bytes);
+/* One unit of background work (scavenging), for programs that run no extra
+ * threads; returns the bytes returned to the OS. */
+uint64_t hs_background_step(void);
+/* Statistics as JSON into buf (NUL-terminated, truncated to size); returns
+ * the length the whole text needs, like snprintf. */
+size_t hs_stats_json(char *buf, size_t size);
+
+/* ---- Sampling allocation profiler ---- */
+/* Mean bytes between samples: 0 turns sampling off, 1 samples every
+ * allocation.  Returns the previous rate.  Samples taken earlier keep the
+ * weights of the rate they were taken at. */
+int64_t hs_prof_set_rate(int64_t bytes);
+
+typedef enum hs_prof_kind {
+  HS_PROF_HEAP = 0,   /* "heap": default sample type unset (inuse_space in pprof) */
+  HS_PROF_ALLOCS = 1, /* "allocs": default sample type alloc_space             */
+} hs_prof_kind_t;
+
+/* Writes a gzipped pprof profile to `path` (via a temporary file and rename,
+ * so a reader never sees half a profile).  Returns 0, or -1 with errno. */
+int hs_prof_write(const char *path, hs_prof_kind_t kind);
+/* The same to an open file descriptor. */
+int hs_prof_write_fd(int fd, hs_prof_kind_t kind);
+
+/* Per-thread labels attached to samples, like Go's pprof.Do: push a
+ * key/value pair (both copied), pop the most recent one.  Returns 0, or -1
+ * on a NULL or over-long argument or too deep a stack. */
+int hs_label_push(const char *key, const char *value);
+void hs_label_pop(void);
+
+/* HS_LABEL_SCOPE(key, value): pushes a label for the rest of the enclosing
+ * block and pops it when the block is left by any path (GCC and Clang's
+ * cleanup attribute).  Threads do not inherit labels: push them again in a
+ * thread that works on behalf of a labelled request. */
+static inline void hs_label_scope_end_(int *pushed) {
+  if (*pushed) hs_label_pop();
+}
+#define HS_LABEL_SCOPE_NAME_(line) hs_label_scope_##line##_
+#define HS_LABEL_SCOPE_AT_(key, value, line)                                     \
+  int HS_LABEL_SCOPE_NAME_(line) __attribute__((cleanup(hs_label_scope_end_))) = \
+      (hs_label_push((key), (value)) == 0)
+#define HS_LABEL_SCOPE_LINE_(key, value, line) HS_LABEL_SCOPE_AT_(key, value, line)
+#define HS_LABEL_SCOPE(key, value) HS_LABEL_SCOPE_LINE_(key, value, __LINE__)
 
 #ifdef __cplusplus
 }

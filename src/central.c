@@ -7,7 +7,8 @@
  * from the page heap.  central_insert_range takes a thread-cache flush: into
  * the transfer cache when it fits, otherwise each object goes back to its
  * span (found through the page map, validated), and a span whose objects
- * are all back returns to the page heap.
+ * are all back returns to the page heap.  central_drain_idle (the
+ * scavenger) empties transfer caches nobody has used since its last pass.
  *
  * Guarded by central[c].lock, one per class, each on its own cache lines.
  * May call: pageheap, pagemap, size_class, base. */
@@ -29,6 +30,7 @@ typedef struct central {
   hs_lock_t lock;
   uint32_t transfer_count;          /* objects in transfer[] */
   uint32_t transfer_capacity;
+  uint32_t touched;                 /* used since the last central_drain_idle */
   span_t nonempty;                  /* sentinel: spans with free objects */
   uint64_t span_count;
   uint64_t span_objects;
@@ -65,7 +67,9 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
   central_t *c = &central[size_class];
   hs_lock(&c->lock);
   init_class_locked(c, size_class);
+  c->touched = 1;
   int got = 0;
+  bool retried = false;
   if (c->transfer_count > 0) {
     int take = (int)HS_MIN((uint32_t)count, c->transfer_count);
     c->transfer_count -= (uint32_t)take;
@@ -77,6 +81,16 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
     span_t *span = c->nonempty.next;
     if (span == &c->nonempty) {
       span = new_span_locked(c, size_class);
+      if (!span && got == 0 && !retried && pageheap_limit_is_hard()) {
+        /* A hard memory limit refused the span: give back the objects idle
+         * in every transfer cache (no other lock may be held for that) and
+         * try once more. */
+        retried = true;
+        hs_unlock(&c->lock);
+        central_drain_all();
+        hs_lock(&c->lock);
+        continue;
+      }
       if (!span) break;
     }
     int before = got;
@@ -100,8 +114,10 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
   return got;
 }
 
-/* Returns one object to its span.  pre: c->lock held. */
-static void release_to_span_locked(central_t *c, uint32_t size_class, void *object) {
+/* Returns one object to its span; an emptied span goes back to the page
+ * heap idle since `idle_since_ns` (0: now).  pre: c->lock held. */
+static void release_to_span_locked(central_t *c, uint32_t size_class, void *object,
+                                   uint64_t idle_since_ns) {
   span_t *span = pagemap_span_of(object);
   if (HS_UNLIKELY(!span || span->state != SPAN_SMALL || span->size_class != size_class))
     hs_fatal_pointer("free", "invalid pointer", object);
@@ -122,7 +138,8 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
     span_list_remove(span);
     c->span_count--;
     c->span_objects -= size_class_objects[size_class];
-    pageheap_free(span);
+    if (idle_since_ns) pageheap_free_idle_since(span, idle_since_ns);
+    else pageheap_free(span);
   }
 }
 
@@ -130,11 +147,12 @@ void central_insert_range(uint32_t size_class, void **objects, int count) {
   central_t *c = &central[size_class];
   hs_lock(&c->lock);
   init_class_locked(c, size_class);
+  c->touched = 1;
   if (c->transfer_count + (uint32_t)count <= c->transfer_capacity) {
     memcpy(&c->transfer[c->transfer_count], objects, (size_t)count * sizeof(void *));
     c->transfer_count += (uint32_t)count;
   } else {
-    for (int i = 0; i < count; i++) release_to_span_locked(c, size_class, objects[i]);
+    for (int i = 0; i < count; i++) release_to_span_locked(c, size_class, objects[i], 0);
   }
   hs_unlock(&c->lock);
 }
@@ -144,19 +162,57 @@ void central_drain_all(void) {
     central_t *c = &central[size_class];
     hs_lock(&c->lock);
     while (c->transfer_count > 0)
-      release_to_span_locked(c, size_class, c->transfer[--c->transfer_count]);
+      release_to_span_locked(c, size_class, c->transfer[--c->transfer_count], 0);
     hs_unlock(&c->lock);
   }
 }
 
-void central_read_stats(uint32_t size_class, central_class_stats_t *out) {
+uint64_t central_drain_idle(bool all, uint64_t idle_since_ns) {
+  uint64_t drained = 0;
+  for (uint32_t size_class = 1; size_class < SIZE_CLASS_COUNT; size_class++) {
+    central_t *c = &central[size_class];
+    /* A racy peek first, so idle classes cost no lock. */
+    if (!__atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&c->touched, __ATOMIC_RELAXED))
+      continue;
+    hs_lock(&c->lock);
+    if (all || !c->touched) {
+      drained += c->transfer_count;
+      while (c->transfer_count > 0)
+        release_to_span_locked(c, size_class, c->transfer[--c->transfer_count], idle_since_ns);
+    }
+    c->touched = 0;
+    hs_unlock(&c->lock);
+  }
+  return drained;
+}
+
+uint64_t central_transfer_objects(void) {
+  uint64_t objects = 0;
+  for (uint32_t size_class = 1; size_class < SIZE_CLASS_COUNT; size_class++)
+    objects += __atomic_load_n(&central[size_class].transfer_count, __ATOMIC_RELAXED);
+  return objects;
+}
+
+void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) {
   central_t *c = &central[size_class];
-  hs_lock(&c->lock);
   out->span_count = c->span_count;
   out->span_objects = c->span_objects;
   out->objects_out = c->objects_out;
   out->transfer_objects = c->transfer_count;
-  hs_unlock(&c->lock);
+}
+
+void central_read_stats(uint32_t size_class, central_class_stats_t *out) {
+  hs_lock(&central[size_class].lock);
+  central_read_stats_locked(size_class, out);
+  hs_unlock(&central[size_class].lock);
+}
+
+void central_lock_all(void) {
+  for (uint32_t i = 1; i < SIZE_CLASS_COUNT; i++) hs_lock(&central[i].lock);
+}
+void central_unlock_all(void) {
+  for (uint32_t i = SIZE_CLASS_COUNT - 1; i >= 1; i--) hs_unlock(&central[i].lock);
 }
 
 void central_fork_prepare(void) {

@@ -7,6 +7,7 @@
 #ifndef HS_CENTRAL_H
 #define HS_CENTRAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "span.h"
@@ -20,8 +21,17 @@ int central_remove_range(uint32_t size_class, void **out, int count);
 void central_insert_range(uint32_t size_class, void **objects, int count);
 
 /* Returns every object in every transfer cache to its span, so that empty
- * spans go back to the page heap (release-now). */
+ * spans go back to the page heap (release-now).  pre: no lock held. */
 void central_drain_all(void);
+
+/* The scavenger's pass: empties the transfer caches not used since the
+ * previous pass (every one if `all`); spans emptied go back to the page heap
+ * idle since `idle_since_ns` (the previous pass; 0: now).  Returns the
+ * objects moved.  pre: no lock held. */
+uint64_t central_drain_idle(bool all, uint64_t idle_since_ns);
+
+/* Objects in all transfer caches (racy read, for scheduling). */
+uint64_t central_transfer_objects(void);
 
 typedef struct central_class_stats {
   uint64_t span_count;       /* spans of this class */
@@ -31,6 +41,12 @@ typedef struct central_class_stats {
 } central_class_stats_t;
 
 void central_read_stats(uint32_t size_class, central_class_stats_t *out);
+
+/* A consistent snapshot of every class: lock all (ascending), read each
+ * with central_read_stats_locked, unlock all.  For statistics only. */
+void central_lock_all(void);
+void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out);
+void central_unlock_all(void);
 
 void central_fork_prepare(void);
 void central_fork_parent(void);

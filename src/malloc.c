@@ -31,8 +31,14 @@
 #include "os.h"
 #include "pageheap.h"
 #include "pagemap.h"
+#include "pprof.h"
+#include "scavenger.h"
+#include "profile.h"
+#include "profstore.h"
+#include "sampler.h"
 #include "size_class.h"
 #include "tcache.h"
+#include "unwind.h"
 
 #define HS_ALIAS(name) __attribute__((alias(#name), visibility("default")))
 
@@ -49,6 +55,7 @@ HS_NOINLINE HS_COLD static void global_init(void) {
     extern char **environ;
     options_seen_environ = environ != NULL;
     options_init();
+    sampler_set_rate_at_start(hs_options.sample_rate_bytes);
     tcache_global_init();
     atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
   } else {
@@ -62,18 +69,32 @@ HS_INLINE tcache_t *current_tcache(void) {
   if (HS_UNLIKELY(tc->state == TCACHE_UNBORN)) {
     if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) global_init();
     tcache_attach(tc);
+    if (tc->state == TCACHE_ACTIVE) sampler_start_thread(tc);
   }
   return tc;
 }
 
-static void count_malloc(tcache_t *tc, size_t requested) {
-  if (HS_LIKELY(tc->state == TCACHE_ACTIVE)) {
-    tc->malloc_count++;
-    tc->bytes_until_sample -= (int64_t)requested;
-    if (tc->bytes_until_sample < 0) tcache_reset_sample_counter(tc);
-  } else {
+/* Counts an allocation of `requested` bytes about to be served; returns the
+ * weight of its sample, or 0 when it is not sampled (see sampler.h). */
+static double count_malloc(tcache_t *tc, size_t requested) {
+  if (HS_UNLIKELY(tc->state != TCACHE_ACTIVE)) {
     tcache_count_orphan_malloc(requested);
+    return 0;
   }
+  tc->malloc_count++;
+  int64_t rate = tc->sample_rate;
+  if (rate > 0 && (uint64_t)HS_MAX(requested, (size_t)1) >= (uint64_t)rate) {
+    tc->requested_before += requested; /* exact, outside the countdown */
+    return sampler_allowed() ? 1.0 : 0;
+  }
+  tc->bytes_until_sample -= (int64_t)requested;
+  if (HS_LIKELY(tc->bytes_until_sample >= 0)) return 0;
+  return sampler_counter_expired(tc, requested);
+}
+
+/* Takes back the count of an allocation that then failed (ENOMEM). */
+static void uncount_malloc(tcache_t *tc) {
+  if (tc->state == TCACHE_ACTIVE) tc->malloc_count--;
 }
 
 static void count_free(tcache_t *tc) {
@@ -108,13 +129,36 @@ static void *alloc_large(size_t size, size_t align_pages, bool zero) {
   return object;
 }
 
-/* Serves `size` bytes, zeroed if asked; counts the allocation. */
-HS_NOINLINE static void *malloc_slow(size_t size, bool zero) {
+/* A sampled allocation: a span of its own (so free finds the sample with
+ * no lookup: the page map says "not a small object" and the span holds the
+ * bucket), and the stack above `boundary_cfa` recorded in the profile. */
+HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t align_pages, bool zero,
+                                               double weight, uintptr_t boundary_cfa) {
+  prof_enter();
+  void *object = alloc_large(size, align_pages, zero);
+  if (!object) uncount_malloc(&tls_tcache);
+  if (object) {
+    uintptr_t pcs[PROF_MAX_FRAMES];
+    int depth = unwind_capture(pcs, PROF_MAX_FRAMES, boundary_cfa);
+    span_t *span = pagemap_span_of(object);
+    span->sample_bucket =
+        profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
+    span->sample_weight = weight;
+  }
+  prof_exit();
+  return object;
+}
+
+/* Serves `size` bytes, zeroed if asked; counts (and may sample) it.
+ * `boundary_cfa` is the frame address of the public entry point. */
+HS_NOINLINE static void *malloc_slow(size_t size, bool zero, uintptr_t boundary_cfa) {
   tcache_t *tc = current_tcache();
   if (HS_UNLIKELY(size > PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
   }
+  double weight = count_malloc(tc, size);
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, 1, zero, weight, boundary_cfa);
   void *object;
   if (size <= SIZE_CLASS_MAX_BYTES) {
     object = alloc_small(tc, size_class_of(size));
@@ -122,7 +166,7 @@ HS_NOINLINE static void *malloc_slow(size_t size, bool zero) {
   } else {
     object = alloc_large(size, 1, zero);
   }
-  if (object) count_malloc(tc, size);
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
   return object;
 }
 
@@ -152,6 +196,10 @@ HS_NOINLINE static void free_slow(void *ptr) {
   tcache_t *tc = current_tcache();
   count_free(tc);
   if (size_class == 0) {
+    if (HS_UNLIKELY(span->sample_bucket != NULL)) {
+      profstore_record_free(span->sample_bucket, span->sample_weight, span->requested_bytes);
+      span->sample_bucket = NULL;
+    }
     pageheap_free(span);
   } else if (tc->state == TCACHE_ACTIVE) {
     if (HS_UNLIKELY(ptr == tc->bins[size_class].head)) hs_fatal_pointer("free", "double free", ptr);
@@ -161,9 +209,38 @@ HS_NOINLINE static void free_slow(void *ptr) {
   }
 }
 
+/* An aligned request with alignment > HS_MIN_ALIGN (a power of two). */
+HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
+                                            uintptr_t boundary_cfa) {
+  if (HS_UNLIKELY(size > PTRDIFF_MAX || alignment > PTRDIFF_MAX - size)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  tcache_t *tc = current_tcache();
+  size_t align_pages = HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1);
+  double weight = count_malloc(tc, size);
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, align_pages, false, weight, boundary_cfa);
+  void *object;
+  if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
+    /* Spans start on page boundaries, so every object of a class whose size
+     * is a multiple of the alignment is aligned.  Powers of two up to the
+     * largest class are classes, so the search always ends. */
+    uint32_t size_class = size_class_of(HS_MAX(size, alignment));
+    while (size_class_bytes[size_class] & (alignment - 1)) size_class++;
+    object = alloc_small(tc, size_class);
+  } else {
+    object = alloc_large(size, align_pages, false);
+  }
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
+  return object;
+}
+
 /* ---- Fast paths ---- */
 
-HS_EXPORT void *hs_malloc(size_t size) {
+/* The malloc fast path, inlined into every public entry point that
+ * allocates.  `boundary_cfa` is __builtin_dwarf_cfa() of that entry point:
+ * the profiler records only the frames above it. */
+HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
   tcache_t *tc = &tls_tcache;
   if (HS_LIKELY(size <= SIZE_CLASS_MAX_BYTES)) {
     tcache_bin_t *bin = &tc->bins[size_class_of(size)];
@@ -174,10 +251,15 @@ HS_EXPORT void *hs_malloc(size_t size) {
       bin->head = *(void **)object;
       bin->count--;
       tc->malloc_count++;
+      if (zero) memset(object, 0, size);
       return object;
     }
   }
-  return malloc_slow(size, false);
+  return malloc_slow(size, zero, boundary_cfa);
+}
+
+HS_EXPORT void *hs_malloc(size_t size) {
+  return malloc_inline(size, false, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT void hs_free(void *ptr) {
@@ -207,12 +289,7 @@ HS_EXPORT void *hs_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total <= SIZE_CLASS_MAX_BYTES) {
-    void *object = hs_malloc(total);
-    if (object) memset(object, 0, total);
-    return object;
-  }
-  return malloc_slow(total, true);
+  return malloc_inline(total, true, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
@@ -222,8 +299,8 @@ HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
   return size_class ? size_class_bytes[size_class] : span_bytes(span);
 }
 
-HS_EXPORT void *hs_realloc(void *ptr, size_t size) {
-  if (!ptr) return hs_malloc(size);
+HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
+  if (!ptr) return malloc_inline(size, false, boundary_cfa);
   if (size == 0) { /* glibc: frees and returns NULL */
     hs_free(ptr);
     return NULL;
@@ -232,14 +309,20 @@ HS_EXPORT void *hs_realloc(void *ptr, size_t size) {
   uint32_t size_class = checked_class(ptr, span, "realloc");
   size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);
   if (size <= usable && size >= usable / 2) {
-    if (size_class == 0) span->requested_bytes = size;
-    return ptr; /* fits, and shrinking would not save much */
+    /* Fits, and shrinking would not save much: stays in place, and counts
+     * as neither an allocation nor a free. */
+    if (size_class == 0 && !span->sample_bucket) span->requested_bytes = size;
+    return ptr;
   }
-  void *moved = hs_malloc(size);
+  void *moved = malloc_inline(size, false, boundary_cfa);
   if (!moved) return NULL; /* the old block is left intact */
   memcpy(moved, ptr, HS_MIN(size, usable));
   hs_free(ptr);
   return moved;
+}
+
+HS_EXPORT void *hs_realloc(void *ptr, size_t size) {
+  return realloc_inline(ptr, size, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT void *hs_reallocarray(void *ptr, size_t count, size_t size) {
@@ -248,30 +331,13 @@ HS_EXPORT void *hs_reallocarray(void *ptr, size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return hs_realloc(ptr, total);
+  return realloc_inline(ptr, total, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 /* pre: alignment is a power of two. */
-static void *alloc_aligned(size_t alignment, size_t size) {
-  if (alignment <= HS_MIN_ALIGN) return hs_malloc(size);
-  if (HS_UNLIKELY(size > PTRDIFF_MAX || alignment > PTRDIFF_MAX - size)) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  tcache_t *tc = current_tcache();
-  void *object;
-  if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
-    /* Spans start on page boundaries, so every object of a class whose size
-     * is a multiple of the alignment is aligned.  Powers of two up to the
-     * largest class are classes, so the search always ends. */
-    uint32_t size_class = size_class_of(HS_MAX(size, alignment));
-    while (size_class_bytes[size_class] & (alignment - 1)) size_class++;
-    object = alloc_small(tc, size_class);
-  } else {
-    object = alloc_large(size, HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1), false);
-  }
-  if (object) count_malloc(tc, size);
-  return object;
+HS_INLINE void *alloc_aligned(size_t alignment, size_t size, uintptr_t boundary_cfa) {
+  if (alignment <= HS_MIN_ALIGN) return malloc_inline(size, false, boundary_cfa);
+  return alloc_aligned_slow(alignment, size, boundary_cfa);
 }
 
 static bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
@@ -281,7 +347,7 @@ HS_EXPORT void *hs_aligned_alloc(size_t alignment, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  return alloc_aligned(alignment, size);
+  return alloc_aligned(alignment, size, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT void *hs_memalign(size_t alignment, size_t size) {
@@ -294,13 +360,13 @@ HS_EXPORT void *hs_memalign(size_t alignment, size_t size) {
     while (rounded < alignment) rounded <<= 1;
     alignment = rounded;
   }
-  return alloc_aligned(alignment, size);
+  return alloc_aligned(alignment, size, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT int hs_posix_memalign(void **out, size_t alignment, size_t size) {
   if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
   int saved_errno = errno;
-  void *object = alloc_aligned(alignment, size);
+  void *object = alloc_aligned(alignment, size, (uintptr_t)__builtin_dwarf_cfa());
   if (!object) {
     errno = saved_errno;
     return ENOMEM;
@@ -309,7 +375,9 @@ HS_EXPORT int hs_posix_memalign(void **out, size_t alignment, size_t size) {
   return 0;
 }
 
-HS_EXPORT void *hs_valloc(size_t size) { return alloc_aligned(os_page_size(), size); }
+HS_EXPORT void *hs_valloc(size_t size) {
+  return alloc_aligned(os_page_size(), size, (uintptr_t)__builtin_dwarf_cfa());
+}
 
 HS_EXPORT void *hs_pvalloc(size_t size) {
   size_t page = os_page_size();
@@ -318,17 +386,23 @@ HS_EXPORT void *hs_pvalloc(size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return alloc_aligned(page, rounded ? rounded : page);
+  return alloc_aligned(page, rounded ? rounded : page, (uintptr_t)__builtin_dwarf_cfa());
 }
 
 HS_EXPORT void hs_free_sized(void *ptr, size_t size) { hs_free(ptr); }
 HS_EXPORT void hs_free_aligned_sized(void *ptr, size_t alignment, size_t size) { hs_free(ptr); }
 
-HS_EXPORT void hs_release_free_memory(void) {
-  tcache_t *tc = &tls_tcache;
-  if (tc->state == TCACHE_ACTIVE) tcache_flush_all(tc);
-  central_drain_all();
-  pageheap_release_all();
+HS_EXPORT void hs_release_free_memory(void) { scavenger_release_all(); }
+
+HS_EXPORT hs_thread_counters_t hs_thread_counters(void) {
+  const tcache_t *tc = &tls_tcache;
+  hs_thread_counters_t counters = {0, 0, 0};
+  if (tc->state == TCACHE_ACTIVE) {
+    counters.mallocs = tc->malloc_count;
+    counters.frees = tc->free_count;
+    counters.requested_bytes = tcache_requested_bytes(tc);
+  }
+  return counters;
 }
 
 HS_EXPORT const char *hs_version(void) { return "0.1.0"; }
@@ -359,6 +433,8 @@ HS_EXPORT size_t malloc_usable_size(void *ptr) { return hs_malloc_usable_size(pt
 /* ---- fork and process start/exit ---- */
 
 static void fork_prepare(void) {
+  profstore_fork_prepare();
+  unwind_fork_prepare();
   tcache_fork_prepare();
   central_fork_prepare();
   pageheap_fork_prepare();
@@ -370,6 +446,8 @@ static void fork_parent(void) {
   pageheap_fork_parent();
   central_fork_parent();
   tcache_fork_parent();
+  unwind_fork_parent();
+  profstore_fork_parent();
 }
 
 static void fork_child(void) {
@@ -377,6 +455,10 @@ static void fork_child(void) {
   pageheap_fork_child();
   central_fork_child();
   tcache_fork_child();
+  unwind_fork_child();
+  profstore_fork_child();
+  sampler_fork_child();
+  profwrite_fork_child(); /* last: it may start a thread, which allocates */
 }
 
 __attribute__((constructor)) static void heapscope_start(void) {
@@ -384,8 +466,13 @@ __attribute__((constructor)) static void heapscope_start(void) {
   /* A first malloc from the loader can come before libc set environ. */
   if (!options_seen_environ) options_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
+  /* The unwinder's first use walks the loader's module list: do it now,
+   * outside any malloc, rather than inside the first sample. */
+  if (sampler_rate() > 0) unwind_warm_up();
+  profwrite_start();
 }
 
 __attribute__((destructor)) static void heapscope_exit(void) {
   if (hs_options.stats_at_exit) malloc_stats();
+  profwrite_exit();
 }

@@ -9,7 +9,9 @@
 
 extern char **environ;
 
-hs_options_t hs_options = {.stats_at_exit = 0};
+hs_options_t hs_options = {.stats_at_exit = 0, .sample_rate_bytes = 524288,
+                           .scavenger = 1, .scavenger_delay_ms = 500,
+                           .scavenger_cpu_percent = 20};
 
 typedef struct option_spec {
   const char *name;
@@ -17,9 +19,30 @@ typedef struct option_spec {
   int64_t min, max;
   const char *accepted; /* for the error message */
 } option_spec_t;
+/* min TEXT_OPTION: a text option, char[max] at offset. */
+#define TEXT_OPTION (-1)
+/* min WORD_OPTION: one of the words in `accepted` ("soft|hard"), stored as
+ * its index; max is the last index. */
+#define WORD_OPTION (-2)
 
 static const option_spec_t option_table[] = {
     {"stats_at_exit", offsetof(hs_options_t, stats_at_exit), 0, 1, "0 or 1"},
+    {"sample_rate_bytes", offsetof(hs_options_t, sample_rate_bytes), 0, INT64_MAX / 4,
+     "a byte count: 0 (off), 1 (every allocation) or more, e.g. 512K"},
+    {"profile", offsetof(hs_options_t, profile_path), TEXT_OPTION, sizeof hs_options.profile_path,
+     "a file path without commas, %p for the pid"},
+    {"profile_signal", offsetof(hs_options_t, profile_signal), 0, 64,
+     "0 (none) or a signal number 1..64, e.g. 12 for SIGUSR2"},
+    {"scavenger", offsetof(hs_options_t, scavenger), 0, 1,
+     "1 (a background thread returns idle memory) or 0 (the host calls hs_background_step)"},
+    {"scavenger_trace", offsetof(hs_options_t, scavenger_trace), 0, 1, "0 or 1"},
+    {"scavenger_delay_ms", offsetof(hs_options_t, scavenger_delay_ms), 1, 3600000,
+     "milliseconds a free page stays before release, 1..3600000"},
+    {"scavenger_cpu_percent", offsetof(hs_options_t, scavenger_cpu_percent), 1, 100,
+     "a percentage of one CPU, 1..100"},
+    {"memory_limit_bytes", offsetof(hs_options_t, memory_limit_bytes), 0, INT64_MAX / 4,
+     "a byte count, 0 for none, e.g. 256M"},
+    {"memory_limit_mode", offsetof(hs_options_t, memory_limit_mode), WORD_OPTION, 1, "soft|hard"},
 };
 #define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
 
@@ -49,6 +72,21 @@ static bool parse_value(const char *s, const char *end, int64_t *out) {
   return true;
 }
 
+/* Parses [s, end) as one of the '|'-separated words of `words`; its index. */
+static bool parse_word(const char *words, const char *s, const char *end, int64_t *out) {
+  int64_t index = 0;
+  for (const char *w = words; *w; index++) {
+    const char *w_end = w;
+    while (*w_end && *w_end != '|') w_end++;
+    if (w_end - w == end - s && memcmp(w, s, (size_t)(end - s)) == 0) {
+      *out = index;
+      return true;
+    }
+    w = *w_end ? w_end + 1 : w_end;
+  }
+  return false;
+}
+
 static void warn_entry(const char *prefix, const char *s, const char *end, const char *suffix) {
   char mem[400];
   hs_buf_t b = {mem, 0, sizeof mem - 1};
@@ -75,7 +113,7 @@ int options_parse(const char *text, hs_options_t *out) {
           spec = &option_table[i];
       int64_t value;
       if (!spec) {
-        char accepted[200];
+        char accepted[512];
         hs_buf_t b = {accepted, 0, sizeof accepted - 1};
         hs_buf_str(&b, "' in HEAPSCOPE ignored (known options:");
         for (size_t i = 0; i < OPTION_COUNT; i++) {
@@ -86,8 +124,13 @@ int options_parse(const char *text, hs_options_t *out) {
         accepted[b.len] = 0;
         warn_entry("unknown option '", s, eq, accepted);
         bad++;
-      } else if (eq == end || !parse_value(eq + 1, end, &value) || value < spec->min ||
-                 value > spec->max) {
+      } else if (spec->min == TEXT_OPTION && eq < end && end - eq <= spec->max) {
+        memcpy((char *)out + spec->offset, eq + 1, (size_t)(end - eq - 1));
+        ((char *)out + spec->offset)[end - eq - 1] = 0;
+      } else if (spec->min == TEXT_OPTION || eq == end ||
+                 !(spec->min == WORD_OPTION ? parse_word(spec->accepted, eq + 1, end, &value)
+                                            : parse_value(eq + 1, end, &value)) ||
+                 value < spec->min || value > spec->max) {
         char accepted[200];
         hs_buf_t b = {accepted, 0, sizeof accepted - 1};
         hs_buf_str(&b, "' in HEAPSCOPE ignored (");

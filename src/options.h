@@ -8,7 +8,16 @@
 #include <stdint.h>
 
 typedef struct hs_options {
-  int64_t stats_at_exit; /* print malloc_stats() to stderr at exit (0/1) */
+  int64_t stats_at_exit;     /* print malloc_stats() to stderr at exit (0/1) */
+  int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */
+  int64_t profile_signal;    /* write profile_path on this signal (0: none) */
+  char profile_path[1024];   /* write a profile here at exit ("": don't) */
+  int64_t scavenger;             /* 1: background thread returns idle memory */
+  int64_t scavenger_trace;       /* 1: one line per scavenger step on stderr */
+  int64_t scavenger_delay_ms;    /* a free page is released after this idle time */
+  int64_t scavenger_cpu_percent; /* the background thread's madvise CPU share */
+  int64_t memory_limit_bytes;    /* heap_sys - heap_released limit; 0: none */
+  int64_t memory_limit_mode;     /* 0 soft (count overruns), 1 hard (ENOMEM) */
 } hs_options_t;
 
 extern hs_options_t hs_options __attribute__((visibility("hidden")));

@@ -1,4 +1,5 @@
-/* pageheap.c — free-span lists, carving, coalescing and growth.
+/* pageheap.c — free-span lists, carving, coalescing, growth, release to
+ * the OS and the memory limit.
  *
  * Free spans sit on one of two sets of lists: "normal" (pages may be
  * resident) and "released" (returned to the OS with MADV_DONTNEED, so they
@@ -7,20 +8,24 @@
  * (best fit).  Allocation prefers normal spans of any length over released
  * ones, so released pages are reused last.  Spans merge only with neighbours
  * in the same set, which keeps every free span wholly released or not and
- * the statistics exact.
+ * the statistics exact.  Normal free spans are also on the idle list, oldest
+ * idle first, which is the order pageheap_release gives them back.
  *
  * Every page of every span — free or not — points at its span in the page
  * map, so free() can reject pointers into free memory.  A split keeps the
  * record of the longer remainder, a merge keeps the record of the longer
  * side, so relabelling costs O(pages of the shorter piece).
  *
- * Guarded by pageheap_lock.  May call: pagemap, metadata, os, base. */
+ * Guarded by pageheap_lock (released around madvise for spans marked
+ * `releasing`, which are on no list).  May call: pagemap, metadata, os, base. */
 #include "pageheap.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "metadata.h"
+#include "options.h"
 #include "os.h"
 #include "pagemap.h"
 
@@ -29,6 +34,17 @@
  * aligned to 2 MiB so huge pages can back them when the kernel wants to. */
 #define PAGEHEAP_REGION_BYTES ((size_t)64 << 20)
 #define PAGEHEAP_REGION_ALIGN ((size_t)2 << 20)
+/* pageheap_release gives back at most this much per lock hold: madvise of 4
+ * MiB costs ~0.3 ms, short enough that allocating threads barely notice. */
+#define PAGEHEAP_RELEASE_CHUNK_BYTES ((uint64_t)4 << 20)
+/* Spans being released with the lock dropped, at most this many at once
+ * (more concurrent releasers release under the lock). */
+#define PAGEHEAP_INFLIGHT_SLOTS 8
+/* The idle list is kept sorted by walking back from its newest end at most
+ * this many spans; a span inserted further back is slightly out of order. */
+#define PAGEHEAP_IDLE_WALK 64
+/* The footprint at which a background scavenger starts to pay off. */
+#define PAGEHEAP_SCAVENGER_START_BYTES ((uint64_t)16 << 20)
 
 typedef struct free_set {
   span_t exact[PAGEHEAP_EXACT_PAGES + 1]; /* [n]: spans of exactly n pages */
@@ -42,6 +58,47 @@ static free_set_t normal_spans;    /* guarded by pageheap_lock */
 static free_set_t released_spans;  /* guarded by pageheap_lock */
 static span_t *spare_records;      /* recycled span records, via ->next */
 static pageheap_stats_t totals;    /* guarded by pageheap_lock */
+static span_t idle_spans;          /* sentinel, via idle_next/idle_prev: normal
+                                      free spans, oldest idle first */
+static span_t large_spans;         /* sentinel: SPAN_LARGE spans */
+static span_t *inflight[PAGEHEAP_INFLIGHT_SLOTS]; /* `releasing` spans */
+static uint64_t inflight_bytes;    /* guarded by pageheap_lock */
+/* Set by hs_set_memory_limit; UINT64_MAX: not set, the option applies
+ * (read live, so it is right however start-up was ordered). */
+static _Atomic uint64_t limit_bytes = UINT64_MAX;
+static void (*_Atomic reclaim_hook)(void);
+_Atomic int pageheap_scavenger_wanted;
+_Atomic uint64_t pageheap_limit_epoch;
+
+uint64_t pageheap_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- The idle list: normal free spans by idle_since_ns ---- */
+
+static void idle_remove_locked(span_t *span) {
+  span->idle_prev->idle_next = span->idle_next;
+  span->idle_next->idle_prev = span->idle_prev;
+  span->idle_next = span->idle_prev = NULL;
+}
+
+static void idle_insert_after_locked(span_t *after, span_t *span) {
+  span->idle_prev = after;
+  span->idle_next = after->idle_next;
+  after->idle_next->idle_prev = span;
+  after->idle_next = span;
+}
+
+static void idle_insert_locked(span_t *span) {
+  span_t *after = idle_spans.idle_prev;
+  for (int walked = 0; after != &idle_spans && after->idle_since_ns > span->idle_since_ns &&
+                       walked < PAGEHEAP_IDLE_WALK;
+       walked++)
+    after = after->idle_prev;
+  idle_insert_after_locked(after, span);
+}
 
 static void init_lists_locked(void) {
   free_set_t *sets[2] = {&normal_spans, &released_spans};
@@ -49,6 +106,8 @@ static void init_lists_locked(void) {
     for (int n = 0; n <= PAGEHEAP_EXACT_PAGES; n++) span_list_init(&sets[s]->exact[n]);
     span_list_init(&sets[s]->longer);
   }
+  idle_spans.idle_next = idle_spans.idle_prev = &idle_spans;
+  span_list_init(&large_spans);
   lists_ready = true;
 }
 
@@ -111,12 +170,15 @@ static span_t *find_in_set_locked(free_set_t *set, size_t pages) {
   return best;
 }
 
-/* Merges `span` (free, not on a list, pages labelled) with free neighbours
- * of the same set and puts the result on its list. */
+/* Merges `span` (free, not on a list, pages labelled, idle_since set) with
+ * free neighbours of the same set and puts the result on its lists; a
+ * normal merged span is idle since the latest of its parts. */
 static void coalesce_and_insert_locked(span_t *span) {
   span_t *left = pagemap_span_of((void *)((span->first_page - 1) << HS_PAGE_SHIFT));
-  if (left && left->state == SPAN_FREE && left->released == span->released) {
+  if (left && left->state == SPAN_FREE && !left->releasing && left->released == span->released) {
     remove_locked(left);
+    if (!left->released) idle_remove_locked(left);
+    uint64_t idle = HS_MAX(left->idle_since_ns, span->idle_since_ns);
     if (left->page_count >= span->page_count) {
       pagemap_set_range_locked(span->first_page, span->page_count, left, 0);
       left->page_count += span->page_count;
@@ -130,10 +192,13 @@ static void coalesce_and_insert_locked(span_t *span) {
       span->zeroed &= left->zeroed;
       drop_record_locked(left);
     }
+    span->idle_since_ns = idle;
   }
   span_t *right = pagemap_span_of((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
-  if (right && right->state == SPAN_FREE && right->released == span->released) {
+  if (right && right->state == SPAN_FREE && !right->releasing && right->released == span->released) {
     remove_locked(right);
+    if (!right->released) idle_remove_locked(right);
+    uint64_t idle = HS_MAX(right->idle_since_ns, span->idle_since_ns);
     if (right->page_count > span->page_count) {
       pagemap_set_range_locked(span->first_page, span->page_count, right, 0);
       right->first_page = span->first_page;
@@ -147,8 +212,10 @@ static void coalesce_and_insert_locked(span_t *span) {
       span->zeroed &= right->zeroed;
       drop_record_locked(right);
     }
+    span->idle_since_ns = idle;
   }
   insert_locked(span);
+  if (!span->released) idle_insert_locked(span);
 }
 
 /* Maps a new region able to hold `pages` pages at `align_pages` alignment and
@@ -187,26 +254,31 @@ static bool grow_locked(size_t pages, size_t align_pages) {
   return true;
 }
 
-/* Takes pages [offset, offset + pages) of free span `span` (on a list) and
- * returns them as a new span; the pieces before and after go back to the
- * free lists. */
+/* Takes pages [offset, offset + pages) of free span `span` (on its lists)
+ * and returns them as a new span; the pieces before and after stay free and
+ * keep the span's place on the idle list. */
 static span_t *take_locked(span_t *span, size_t offset, size_t pages) {
-  remove_locked(span);
   span_t *taken = span;
   if (offset > 0 || pages < span->page_count) {
     taken = new_record_locked();
-    if (!taken) { insert_locked(span); return NULL; }
+    if (!taken) return NULL;
+    span_t *head = NULL;
+    if (offset > 0) {
+      head = new_record_locked();
+      if (!head) { drop_record_locked(taken); return NULL; }
+    }
+    remove_locked(span);
     taken->first_page = span->first_page + offset;
     taken->page_count = pages;
     taken->released = span->released;
     taken->zeroed = span->zeroed;
-    if (offset > 0) {
-      span_t *head = new_record_locked();
-      if (!head) { drop_record_locked(taken); insert_locked(span); return NULL; }
+    if (head) {
       *head = *span;
+      head->idle_next = head->idle_prev = NULL;
       head->page_count = offset;
       pagemap_set_range_locked(head->first_page, offset, head, 0);
       insert_locked(head);
+      if (!head->released) idle_insert_after_locked(span->idle_prev, head);
     }
     size_t tail_pages = span->page_count - offset - pages;
     if (tail_pages > 0) {
@@ -214,99 +286,271 @@ static span_t *take_locked(span_t *span, size_t offset, size_t pages) {
       span->page_count = tail_pages;
       insert_locked(span);
     } else {
+      if (!span->released) idle_remove_locked(span);
       drop_record_locked(span);
     }
+  } else {
+    remove_locked(span);
+    if (!span->released) idle_remove_locked(span);
   }
   uint64_t bytes = (uint64_t)pages << HS_PAGE_SHIFT;
   totals.free_bytes -= bytes;
-  if (taken->released) totals.released_bytes -= bytes;
+  if (taken->released) {
+    totals.released_bytes -= bytes;
+    uint64_t footprint = totals.sys_bytes - totals.released_bytes;
+    uint64_t limit = pageheap_limit();
+    if (footprint >= PAGEHEAP_SCAVENGER_START_BYTES || (limit && footprint >= limit / 2))
+      hs_relaxed_store(&pageheap_scavenger_wanted, 1);
+  }
   taken->released = 0;
+  taken->releasing = 0;
+  taken->idle_next = taken->idle_prev = NULL;
   return taken;
 }
 
+/* Returns the last `pages` pages of normal free span `span` (on its lists)
+ * as a span on no list with the same idle time; `span` keeps the rest and
+ * its place.  NULL when no record can be had. */
+static span_t *split_tail_locked(span_t *span, size_t pages) {
+  if (pages >= span->page_count) {
+    remove_locked(span);
+    idle_remove_locked(span);
+    return span;
+  }
+  span_t *piece = new_record_locked();
+  if (!piece) return NULL;
+  remove_locked(span);
+  span->page_count -= pages;
+  insert_locked(span);
+  piece->first_page = span->first_page + span->page_count;
+  piece->page_count = pages;
+  piece->state = SPAN_FREE;
+  piece->zeroed = span->zeroed;
+  piece->idle_since_ns = span->idle_since_ns;
+  pagemap_set_range_locked(piece->first_page, pages, piece, 0);
+  return piece;
+}
+
+/* madvise()s the whole OS pages inside `span`; true if all of it went (the
+ * edges stay resident when the OS page is larger than ours). */
+static bool release_pages(const span_t *span) {
+  size_t os_page = os_page_size();
+  uintptr_t first = (uintptr_t)span_start(span);
+  uintptr_t start = (first + os_page - 1) & ~(uintptr_t)(os_page - 1);
+  uintptr_t end = (first + span_bytes(span)) & ~(uintptr_t)(os_page - 1);
+  if (end > start) os_release((void *)start, end - start);
+  return start == first && end == first + span_bytes(span);
+}
+
+/* Files `span` (free, on no list, its pages just released) as released. */
+static void finish_release_locked(span_t *span, bool zeroed) {
+  span->releasing = 0;
+  span->zeroed = zeroed;
+  span->released = 1;
+  totals.released_bytes += span_bytes(span);
+  totals.released_total_bytes += span_bytes(span);
+  coalesce_and_insert_locked(span);
+}
+
+/* Releases the oldest normal free spans, under the lock, until `bytes` are
+ * released or none is left.  For the memory limit only (rare). */
+static uint64_t release_for_limit_locked(uint64_t bytes) {
+  uint64_t done = 0;
+  while (done < bytes && idle_spans.idle_next != &idle_spans) {
+    span_t *oldest = idle_spans.idle_next;
+    uint64_t want_pages = (bytes - done + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT;
+    span_t *piece = split_tail_locked(oldest, (size_t)HS_MIN(want_pages, oldest->page_count));
+    if (!piece) break;
+    finish_release_locked(piece, release_pages(piece));
+    done += span_bytes(piece);
+  }
+  totals.limit_releases += done;
+  return done;
+}
+
+/* Before footprint grows by `bytes`: releases idle pages to stay under the
+ * limit; false if a hard limit refuses the growth, or if `may_retry` and
+ * the caller should first give cached objects back (nothing is counted
+ * then).  Every time the limit is reached, limit_epoch moves on. */
+static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
+  uint64_t limit = pageheap_limit();
+  if (limit == 0) return true;
+  uint64_t footprint = totals.sys_bytes - totals.released_bytes;
+  if (footprint + bytes <= limit) return true;
+  release_for_limit_locked(footprint + bytes - limit);
+  footprint = totals.sys_bytes - totals.released_bytes;
+  if (footprint + bytes <= limit) return true;
+  hs_relaxed_add(&pageheap_limit_epoch, 1);
+  if (may_retry) return false;
+  if (pageheap_limit_is_hard()) {
+    totals.limit_refusals++;
+    return false;
+  }
+  totals.limit_overruns++;
+  return true;
+}
+
 span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t size_class) {
-  hs_lock(&pageheap_lock);
-  if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   size_t search = pages + align_pages - 1;
-  span_t *found = NULL;
-  if (search >= pages) {
-    found = find_in_set_locked(&normal_spans, search);
-    if (!found) found = find_in_set_locked(&released_spans, search);
-    if (!found && grow_locked(pages, align_pages)) {
-      found = find_in_set_locked(&normal_spans, search);
-      if (!found) found = find_in_set_locked(&released_spans, search);
-    }
-  }
   span_t *span = NULL;
-  if (found) {
-    size_t offset = ((found->first_page + align_pages - 1) & ~(align_pages - 1)) - found->first_page;
-    span = take_locked(found, offset, pages);
-  }
-  if (span) {
-    span->state = state;
-    span->size_class = size_class;
-    pagemap_set_span_locked(span, size_class);
-    if (state == SPAN_LARGE) {
-      totals.large_bytes += (uint64_t)pages << HS_PAGE_SHIFT;
-      totals.large_count++;
+  void (*hook)(void) = state == SPAN_LARGE ? atomic_load_explicit(&reclaim_hook, memory_order_acquire) : NULL;
+  for (int attempt = 0; attempt < 2 && !span; attempt++) {
+    bool may_retry = hook && attempt == 0;
+    hs_lock(&pageheap_lock);
+    if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
+    span_t *found = NULL;
+    bool refused = false;
+    if (search >= pages) {
+      found = find_in_set_locked(&normal_spans, search);
+      if (!found) {
+        /* From here on the footprint grows: released pages become resident. */
+        if (!limit_allows_locked((uint64_t)pages << HS_PAGE_SHIFT, may_retry)) refused = true;
+        else if (!(found = find_in_set_locked(&released_spans, search)) &&
+                 grow_locked(pages, align_pages))
+          found = find_in_set_locked(&released_spans, search);
+      }
     }
+    if (found) {
+      size_t offset = ((found->first_page + align_pages - 1) & ~(align_pages - 1)) - found->first_page;
+      span = take_locked(found, offset, pages);
+    }
+    if (span) {
+      span->state = state;
+      span->size_class = size_class;
+      pagemap_set_span_locked(span, size_class);
+      if (state == SPAN_LARGE) {
+        totals.large_bytes += (uint64_t)pages << HS_PAGE_SHIFT;
+        totals.large_count++;
+        span->requested_bytes = (uint64_t)pages << HS_PAGE_SHIFT; /* until the caller sets it */
+        span_list_push_front(&large_spans, span);
+      }
+    }
+    hs_unlock(&pageheap_lock);
+    if (span || !refused || !may_retry) break;
+    hook(); /* no lock held: give cached objects back, then try once more */
   }
-  hs_unlock(&pageheap_lock);
   if (!span) errno = ENOMEM;
   return span;
 }
 
-void pageheap_free(span_t *span) {
+void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   hs_lock(&pageheap_lock);
   if (span->state == SPAN_LARGE) {
     totals.large_bytes -= span_bytes(span);
     totals.large_count--;
+    span_list_remove(span);
   }
   span->state = SPAN_FREE;
   span->size_class = 0;
   span->zeroed = 0;
   span->released = 0;
+  span->releasing = 0;
   span->on_list = 0;
   span->free_list = NULL;
+  span->idle_since_ns = idle_since_ns;
   totals.free_bytes += span_bytes(span);
   pagemap_set_span_locked(span, 0);
   coalesce_and_insert_locked(span);
   hs_unlock(&pageheap_lock);
 }
 
-/* Returns one normal free span's pages to the OS and moves it to the
- * released set.  Only whole OS pages inside the span are released; when the
- * OS page is larger than ours the edges stay resident (and not zeroed). */
-static void release_span_locked(span_t *span) {
-  remove_locked(span);
-  size_t os_page = os_page_size();
-  uintptr_t start = ((uintptr_t)span_start(span) + os_page - 1) & ~(uintptr_t)(os_page - 1);
-  uintptr_t end = ((uintptr_t)span_start(span) + span_bytes(span)) & ~(uintptr_t)(os_page - 1);
-  if (end > start) os_release((void *)start, end - start);
-  span->zeroed = (start == (uintptr_t)span_start(span) && end == start + span_bytes(span));
-  span->released = 1;
-  totals.released_bytes += span_bytes(span);
-  coalesce_and_insert_locked(span);
-}
+void pageheap_free(span_t *span) { pageheap_free_idle_since(span, pageheap_now_ns()); }
 
-uint64_t pageheap_release_all(void) {
+uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes) {
+  uint64_t done = 0;
   hs_lock(&pageheap_lock);
   if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
-  uint64_t before = totals.released_bytes;
-  for (int n = 1; n <= PAGEHEAP_EXACT_PAGES; n++)
-    while (!span_list_empty(&normal_spans.exact[n])) release_span_locked(normal_spans.exact[n].next);
-  while (!span_list_empty(&normal_spans.longer)) release_span_locked(normal_spans.longer.next);
-  uint64_t released = totals.released_bytes - before;
+  while (done < max_bytes) {
+    span_t *oldest = idle_spans.idle_next;
+    if (oldest == &idle_spans || oldest->idle_since_ns > idle_before_ns) break;
+    uint64_t unreleased = totals.free_bytes - totals.released_bytes - inflight_bytes;
+    if (unreleased <= keep_bytes) break;
+    uint64_t chunk = HS_MIN(HS_MIN(unreleased - keep_bytes, max_bytes - done),
+                            PAGEHEAP_RELEASE_CHUNK_BYTES);
+    size_t pages = (size_t)HS_MIN((uint64_t)oldest->page_count, chunk >> HS_PAGE_SHIFT);
+    if (pages == 0) break;
+    span_t *piece = split_tail_locked(oldest, pages);
+    if (!piece) break;
+    int slot = 0;
+    while (slot < PAGEHEAP_INFLIGHT_SLOTS && inflight[slot]) slot++;
+    if (slot == PAGEHEAP_INFLIGHT_SLOTS) {
+      finish_release_locked(piece, release_pages(piece));
+    } else {
+      /* Nobody can reach the piece while the lock is dropped: it is on no
+       * list and `releasing` keeps neighbours from merging with it. */
+      piece->releasing = 1;
+      inflight[slot] = piece;
+      inflight_bytes += span_bytes(piece);
+      hs_unlock(&pageheap_lock);
+      bool zeroed = release_pages(piece);
+      hs_lock(&pageheap_lock);
+      if (inflight[slot] == piece) { /* else a fork child took it back */
+        inflight[slot] = NULL;
+        inflight_bytes -= span_bytes(piece);
+        finish_release_locked(piece, zeroed);
+      }
+    }
+    done += (uint64_t)pages << HS_PAGE_SHIFT;
+  }
   hs_unlock(&pageheap_lock);
-  return released;
+  return done;
+}
+
+uint64_t pageheap_release_all(void) { return pageheap_release(UINT64_MAX, UINT64_MAX, 0); }
+
+uint64_t pageheap_set_limit(uint64_t bytes) {
+  if (bytes == UINT64_MAX) bytes--;
+  uint64_t old = atomic_exchange_explicit(&limit_bytes, bytes, memory_order_relaxed);
+  if (old == UINT64_MAX) old = (uint64_t)hs_options.memory_limit_bytes;
+  if (bytes) {
+    hs_lock(&pageheap_lock);
+    if (totals.sys_bytes - totals.released_bytes >= bytes / 2)
+      hs_relaxed_store(&pageheap_scavenger_wanted, 1);
+    hs_unlock(&pageheap_lock);
+  }
+  return old;
+}
+uint64_t pageheap_limit(void) {
+  uint64_t limit = hs_relaxed_load(&limit_bytes);
+  return limit == UINT64_MAX ? (uint64_t)hs_options.memory_limit_bytes : limit;
+}
+bool pageheap_limit_is_hard(void) { return hs_options.memory_limit_mode == 1; }
+void pageheap_set_reclaim_hook(void (*hook)(void)) {
+  atomic_store_explicit(&reclaim_hook, hook, memory_order_release);
 }
 
 void pageheap_read_stats(pageheap_stats_t *out) {
   hs_lock(&pageheap_lock);
+  if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   *out = totals;
+  uint64_t requested = 0;
+  for (span_t *s = large_spans.next; s != &large_spans; s = s->next) {
+    /* requested_bytes is written by its owner without this lock; a stale
+     * value is still at most the span's size. */
+    uint64_t r = __atomic_load_n(&s->requested_bytes, __ATOMIC_RELAXED);
+    requested += HS_MIN(r, (uint64_t)span_bytes(s));
+  }
+  out->large_requested_bytes = requested;
+  out->oldest_idle_ns = idle_spans.idle_next != &idle_spans ? idle_spans.idle_next->idle_since_ns : 0;
   hs_unlock(&pageheap_lock);
 }
 
 void pageheap_fork_prepare(void) { hs_lock(&pageheap_lock); }
 void pageheap_fork_parent(void) { hs_unlock(&pageheap_lock); }
-void pageheap_fork_child(void) { hs_lock_reset(&pageheap_lock); }
+
+void pageheap_fork_child(void) {
+  hs_lock_reset(&pageheap_lock);
+  /* A span some vanished thread was releasing with the lock dropped is
+   * whole in the child (its madvise, if any, happened in the parent after
+   * the copy): file it back as normal free memory. */
+  for (int slot = 0; slot < PAGEHEAP_INFLIGHT_SLOTS; slot++) {
+    span_t *span = inflight[slot];
+    if (!span) continue;
+    inflight[slot] = NULL;
+    inflight_bytes -= span_bytes(span);
+    span->releasing = 0;
+    span->released = 0;
+    span->zeroed = 0;
+    coalesce_and_insert_locked(span);
+  }
+}

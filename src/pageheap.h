@@ -1,11 +1,14 @@
 /* pageheap.h — the back end: spans of pages carved from large mmap'd
- * regions, free spans coalesced, idle pages returned to the OS.  Serves the
- * central lists (one span per refill) and objects above the largest size
- * class directly.  One lock, pageheap_lock; it nests inside the central
- * locks and outside the metadata lock.  See docs/design.md. */
+ * regions, free spans coalesced, idle pages returned to the OS oldest-idle
+ * first, and the memory limit enforced where the heap's footprint grows.
+ * Serves the central lists (one span per refill) and objects above the
+ * largest size class directly.  One lock, pageheap_lock; it nests inside the
+ * central locks and outside the metadata lock.  See docs/design.md and
+ * docs/memory.md. */
 #ifndef HS_PAGEHEAP_H
 #define HS_PAGEHEAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,14 +17,50 @@
 /* A span of `pages` pages in state `state` (SPAN_SMALL with `size_class`, or
  * SPAN_LARGE), its pages entered in the page map.  `align_pages` (a power of
  * two, 1 for none) aligns its first page.  span->zeroed says whether every
- * byte is known to be zero.  NULL when the OS refuses memory. */
+ * byte is known to be zero.  NULL when the OS refuses memory or a hard memory
+ * limit would be crossed (errno ENOMEM).  Callers asking for SPAN_LARGE hold
+ * no other allocator lock (the hard-limit path may then run the reclaim
+ * hook); SPAN_SMALL callers hold their class lock. */
 span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t size_class);
 
-/* Returns a SPAN_SMALL or SPAN_LARGE span to the free lists. */
+/* Returns a SPAN_SMALL or SPAN_LARGE span to the free lists, idle from now. */
 void pageheap_free(span_t *span);
+/* The same, for a span whose memory has been unused since `idle_since_ns`
+ * (CLOCK_MONOTONIC; a drained transfer cache knows its objects were idle). */
+void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns);
+
+/* Returns free, unreleased pages to the OS, oldest idle first: only spans
+ * idle since `idle_before_ns` or earlier, at most `max_bytes`, and never
+ * leaving less than `keep_bytes` of unreleased free memory.  Works in chunks
+ * and drops the lock around each madvise.  Returns the bytes released.
+ * pre: no allocator lock held. */
+uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes);
 
 /* Returns every free, unreleased page to the OS; the number of bytes. */
 uint64_t pageheap_release_all(void);
+
+/* CLOCK_MONOTONIC in nanoseconds (vDSO; no lock, no allocation). */
+uint64_t pageheap_now_ns(void);
+
+/* ---- Memory limit (heap_sys − heap_released, in bytes; 0: none) ---- */
+/* The limit starts as option memory_limit_bytes (mode: memory_limit_mode);
+ * pageheap_set_limit overrides it and returns the previous one. */
+uint64_t pageheap_set_limit(uint64_t bytes);
+uint64_t pageheap_limit(void);
+bool pageheap_limit_is_hard(void);
+/* Called (no lock held) when a large span would take the heap past the
+ * limit, to give idle cached objects back before the allocation is refused
+ * (hard) or counted as an overrun (soft); set once by the scavenger. */
+void pageheap_set_reclaim_hook(void (*hook)(void));
+
+/* Set once the heap's footprint passed the size where a background
+ * scavenger pays off (or half the memory limit); read without a lock. */
+extern _Atomic int pageheap_scavenger_wanted __attribute__((visibility("hidden")));
+
+/* Moves on each time an allocation finds the heap at the memory limit with
+ * no idle pages left to release; the thread-cache slow paths then drain the
+ * central transfer caches (see tcache_slow_path_events). */
+extern _Atomic uint64_t pageheap_limit_epoch __attribute__((visibility("hidden")));
 
 typedef struct pageheap_stats {
   uint64_t sys_bytes;       /* heap address space mapped */
@@ -29,7 +68,14 @@ typedef struct pageheap_stats {
   uint64_t released_bytes;  /* in free spans returned to the OS */
   uint64_t large_bytes;     /* in SPAN_LARGE spans */
   uint64_t large_count;     /* SPAN_LARGE spans */
+  uint64_t large_requested_bytes; /* bytes asked for in SPAN_LARGE spans */
   uint64_t free_spans;
+  uint64_t released_total_bytes; /* returned to the OS so far, cumulative */
+  uint64_t limit_overruns;  /* soft limit: growths that ended above it */
+  uint64_t limit_refusals;  /* hard limit: allocations refused */
+  uint64_t limit_releases;  /* bytes released synchronously for the limit */
+  uint64_t oldest_idle_ns;  /* idle_since of the oldest unreleased free span
+                               (0: none) */
 } pageheap_stats_t;
 
 void pageheap_read_stats(pageheap_stats_t *out);

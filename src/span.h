@@ -34,7 +34,15 @@ typedef struct span {
   char *carve_next;           /* SPAN_SMALL: never-used objects start here */
   char *carve_end;
   uint64_t requested_bytes;   /* SPAN_LARGE: the size asked for */
-  uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free */
+  void *sample_bucket;        /* SPAN_LARGE holding a sampled object: its
+                                 profile bucket (see malloc.c), else NULL */
+  double sample_weight;       /* the sample's weight */
+  uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free
+                                 (CLOCK_MONOTONIC ns) */
+  struct span *idle_next, *idle_prev; /* SPAN_FREE, not released: the page
+                                 heap's oldest-idle-first list */
+  uint8_t releasing;          /* SPAN_FREE: being returned to the OS with the
+                                 page-heap lock dropped (on no list) */
 } span_t;
 
 static inline void *span_start(const span_t *span) {

@@ -9,18 +9,21 @@
  *
  * Guarded by: each cache is touched only by its own thread, except that
  * statistics and fork read the counters of registered caches under
- * registry_lock.  May call: central, size_class, base. */
+ * registry_lock.  Trimming (tcache_request_trim) is a request each thread
+ * honours at its next slow-path event.  May call: central, size_class,
+ * base, and scavenger_start_if_wanted (which starts the background thread
+ * from a slow path, where no allocator lock is held). */
 #include "tcache.h"
 
 #include <pthread.h>
 
 #include "central.h"
+#include "pageheap.h"
+#include "scavenger.h"
 
 #define TCACHE_THREAD_MAX_BYTES ((uint64_t)4 << 20)
 #define TCACHE_TOTAL_MAX_BYTES ((uint64_t)64 << 20)
 #define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
-/* Sampling is not wired up yet: the counter only accounts requested bytes. */
-#define TCACHE_SAMPLE_INTERVAL_OFF (INT64_MAX / 2)
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 
@@ -86,8 +89,7 @@ void tcache_attach(tcache_t *tc) {
   }
   tc->state = TCACHE_ATTACHING; /* pthread_setspecific may call malloc */
   pthread_setspecific(exit_key, tc);
-  tc->interval_bytes = TCACHE_SAMPLE_INTERVAL_OFF;
-  tc->bytes_until_sample = TCACHE_SAMPLE_INTERVAL_OFF;
+  tc->counter_loaded = tc->bytes_until_sample = 0; /* the sampler loads it */
   hs_lock(&registry_lock);
   tc->registry_prev = NULL;
   tc->registry_next = registry_head;
@@ -98,22 +100,30 @@ void tcache_attach(tcache_t *tc) {
 }
 
 uint64_t tcache_requested_bytes(const tcache_t *tc) {
-  return tc->requested_before + (uint64_t)(tc->interval_bytes - tc->bytes_until_sample);
+  return tc->requested_before + (uint64_t)(tc->counter_loaded - tc->bytes_until_sample);
 }
 
-void tcache_reset_sample_counter(tcache_t *tc) {
+void tcache_load_counter(tcache_t *tc, int64_t bytes) {
   tc->requested_before = tcache_requested_bytes(tc);
-  tc->interval_bytes = TCACHE_SAMPLE_INTERVAL_OFF;
-  tc->bytes_until_sample = TCACHE_SAMPLE_INTERVAL_OFF;
+  tc->counter_loaded = bytes;
+  tc->bytes_until_sample = bytes;
 }
 
 void *tcache_refill(tcache_t *tc, uint32_t size_class) {
+  tcache_slow_path_events(tc);
   grow_bin(tc, size_class);
   tcache_bin_t *bin = &tc->bins[size_class];
   int want = (int)HS_MIN((uint32_t)size_class_batch[size_class], bin->max_count);
   if (want < 1) want = 1;
   void *batch[32];
   int got = central_remove_range(size_class, batch, want);
+  if (got == 0 && tc->capacity_bytes) {
+    /* Out of memory (or refused by a hard limit): give back this thread's
+     * cached objects and try once more. */
+    tcache_trim(tc);
+    grow_bin(tc, size_class);
+    got = central_remove_range(size_class, batch, 1);
+  }
   if (got == 0) return NULL;
   for (int i = 1; i < got; i++) {
     *(void **)batch[i] = bin->head;
@@ -140,6 +150,7 @@ static void flush_bin(tcache_t *tc, uint32_t size_class, uint32_t count) {
 }
 
 void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
+  tcache_slow_path_events(tc);
   tcache_bin_t *bin = &tc->bins[size_class];
   if (bin->max_count == 0) grow_bin(tc, size_class);
   if (bin->max_count == 0) {
@@ -158,6 +169,42 @@ void tcache_flush_all(tcache_t *tc) {
     if (tc->bins[c].count) flush_bin(tc, c, tc->bins[c].count);
 }
 
+/* ---- Trimming (memory limit, release-now): each thread empties its own
+ * cache at its next slow-path event; nobody touches another's cache. ---- */
+
+static _Atomic uint32_t trim_epoch;
+static _Atomic uint64_t trim_count;
+
+void tcache_request_trim(void) { hs_relaxed_add(&trim_epoch, 1); }
+
+uint64_t tcache_trims(void) { return hs_relaxed_load(&trim_count); }
+
+void tcache_trim(tcache_t *tc) {
+  tc->trim_seen = hs_relaxed_load(&trim_epoch);
+  tcache_flush_all(tc);
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
+  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
+  tc->capacity_bytes = 0;
+  hs_relaxed_add(&trim_count, 1);
+}
+
+/* The limit epoch last acted on: one thread drains per epoch. */
+static _Atomic uint64_t limit_epoch_seen;
+
+void tcache_slow_path_events(tcache_t *tc) {
+  if (HS_UNLIKELY(hs_relaxed_load(&trim_epoch) != tc->trim_seen)) tcache_trim(tc);
+  uint64_t limit_epoch = hs_relaxed_load(&pageheap_limit_epoch);
+  uint64_t seen = hs_relaxed_load(&limit_epoch_seen);
+  if (HS_UNLIKELY(limit_epoch != seen) &&
+      atomic_compare_exchange_strong(&limit_epoch_seen, &seen, limit_epoch)) {
+    /* The heap reached the memory limit: objects idle in the transfer
+     * caches pin spans, give them back (no lock is held here). */
+    tcache_flush_all(tc);
+    central_drain_all();
+  }
+  if (HS_UNLIKELY(hs_relaxed_load(&pageheap_scavenger_wanted))) scavenger_start_if_wanted();
+}
+
 void tcache_count_orphan_malloc(uint64_t requested_bytes) {
   hs_relaxed_add(&orphan_mallocs, 1);
   hs_relaxed_add(&orphan_requested, requested_bytes);
@@ -165,26 +212,36 @@ void tcache_count_orphan_malloc(uint64_t requested_bytes) {
 
 void tcache_count_orphan_free(void) { hs_relaxed_add(&orphan_frees, 1); }
 
-void tcache_read_totals(tcache_totals_t *out) {
+void tcache_read_totals_locked(tcache_totals_t *out) {
   *out = (tcache_totals_t){0};
-  hs_lock(&registry_lock);
-  out->mallocs = exited_mallocs + hs_relaxed_load(&orphan_mallocs);
+  /* Every free counted was preceded by its malloc, so reading all the free
+   * counters before all the malloc counters keeps mallocs >= frees. */
   out->frees = exited_frees + hs_relaxed_load(&orphan_frees);
+  for (tcache_t *tc = registry_head; tc; tc = tc->registry_next)
+    out->frees += __atomic_load_n(&tc->free_count, __ATOMIC_ACQUIRE);
+  out->mallocs = exited_mallocs + hs_relaxed_load(&orphan_mallocs);
   out->requested_bytes = exited_requested + hs_relaxed_load(&orphan_requested);
   for (tcache_t *tc = registry_head; tc; tc = tc->registry_next) {
     /* Other threads update these without synchronisation; a racy read of a
      * counter is a consistent-enough snapshot for statistics. */
-    out->mallocs += __atomic_load_n(&tc->malloc_count, __ATOMIC_RELAXED);
-    out->frees += __atomic_load_n(&tc->free_count, __ATOMIC_RELAXED);
+    out->mallocs += __atomic_load_n(&tc->malloc_count, __ATOMIC_ACQUIRE);
     out->requested_bytes += tc->requested_before + (uint64_t)(
-        __atomic_load_n(&tc->interval_bytes, __ATOMIC_RELAXED) -
+        __atomic_load_n(&tc->counter_loaded, __ATOMIC_RELAXED) -
         __atomic_load_n(&tc->bytes_until_sample, __ATOMIC_RELAXED));
     for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
       out->cached_objects[c] += __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED);
     out->threads++;
   }
+}
+
+void tcache_read_totals(tcache_totals_t *out) {
+  hs_lock(&registry_lock);
+  tcache_read_totals_locked(out);
   hs_unlock(&registry_lock);
 }
+
+void tcache_registry_lock(void) { hs_lock(&registry_lock); }
+void tcache_registry_unlock(void) { hs_unlock(&registry_lock); }
 
 void tcache_fork_prepare(void) { hs_lock(&registry_lock); }
 void tcache_fork_parent(void) { hs_unlock(&registry_lock); }

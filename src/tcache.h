@@ -39,9 +39,12 @@ typedef struct tcache {
   tcache_bin_t bins[SIZE_CLASS_COUNT]; /* bins[0] stays empty (not a class) */
   /* Cold: slow paths only. */
   uint32_t state;                 /* enum tcache_state */
-  int64_t interval_bytes;         /* bytes_until_sample at the last reset */
-  uint64_t requested_before;      /* requested bytes before that reset */
+  int64_t counter_loaded;         /* bytes_until_sample when last loaded */
+  uint64_t requested_before;      /* requested bytes counted before that */
+  int64_t sample_rate;            /* the rate the current gap was drawn at */
+  int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
+  uint32_t trim_seen;             /* the trim epoch last honoured */
   struct tcache *registry_next, *registry_prev;
 } tcache_t;
 
@@ -58,13 +61,28 @@ void tcache_attach(tcache_t *tc);
 void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */
 void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object); /* bin full */
 
+/* Counter value when sampling is off: never reaches zero in practice. */
+#define TCACHE_COUNTER_OFF (INT64_MAX / 4)
+
 /* Requested bytes this thread has allocated (exact). */
 uint64_t tcache_requested_bytes(const tcache_t *tc);
-/* Re-arms the sampling counter after it went negative. */
-void tcache_reset_sample_counter(tcache_t *tc);
+/* Loads the sampling countdown with `bytes`, first adding what the
+ * previous load counted down to the requested-bytes total. */
+void tcache_load_counter(tcache_t *tc, int64_t bytes);
 
 /* Returns every cached object of the calling thread to the central lists. */
 void tcache_flush_all(tcache_t *tc);
+
+/* Asks every thread to empty its cache (and shrink its bins back to zero)
+ * at its next slow-path event; callable from any thread. */
+void tcache_request_trim(void);
+/* Empties the calling thread's cache now and honours pending requests. */
+void tcache_trim(tcache_t *tc);
+/* Caches trimmed so far (cumulative). */
+uint64_t tcache_trims(void);
+/* Rare work the slow paths check for: a trim request, starting the
+ * scavenger.  Two relaxed loads. */
+void tcache_slow_path_events(tcache_t *tc);
 
 /* Counters of threads that are not ACTIVE: exited, attaching, or dead. */
 void tcache_count_orphan_malloc(uint64_t requested_bytes);
@@ -75,8 +93,14 @@ typedef struct tcache_totals {
   uint64_t threads;
   uint64_t cached_objects[SIZE_CLASS_COUNT];
 } tcache_totals_t;
-/* Sums the counters of every live cache and of exited threads. */
+/* Sums the counters of every live cache and of exited threads (frees read
+ * before mallocs, so mallocs >= frees in every snapshot). */
 void tcache_read_totals(tcache_totals_t *out);
+/* The same with registry_lock held by the caller (tcache_registry_lock),
+ * for a snapshot that also holds the central locks. */
+void tcache_read_totals_locked(tcache_totals_t *out);
+void tcache_registry_lock(void);
+void tcache_registry_unlock(void);
 
 void tcache_fork_prepare(void);
 void tcache_fork_parent(void);

@@ -7,7 +7,8 @@
 #
 # HEAPSCOPE_LIB overrides the library to preload (default $PWD/$BUILD/libheapscope.so).
 # Programs needed (Debian packages): python3 (python3.11-minimal), sqlite3,
-# perl (perl-base), gcc (gcc-12), git, coreutils (sort), tcl8.6 (tclsh).
+# perl (perl-base), gcc (gcc-12), g++ (a C++ program: containers, threads,
+# exceptions), git, coreutils (sort), tcl8.6 (tclsh).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -269,6 +270,50 @@ gcc_case() {
   run_env "$1" /usr/bin/gcc -O0 -g -c -o prog.o prog.c && sha256sum prog.o
 }
 
+cat >"$TMP/data/prog.cc" <<'CXX'
+// C++ through libstdc++'s operators: containers, strings, exceptions, threads.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+#include <cstdio>
+int main() {
+  std::map<std::string, std::vector<int>> index;
+  unsigned s = 7;
+  for (int i = 0; i < 100000; i++) {
+    s = s * 1103515245u + 12345u;
+    index["k" + std::to_string(s % 5000)].push_back(i);
+  }
+  std::vector<std::unique_ptr<std::string>> owned;
+  for (auto &kv : index) owned.push_back(std::make_unique<std::string>(kv.first + ":" + std::to_string(kv.second.size())));
+  std::sort(owned.begin(), owned.end(), [](const auto &a, const auto &b) { return *a < *b; });
+  std::vector<std::thread> workers;
+  std::vector<size_t> lengths(4);
+  for (int t = 0; t < 4; t++)
+    workers.emplace_back([t, &lengths] {
+      std::ostringstream out;
+      for (int i = 0; i < 20000; i++) out << (i * (t + 1)) << ',';
+      lengths[t] = out.str().size();
+    });
+  for (auto &w : workers) w.join();
+  int caught = 0;
+  for (int i = 0; i < 1000; i++) {
+    try { throw std::runtime_error("error " + std::to_string(i)); } catch (const std::exception &e) { caught += e.what()[0] == 'e'; }
+  }
+  std::printf("keys %zu first %s last %s lengths %zu %zu %zu %zu caught %d\n", index.size(), owned.front()->c_str(),
+              owned.back()->c_str(), lengths[0], lengths[1], lengths[2], lengths[3], caught);
+  return 0;
+}
+CXX
+cxx_case() {
+  run_env "$1" /usr/bin/g++ -std=c++17 -O2 -pthread -o cxxprog prog.cc || return
+  run_env "$1" ./cxxprog
+}
+
 git_case() {
   local m=$1 i
   g() { run_env "$m" /usr/bin/git -c init.defaultBranch=main -c core.pager=cat -c color.ui=false "$@"; }
@@ -339,6 +384,7 @@ check python3 /usr/bin/python3 py_case
 check sqlite3 /usr/bin/sqlite3 sqlite_case
 check perl    /usr/bin/perl    perl_case
 check gcc     /usr/bin/gcc     gcc_case
+check g++     /usr/bin/g++     cxx_case
 check git     /usr/bin/git     git_case
 check sort    /usr/bin/sort    sort_case
 check tclsh   /usr/bin/tclsh   tcl_case

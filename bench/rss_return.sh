@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# rss_return.sh — the RSS-return figure for heapscope, glibc, jemalloc,
+# mimalloc and tcmalloc side by side (a benchmark: not run by make test).
+#   bash bench/rss_return.sh            (BUILD=build by default)
+# Needs build/libheapscope.so (make); installs the Debian packages
+# libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 if they are missing.
+# Columns (MiB unless noted): peak RSS after allocating ~1.1 GiB; RSS right
+# after freeing everything; 1 s, 3 s and 5 s later (no allocator calls);
+# the 3 s figure as % of peak; seconds until RSS < 10% of peak; RSS after
+# malloc_trim(0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LIBDIR=/usr/lib/x86_64-linux-gnu
+packages=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "rss_return.sh: please install ${missing[*]} (needs root)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >&2
+fi
+if [ ! -f "$BUILD/libheapscope.so" ]; then
+  echo "rss_return.sh: $BUILD/libheapscope.so is missing (run make)" >&2
+  exit 1
+fi
+mkdir -p "$BUILD/bench"
+cc -std=c11 -O2 -Wall -o "$BUILD/bench/rss_return" bench/rss_return.c
+heapscope_lib=$(cd "$BUILD" && pwd)/libheapscope.so
+
+printf '%-10s %8s %10s %8s %8s %8s %10s %12s %10s\n' allocator peak after_free at_1s at_3s \
+  at_5s 'at_3s/peak' 'to_<10%_s' after_trim
+run() { # name preload
+  env ${2:+LD_PRELOAD=$2} "$BUILD/bench/rss_return" "$1"
+}
+run heapscope "$heapscope_lib"
+run glibc ""
+run jemalloc "$LIBDIR/libjemalloc.so.2"
+run mimalloc "$LIBDIR/libmimalloc.so.2"
+run tcmalloc "$LIBDIR/libtcmalloc_minimal.so.4"

@@ -1,0 +1,77 @@
+/* tree.c — tree and graph building and teardown, an espresso/cfrac-like
+ * mix of many small objects with related lifetimes: each step builds a
+ * binary tree (nodes of 40 B with a payload of 16 B .. 256 B), keeps the
+ * last 4 trees alive (the oldest is torn down), builds short-lived depth-4
+ * trees along the way, and builds a graph whose adjacency lists grow by
+ * realloc, then frees it.
+ *   tree [steps=1200] */
+#include "suite.h"
+
+enum { TREE_DEPTH = 14, KEPT_TREES = 4, GRAPH_NODES = 2000, GRAPH_EDGES = 8000 };
+
+typedef struct node {
+  struct node *left, *right;
+  unsigned char *payload;
+  size_t payload_bytes;
+  uint64_t value;
+} node_t;
+
+static node_t *tree_build(int depth, suite_rng_t *rng) {
+  node_t *n = suite_check_alloc(malloc(sizeof *n), sizeof *n);
+  n->payload_bytes = 16 + suite_rng_below(rng, 241);
+  n->payload = suite_check_alloc(malloc(n->payload_bytes), n->payload_bytes);
+  n->payload[0] = (unsigned char)depth;
+  n->value = (uint64_t)depth;
+  n->left = depth > 0 ? tree_build(depth - 1, rng) : NULL;
+  n->right = depth > 0 ? tree_build(depth - 1, rng) : NULL;
+  return n;
+}
+
+static uint64_t tree_free(node_t *n) {
+  if (n == NULL) return 0;
+  uint64_t sum = n->value + n->payload[0] + tree_free(n->left) + tree_free(n->right);
+  free(n->payload);
+  free(n);
+  return sum;
+}
+
+typedef struct graph_node {
+  uint32_t *edges;
+  size_t edge_count;
+} graph_node_t;
+
+static uint64_t graph_build_and_free(suite_rng_t *rng) {
+  graph_node_t *nodes = suite_check_alloc(calloc(GRAPH_NODES, sizeof *nodes), 1);
+  for (int e = 0; e < GRAPH_EDGES; e++) {
+    graph_node_t *from = &nodes[suite_rng_below(rng, GRAPH_NODES)];
+    size_t bytes = (from->edge_count + 1) * sizeof *from->edges;
+    from->edges = suite_check_alloc(realloc(from->edges, bytes), bytes);
+    from->edges[from->edge_count++] = (uint32_t)suite_rng_below(rng, GRAPH_NODES);
+  }
+  uint64_t sum = 0;
+  for (int i = 0; i < GRAPH_NODES; i++) {
+    if (nodes[i].edge_count > 0) sum += nodes[i].edges[0];
+    free(nodes[i].edges);
+  }
+  free(nodes);
+  return sum;
+}
+
+int main(int argc, char **argv) {
+  suite_check_argc(argc, argv, 1, "[steps=1200]");
+  long steps = suite_arg_long(argc, argv, 1, 1200, 10000000);
+  suite_rng_t rng = suite_rng_make(23);
+  node_t *kept[KEPT_TREES] = {0};
+  uint64_t check = 0;
+  double start = suite_now_s();
+  for (long s = 0; s < steps; s++) {
+    int depth = TREE_DEPTH - 4 + (int)suite_rng_below(&rng, 4);
+    check += tree_free(kept[s % KEPT_TREES]);
+    kept[s % KEPT_TREES] = tree_build(depth, &rng);
+    for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
+    if (s % 4 == 0) check += graph_build_and_free(&rng);
+  }
+  for (int k = 0; k < KEPT_TREES; k++) check += tree_free(kept[k]);
+  suite_report("tree", steps, suite_now_s() - start, check);
+  return 0;
+}

@@ -1,0 +1,31 @@
+/* pprof.h — the pprof writer: the profile store's buckets as a gzipped
+ * profile.proto (github.com/google/pprof/proto/profile.proto), symbolized
+ * in-process.  Runs on a normal thread inside prof_enter (it allocates);
+ * never in a signal handler.  See docs/profiles.md. */
+#ifndef HS_PPROF_H
+#define HS_PPROF_H
+
+#include <stdint.h>
+
+#include "heapscope.h"
+#include "profile.h"
+
+/* The store's iterator, or a test's fake one. */
+typedef void (*pprof_for_each_fn)(prof_visit_fn visit, void *arg);
+
+/* Writes one profile of every bucket for_each visits to fd.  kind chooses
+ * the default sample type; rate_bytes becomes the period; start_time_ns
+ * (CLOCK_REALTIME, 0: unknown) gives duration_nanos.  Brackets itself with
+ * prof_enter/prof_exit.  Returns 0, or -1 with errno. */
+int pprof_write_buckets(int fd, hs_prof_kind_t kind, int64_t rate_bytes,
+                        pprof_for_each_fn for_each, int64_t start_time_ns);
+
+/* Process hooks, called by malloc.c: at start-up (after the options are
+ * read and the fork handlers registered), at exit (writes the `profile`
+ * option's file), and in a fork child after the allocator is usable again
+ * (restarts the signal writer thread). */
+void profwrite_start(void);
+void profwrite_exit(void);
+void profwrite_fork_child(void);
+
+#endif /* HS_PPROF_H */

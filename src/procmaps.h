@@ -1,0 +1,43 @@
+/* procmaps.h — the process's executable mappings for a pprof profile:
+ * /proc/self/maps parsed, main binary first, each with the GNU build ID of
+ * the loaded object it belongs to.  Used only by the pprof writer, outside
+ * the allocator's paths (it calls malloc).  See docs/profiles.md. */
+#ifndef HS_PROCMAPS_H
+#define HS_PROCMAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROCMAPS_BUILD_ID_MAX_BYTES 64
+
+typedef struct procmaps_entry {
+  uintptr_t start, limit;   /* [start, limit) */
+  uint64_t file_offset;
+  char *path;               /* malloc'd; "" if anonymous; " (deleted)" trimmed */
+  bool is_main;             /* part of the main executable */
+  uint32_t build_id_bytes;  /* 0: no NT_GNU_BUILD_ID note found */
+  uint8_t build_id[PROCMAPS_BUILD_ID_MAX_BYTES];
+} procmaps_entry_t;
+
+typedef struct procmaps {
+  procmaps_entry_t *entries;
+  size_t count;
+} procmaps_t;
+
+/* Parses the text of a maps file, keeping executable entries in address
+ * order and trimming " (deleted)".  Returns 0, or -1 (ENOMEM). */
+int procmaps_parse(const char *text, size_t length, procmaps_t *out);
+
+/* Reads /proc/self/maps, marks the main executable's entries and fills in
+ * build IDs from the loaded images (dl_iterate_phdr: nothing is opened but
+ * the maps file), and puts the main executable first.  Returns 0, or -1
+ * with errno. */
+int procmaps_read(procmaps_t *out);
+
+/* The index of the entry containing address, or -1. */
+long procmaps_find(const procmaps_t *maps, uintptr_t address);
+
+void procmaps_free(procmaps_t *maps);
+
+#endif /* HS_PROCMAPS_H */

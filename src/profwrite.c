@@ -1,0 +1,208 @@
+/* profwrite.c — the ways a profile gets written: on demand (hs_prof_write,
+ * hs_prof_write_fd), at exit (HEAPSCOPE=profile=PATH) and on a signal
+ * (profile_signal=N: the handler only bumps a futex word; a writer thread
+ * blocked on it writes).  write_lock serializes writers and is the
+ * outermost lock: it is taken before the profile lock and any allocator
+ * lock.  Files go to a temporary name in the same directory and are
+ * renamed, so a reader never sees half a profile.
+ * May call: pprof, profile store, options, base, libc (malloc inside
+ * prof_enter).  See docs/profiles.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heapscope.h"
+#include "base.h"
+#include "options.h"
+#include "pprof.h"
+#include "profile.h"
+
+static hs_lock_t write_lock;
+static int64_t start_time_ns;   /* CLOCK_REALTIME at start-up: duration_nanos */
+static pid_t start_pid;         /* the process that read the options */
+static _Atomic int signal_requests; /* bumped by the signal handler */
+static _Atomic int exiting;     /* the exit profile is written: write no more */
+static _Atomic uint64_t option_profile_count; /* %n */
+
+/* ---- On demand ---- */
+
+HS_EXPORT int hs_prof_write_fd(int fd, hs_prof_kind_t kind) {
+  hs_lock(&write_lock);
+  int result =
+      pprof_write_buckets(fd, kind, profile_sample_rate(), profile_for_each, start_time_ns);
+  int error = errno;
+  hs_unlock(&write_lock);
+  errno = error;
+  return result;
+}
+
+HS_EXPORT int hs_prof_write(const char *path, hs_prof_kind_t kind) {
+  if (!path || !*path || (kind != HS_PROF_HEAP && kind != HS_PROF_ALLOCS)) {
+    errno = EINVAL;
+    return -1;
+  }
+  prof_enter();
+  int result = -1, error = ENOMEM;
+  size_t length = strlen(path);
+  char *temp = malloc(length + 64);
+  if (temp) {
+    /* Same directory (rename must not cross file systems); a name that
+     * "*.pb.gz" globs do not match. */
+    static _Atomic unsigned temp_serial;
+    snprintf(temp, length + 64, "%s.tmp.%d.%u", path, (int)getpid(),
+             atomic_fetch_add(&temp_serial, 1));
+    int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      error = errno;
+    } else {
+      result = hs_prof_write_fd(fd, kind);
+      error = errno;
+      if (close(fd) != 0 && result == 0) {
+        result = -1;
+        error = errno;
+      }
+      if (result == 0 && rename(temp, path) != 0) {
+        result = -1;
+        error = errno;
+      }
+      if (result != 0) unlink(temp);
+    }
+    free(temp);
+  }
+  prof_exit();
+  errno = error;
+  return result;
+}
+
+/* ---- From the options: at exit and on a signal ---- */
+
+/* Expands the profile option into out: %p the pid, %n the count of profiles
+ * this process wrote from the option (1, 2, ...), %% a percent sign.  A
+ * forked child (no exec) whose template has no %p gets ".PID" appended, so
+ * it never overwrites its parent's file.  Returns false if it is too long. */
+static bool expand_path(const char *template, char *out, size_t size) {
+  pid_t pid = getpid();
+  bool has_pid = false;
+  size_t at = 0;
+  for (const char *s = template; *s && at < size; s++) {
+    int wrote = 0;
+    if (s[0] == '%' && s[1] == 'p') {
+      wrote = snprintf(out + at, size - at, "%d", (int)pid);
+      has_pid = true;
+      s++;
+    } else if (s[0] == '%' && s[1] == 'n') {
+      wrote = snprintf(out + at, size - at, "%llu",
+                       (unsigned long long)atomic_fetch_add(&option_profile_count, 1) + 1);
+      s++;
+    } else {
+      if (s[0] == '%' && s[1] == '%') s++;
+      out[at] = *s;
+      wrote = 1;
+    }
+    at += (size_t)wrote;
+  }
+  if (at < size && !has_pid && pid != start_pid)
+    at += (size_t)snprintf(out + at, size - at, ".%d", (int)pid);
+  if (at >= size) return false;
+  out[at] = 0;
+  return true;
+}
+
+static void write_option_profile(void) {
+  prof_enter(); /* strerror and friends may allocate: never sampled */
+  char path[sizeof hs_options.profile_path + 64];
+  /* A signal without a profile path writes numbered files here. */
+  const char *template =
+      hs_options.profile_path[0] ? hs_options.profile_path : "heapscope.%p.%n.pb.gz";
+  if (!expand_path(template, path, sizeof path)) {
+    hs_warn("profile path too long after expanding %p; no profile written");
+  } else if (hs_prof_write(path, HS_PROF_HEAP) != 0) {
+    char message[sizeof path + 200];
+    snprintf(message, sizeof message, "cannot write profile %s: %s", path, strerror(errno));
+    hs_warn(message);
+  }
+  prof_exit();
+}
+
+static void on_profile_signal(int signal_number) {
+  /* Async-signal-safe: one atomic add and one futex wake, nothing else. */
+  int saved_errno = errno;
+  atomic_fetch_add_explicit(&signal_requests, 1, memory_order_release);
+  syscall(SYS_futex, &signal_requests, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  errno = saved_errno;
+}
+
+static void *signal_writer(void *arg) {
+  int seen = (int)(intptr_t)arg;
+  for (;;) {
+    int now = atomic_load_explicit(&signal_requests, memory_order_acquire);
+    if (now == seen) {
+      syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+      continue;
+    }
+    seen = now;
+    if (!atomic_load(&exiting)) write_option_profile();
+  }
+  return NULL;
+}
+
+static void start_signal_writer(void) {
+  prof_enter(); /* the thread's stack and TLS are the profiler's */
+  sigset_t all, old;
+  sigfillset(&all);
+  /* The thread inherits a full mask: process signals go to other threads. */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  int seen = atomic_load(&signal_requests);
+  int error = pthread_create(&thread, &attributes, signal_writer, (void *)(intptr_t)seen);
+  pthread_attr_destroy(&attributes);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (error)
+    hs_warn("profile_signal: cannot start the profile writer thread; signal ignored");
+  else
+    pthread_setname_np(thread, "heapscope-prof");
+  prof_exit();
+}
+
+void profwrite_fork_child(void) {
+  hs_lock_reset(&write_lock);
+  if (hs_options.profile_signal) start_signal_writer();
+}
+
+void profwrite_start(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  start_time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  start_pid = getpid();
+  int signal_number = (int)hs_options.profile_signal;
+  if (!signal_number) return;
+  start_signal_writer();
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = on_profile_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(signal_number, &action, NULL) != 0) {
+    char message[120];
+    snprintf(message, sizeof message, "profile_signal=%d: cannot handle this signal (%s)",
+             signal_number, strerror(errno));
+    hs_warn(message);
+  }
+}
+
+void profwrite_exit(void) {
+  if (!hs_options.profile_path[0]) return;
+  atomic_store(&exiting, 1);
+  write_option_profile();
+}

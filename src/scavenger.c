@@ -1,0 +1,262 @@
+/* scavenger.c — the release policy and the background thread that runs it.
+ *
+ * A step: (1) every half delay, empty the transfer caches nobody used since
+ * the previous pass (their spans go back to the page heap, idle since that
+ * pass); (2) release free pages idle for at least `scavenger_delay_ms`,
+ * oldest first, keeping a reserve of 2 MiB + heap_inuse/8 of the most
+ * recently freed pages, for at most SCAVENGER_STEP_WORK_NS of madvise; (3)
+ * near the memory limit (within 1/8), drain every transfer cache, ask every
+ * thread cache to trim, and release idle pages regardless of age and
+ * reserve until the footprint is 1/8 under the limit.  The thread sleeps
+ * so that its madvise CPU time stays under `scavenger_cpu_percent` of one
+ * CPU,
+ * and otherwise until the next page becomes old enough (at most 250 ms).
+ *
+ * Guarded by step_lock (one step at a time; outermost, held by no
+ * allocation).  May call: pageheap, central, tcache, options, os, base,
+ * prof_enter (the thread's work is never sampled).  See docs/memory.md. */
+#include "scavenger.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "heapscope.h"
+#include "base.h"
+#include "central.h"
+#include "options.h"
+#include "os.h"
+#include "pageheap.h"
+#include "profile.h"
+#include "tcache.h"
+
+#define MS_NS ((uint64_t)1000000)
+/* Madvise time per background step before it yields (and then sleeps so
+ * that the thread's share of a CPU stays at scavenger_cpu_percent). */
+#define SCAVENGER_STEP_WORK_NS (5 * MS_NS)
+#define SCAVENGER_RESERVE_MIN_BYTES ((uint64_t)2 << 20)
+#define SCAVENGER_IDLE_SLEEP_NS (250 * MS_NS)
+#define SCAVENGER_MIN_SLEEP_NS (1 * MS_NS)
+#define SCAVENGER_PRESSURE_SLEEP_NS (50 * MS_NS)
+#define SCAVENGER_TRIM_INTERVAL_NS (250 * MS_NS)
+#define SCAVENGER_STACK_BYTES ((size_t)256 << 10)
+
+enum { THREAD_NOT_STARTED = 0, THREAD_STARTING, THREAD_RUNNING, THREAD_FAILED };
+
+static _Atomic int thread_state;
+static _Atomic int process_ready; /* the library constructor has run */
+static hs_lock_t step_lock;
+static uint64_t last_pass_ns;     /* step_lock: the previous central pass */
+static uint64_t last_trim_ns;     /* step_lock */
+static _Atomic uint64_t stat_cycles, stat_released, stat_drained, stat_trims;
+
+typedef struct step_result {
+  uint64_t released_bytes;
+  uint64_t drained_objects;
+  uint64_t work_ns;         /* CPU time spent releasing */
+  uint64_t sleep_ns;        /* what the background thread should sleep */
+  bool pressure;
+} step_result_t;
+
+/* CPU time of the calling thread: the pacing counts work the thread really
+ * did, so a busy machine (which stretches wall time) does not slow it more. */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t delay_ns(void) { return (uint64_t)hs_options.scavenger_delay_ms * MS_NS; }
+
+static void trace_line(const step_result_t *r) {
+  pageheap_stats_t ph;
+  pageheap_read_stats(&ph);
+  char mem[400];
+  hs_buf_t b = {mem, 0, sizeof mem - 1};
+  hs_buf_str(&b, "heapscope: scav t_ms=");
+  hs_buf_u64(&b, pageheap_now_ns() / MS_NS);
+  hs_buf_str(&b, " released_kib=");
+  hs_buf_u64(&b, r->released_bytes >> 10);
+  hs_buf_str(&b, " drained_objects=");
+  hs_buf_u64(&b, r->drained_objects);
+  hs_buf_str(&b, " work_us=");
+  hs_buf_u64(&b, r->work_ns / 1000);
+  hs_buf_str(&b, " heap_inuse_kib=");
+  hs_buf_u64(&b, (ph.sys_bytes - ph.free_bytes) >> 10);
+  hs_buf_str(&b, " heap_idle_kib=");
+  hs_buf_u64(&b, ph.free_bytes >> 10);
+  hs_buf_str(&b, " heap_released_kib=");
+  hs_buf_u64(&b, ph.released_bytes >> 10);
+  hs_buf_str(&b, " rss_kib=");
+  hs_buf_u64(&b, os_rss_bytes() >> 10);
+  hs_buf_str(&b, " limit_kib=");
+  hs_buf_u64(&b, pageheap_limit() >> 10);
+  hs_buf_str(&b, r->pressure ? " pressure=1\n" : " pressure=0\n");
+  hs_write_all(2, b.data, b.len);
+}
+
+/* One step of the policy.  pre: step_lock held.  `paced` bounds the
+ * background release work (the eager limit work is never bounded). */
+static void step_locked(step_result_t *r, bool paced) {
+  memset(r, 0, sizeof *r);
+  uint64_t now = pageheap_now_ns();
+  uint64_t delay = delay_ns();
+  pageheap_stats_t ph;
+  pageheap_read_stats(&ph);
+  uint64_t limit = pageheap_limit();
+  uint64_t footprint = ph.sys_bytes - ph.released_bytes;
+  r->pressure = limit && footprint > limit - limit / 8;
+
+  /* (1) Transfer caches idle for a whole pass interval. */
+  if (r->pressure || now - last_pass_ns >= delay / 2) {
+    r->drained_objects = central_drain_idle(r->pressure, r->pressure ? 0 : last_pass_ns);
+    last_pass_ns = now;
+  }
+  /* (3) Near the limit: every cache trims, idle pages go regardless. */
+  if (r->pressure) {
+    if (now - last_trim_ns >= SCAVENGER_TRIM_INTERVAL_NS) {
+      tcache_request_trim();
+      last_trim_ns = now;
+      hs_relaxed_add(&stat_trims, 1);
+    }
+    pageheap_read_stats(&ph);
+    footprint = ph.sys_bytes - ph.released_bytes;
+    uint64_t target = limit - limit / 8;
+    if (footprint > target) r->released_bytes += pageheap_release(footprint - target, UINT64_MAX, 0);
+  }
+  /* (2) Pages idle for `delay`, oldest first, above the reserve, paced. */
+  pageheap_read_stats(&ph);
+  uint64_t keep = SCAVENGER_RESERVE_MIN_BYTES + (ph.sys_bytes - ph.free_bytes) / 8;
+  uint64_t idle_before = now > delay ? now - delay : 0;
+  uint64_t start = thread_cpu_ns();
+  bool more = false;
+  for (;;) {
+    uint64_t released = pageheap_release((uint64_t)4 << 20, idle_before, keep);
+    r->released_bytes += released;
+    r->work_ns = thread_cpu_ns() - start;
+    if (released == 0) break;
+    if (paced && r->work_ns >= SCAVENGER_STEP_WORK_NS) { more = true; break; }
+  }
+
+  /* When to come back. */
+  if (r->pressure) {
+    r->sleep_ns = SCAVENGER_PRESSURE_SLEEP_NS;
+  } else if (more) {
+    uint64_t percent = (uint64_t)hs_options.scavenger_cpu_percent;
+    r->sleep_ns = r->work_ns * (100 - percent) / percent;
+  } else {
+    r->sleep_ns = SCAVENGER_IDLE_SLEEP_NS;
+    pageheap_read_stats(&ph);
+    uint64_t unreleased = ph.free_bytes - ph.released_bytes;
+    if (ph.oldest_idle_ns && unreleased > keep) {
+      uint64_t due = ph.oldest_idle_ns + delay;
+      r->sleep_ns = due > now ? HS_MIN(due - now, r->sleep_ns) : SCAVENGER_MIN_SLEEP_NS;
+    }
+    if (central_transfer_objects() > 0) r->sleep_ns = HS_MIN(r->sleep_ns, delay / 2);
+  }
+  r->sleep_ns = HS_MAX(r->sleep_ns, SCAVENGER_MIN_SLEEP_NS);
+
+  if (r->released_bytes || r->drained_objects) {
+    hs_relaxed_add(&stat_cycles, 1);
+    hs_relaxed_add(&stat_released, r->released_bytes);
+    hs_relaxed_add(&stat_drained, r->drained_objects);
+    if (hs_options.scavenger_trace) trace_line(r);
+  }
+}
+
+uint64_t scavenger_step(void) {
+  step_result_t r;
+  hs_lock(&step_lock);
+  step_locked(&r, true);
+  hs_unlock(&step_lock);
+  return r.released_bytes;
+}
+
+uint64_t scavenger_release_all(void) {
+  tcache_t *tc = &tls_tcache;
+  if (tc->state == TCACHE_ACTIVE) tcache_trim(tc);
+  tcache_request_trim();
+  hs_relaxed_add(&stat_trims, 1);
+  central_drain_all();
+  return pageheap_release_all();
+}
+
+/* For a hard limit about to refuse a large allocation (no lock held). */
+static void reclaim_for_limit(void) {
+  tcache_t *tc = &tls_tcache;
+  if (tc->state == TCACHE_ACTIVE) tcache_trim(tc);
+  tcache_request_trim();
+  central_drain_all();
+}
+
+static void *scavenger_main(void *arg) {
+  (void)arg;
+  prof_enter(); /* never sampled, never in a profile */
+  pthread_setname_np(pthread_self(), "hs-scavenger");
+  for (;;) {
+    step_result_t r;
+    hs_lock(&step_lock);
+    step_locked(&r, true);
+    hs_unlock(&step_lock);
+    struct timespec ts = {(time_t)(r.sleep_ns / 1000000000u), (long)(r.sleep_ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
+  return NULL;
+}
+
+void scavenger_start_if_wanted(void) {
+  if (hs_relaxed_load(&thread_state) != THREAD_NOT_STARTED || !hs_relaxed_load(&process_ready) ||
+      !hs_options.scavenger || !hs_relaxed_load(&pageheap_scavenger_wanted))
+    return;
+  int expected = THREAD_NOT_STARTED;
+  if (!atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING)) return;
+  int saved_errno = errno;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, SCAVENGER_STACK_BYTES);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* The thread starts with every signal blocked: the program's signals go
+   * to the program's threads. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, scavenger_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  hs_relaxed_store(&thread_state, rc == 0 ? THREAD_RUNNING : THREAD_FAILED);
+  errno = saved_errno;
+}
+
+void scavenger_read_stats(scavenger_stats_t *out) {
+  out->cycles = hs_relaxed_load(&stat_cycles);
+  out->released_bytes = hs_relaxed_load(&stat_released);
+  out->drained_objects = hs_relaxed_load(&stat_drained);
+  out->trim_requests = hs_relaxed_load(&stat_trims);
+  out->thread_running = hs_relaxed_load(&thread_state) == THREAD_RUNNING;
+}
+
+/* The child of fork has no scavenger thread: it starts its own at its next
+ * slow path.  A step the parent was running is not running in the child. */
+static void scavenger_fork_child(void) {
+  hs_lock_reset(&step_lock);
+  hs_relaxed_store(&thread_state, THREAD_NOT_STARTED);
+}
+
+/* Runs once the loader is done with the library: from here on a slow path
+ * may create the thread.  Creating it here instead would give every process
+ * a thread, even those that never allocate much. */
+__attribute__((constructor)) static void scavenger_init(void) {
+  pthread_atfork(NULL, NULL, scavenger_fork_child);
+  pageheap_set_reclaim_hook(reclaim_for_limit);
+  hs_relaxed_store(&process_ready, 1);
+}
+
+/* ---- Public API ---- */
+
+HS_EXPORT uint64_t hs_background_step(void) { return scavenger_step(); }
+
+HS_EXPORT uint64_t hs_set_memory_limit(uint64_t bytes) { return pageheap_set_limit(bytes); }

@@ -1,0 +1,404 @@
+/* unwind.c — a DWARF call-frame-information unwinder for x86-64.
+ *
+ * For each return address the rule to step to the caller is: the caller's
+ * stack pointer (the canonical frame address, CFA) is RSP or RBP plus an
+ * offset; the return address is at CFA − 8; RBP is either unchanged or saved
+ * at CFA + offset.  Rules come from interpreting the FDE that covers the
+ * address (found through the module's .eh_frame_hdr binary-search table) and
+ * are cached in a direct-mapped table written and read without locks: an
+ * entry stores (pc XOR rule, rule), so a torn entry never validates.
+ *
+ * Anything unusual — CFA or register expressions (PLT stubs, signal
+ * trampolines), an undefined return address (the outermost frame), an
+ * address outside every module — ends the walk rather than guessing.
+ *
+ * Guarded by unwind_lock for cache misses (module table, FDE parsing); hits
+ * take no lock.  May call: metadata, base; dl_iterate_phdr on misses. */
+#include "unwind.h"
+
+#include <link.h>
+#include <string.h>
+
+#include "base.h"
+#include "metadata.h"
+
+#define UNWIND_CACHE_BITS 14
+#define UNWIND_MAX_MODULES 1024
+#define UNWIND_MAX_STEPS 256
+#define UNWIND_MAX_FRAME_BYTES ((uintptr_t)64 << 20)
+
+/* x86-64 DWARF register numbers. */
+enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
+
+/* A rule packed in 64 bits. */
+#define RULE_VALID ((uint64_t)1 << 32)
+#define RULE_CFA_RBP ((uint64_t)1 << 33)
+#define RULE_RBP_SAVED ((uint64_t)1 << 34)
+#define RULE_STOP ((uint64_t)1 << 35)
+#define RULE_CFA_OFFSET(r) ((int32_t)(uint32_t)(r))
+#define RULE_RBP_OFFSET(r) ((int16_t)(uint16_t)((r) >> 48))
+
+typedef struct cache_entry {
+  _Atomic uint64_t key; /* pc ^ rule */
+  _Atomic uint64_t rule;
+} cache_entry_t;
+
+typedef struct module {
+  uintptr_t start, end;         /* executable segment(s) */
+  const uint8_t *eh_frame_hdr;  /* NULL: no unwind table */
+} module_t;
+
+static cache_entry_t *rule_cache;           /* 2^UNWIND_CACHE_BITS entries */
+static hs_lock_t unwind_lock;
+static module_t *modules;                   /* guarded by unwind_lock */
+static int module_count;                    /* guarded by unwind_lock */
+static unsigned long long modules_adds = ~0ull; /* dlpi_adds when built */
+
+/* ---- Reading DWARF data ---- */
+
+static uint64_t read_uleb(const uint8_t **p, const uint8_t *end) {
+  uint64_t value = 0;
+  int shift = 0;
+  while (*p < end) {
+    uint8_t byte = *(*p)++;
+    if (shift < 64) value |= (uint64_t)(byte & 0x7f) << shift;
+    shift += 7;
+    if (!(byte & 0x80)) break;
+  }
+  return value;
+}
+
+static int64_t read_sleb(const uint8_t **p, const uint8_t *end) {
+  int64_t value = 0;
+  int shift = 0;
+  uint8_t byte = 0;
+  while (*p < end) {
+    byte = *(*p)++;
+    if (shift < 64) value |= (int64_t)((uint64_t)(byte & 0x7f) << shift);
+    shift += 7;
+    if (!(byte & 0x80)) break;
+  }
+  if (shift < 64 && (byte & 0x40)) value |= -((int64_t)1 << shift);
+  return value;
+}
+
+/* Reads a pointer in DW_EH_PE encoding `enc`; `data_base` serves datarel. */
+static bool read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uintptr_t data_base,
+                         uintptr_t *out) {
+  if (enc == 0xff) { *out = 0; return true; } /* DW_EH_PE_omit */
+  const uint8_t *start = *p;
+  uintptr_t value;
+  switch (enc & 0x0f) {
+    case 0x00: if (end - *p < 8) return false; memcpy(&value, *p, 8); *p += 8; break;
+    case 0x01: value = (uintptr_t)read_uleb(p, end); break;
+    case 0x02: { uint16_t v; if (end - *p < 2) return false; memcpy(&v, *p, 2); *p += 2; value = v; break; }
+    case 0x03: { uint32_t v; if (end - *p < 4) return false; memcpy(&v, *p, 4); *p += 4; value = v; break; }
+    case 0x04: { uint64_t v; if (end - *p < 8) return false; memcpy(&v, *p, 8); *p += 8; value = (uintptr_t)v; break; }
+    case 0x09: value = (uintptr_t)read_sleb(p, end); break;
+    case 0x0a: { int16_t v; if (end - *p < 2) return false; memcpy(&v, *p, 2); *p += 2; value = (uintptr_t)(intptr_t)v; break; }
+    case 0x0b: { int32_t v; if (end - *p < 4) return false; memcpy(&v, *p, 4); *p += 4; value = (uintptr_t)(intptr_t)v; break; }
+    case 0x0c: { int64_t v; if (end - *p < 8) return false; memcpy(&v, *p, 8); *p += 8; value = (uintptr_t)v; break; }
+    default: return false;
+  }
+  switch (enc & 0x70) {
+    case 0x00: break;
+    case 0x10: value += (uintptr_t)start; break; /* pcrel */
+    case 0x30: value += data_base; break;        /* datarel */
+    default: return false;
+  }
+  if (enc & 0x80) return false; /* indirect: not used for FDE addresses */
+  *out = value;
+  return true;
+}
+
+/* ---- Modules ---- */
+
+static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
+  if (module_count >= UNWIND_MAX_MODULES) return 1;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  const uint8_t *hdr = NULL;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+      uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+      if (start < lo) lo = start;
+      if (start + ph->p_memsz > hi) hi = start + ph->p_memsz;
+    } else if (ph->p_type == PT_GNU_EH_FRAME) {
+      hdr = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+    }
+  }
+  if (hi > lo) modules[module_count++] = (module_t){lo, hi, hdr};
+  return 0;
+}
+
+static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
+  *(unsigned long long *)arg = info->dlpi_adds;
+  return 1;
+}
+
+/* pre: unwind_lock held.  Rebuilds the table when modules were loaded. */
+static void refresh_modules_locked(void) {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(read_adds, &adds);
+  if (adds == modules_adds && modules) return;
+  if (!modules) modules = metadata_alloc(sizeof(module_t) * UNWIND_MAX_MODULES);
+  if (!modules) return;
+  module_count = 0;
+  dl_iterate_phdr(collect_module, NULL);
+  modules_adds = adds;
+}
+
+static const module_t *find_module_locked(uintptr_t pc) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < module_count; i++)
+      if (pc >= modules[i].start && pc < modules[i].end) return &modules[i];
+    if (pass == 0) refresh_modules_locked();
+  }
+  return NULL;
+}
+
+/* ---- FDE lookup and interpretation ---- */
+
+typedef struct reg_rule {
+  uint8_t kind;   /* 0 same value, 1 saved at CFA + offset, 2 unknown/undefined */
+  int64_t offset;
+} reg_rule_t;
+
+typedef struct frame_state {
+  int cfa_reg;
+  int64_t cfa_offset;
+  bool cfa_unsupported;
+  reg_rule_t rbp, ra;
+} frame_state_t;
+
+typedef struct cie {
+  uint64_t code_align;
+  int64_t data_align;
+  uint64_t ra_reg;
+  uint8_t fde_encoding;
+  bool augmented;
+  const uint8_t *insns, *insns_end;
+} cie_t;
+
+static bool parse_cie(const uint8_t *p, cie_t *cie) {
+  uint32_t length32;
+  memcpy(&length32, p, 4);
+  if (length32 == 0 || length32 == 0xffffffff) return false;
+  const uint8_t *end = p + 4 + length32;
+  p += 8; /* length, CIE id */
+  uint8_t version = *p++;
+  const char *aug = (const char *)p;
+  while (p < end && *p) p++;
+  p++;
+  cie->code_align = read_uleb(&p, end);
+  cie->data_align = read_sleb(&p, end);
+  cie->ra_reg = version == 1 ? *p++ : read_uleb(&p, end);
+  cie->fde_encoding = 0; /* absptr */
+  cie->augmented = aug[0] == 'z';
+  if (cie->augmented) {
+    uint64_t aug_len = read_uleb(&p, end);
+    const uint8_t *aug_end = p + aug_len;
+    for (const char *a = aug + 1; *a && p < aug_end; a++) {
+      uintptr_t ignored;
+      switch (*a) {
+        case 'R': cie->fde_encoding = *p++; break;
+        case 'L': p++; break;
+        case 'P': { uint8_t enc = *p++; if (!read_encoded(&p, aug_end, enc & 0x7f, 0, &ignored)) return false; break; }
+        case 'S': break;
+        default: return false;
+      }
+    }
+    p = aug_end;
+  } else if (aug[0]) {
+    return false;
+  }
+  cie->insns = p;
+  cie->insns_end = end;
+  return true;
+}
+
+static void set_rule(frame_state_t *s, uint64_t reg, uint8_t kind, int64_t offset) {
+  if (reg == REG_RBP) s->rbp = (reg_rule_t){kind, offset};
+  else if (reg == REG_RA) s->ra = (reg_rule_t){kind, offset};
+}
+
+/* Runs CFA instructions [p, end) until the row covering `pc` is reached.
+ * `initial` is the state after the CIE's instructions (for restore). */
+static bool run_cfa(const uint8_t *p, const uint8_t *end, const cie_t *cie, uintptr_t loc,
+                    uintptr_t pc, frame_state_t *s, const frame_state_t *initial) {
+  frame_state_t saved[8];
+  int saved_count = 0;
+  while (p < end) {
+    uint8_t op = *p++;
+    uint64_t reg, delta = 0;
+    switch (op >> 6) {
+      case 1: delta = (op & 0x3f) * cie->code_align; goto advance;
+      case 2: reg = op & 0x3f; set_rule(s, reg, 1, (int64_t)read_uleb(&p, end) * cie->data_align); continue;
+      case 3:
+        reg = op & 0x3f;
+        if (initial) set_rule(s, reg, reg == REG_RBP ? initial->rbp.kind : initial->ra.kind,
+                              reg == REG_RBP ? initial->rbp.offset : initial->ra.offset);
+        continue;
+    }
+    switch (op) {
+      case 0x00: continue;
+      case 0x01: {
+        uintptr_t to;
+        if (!read_encoded(&p, end, cie->fde_encoding, 0, &to)) return false;
+        if (to > pc) return true;
+        loc = to;
+        continue;
+      }
+      case 0x02: delta = *p++ * cie->code_align; goto advance;
+      case 0x03: { uint16_t v; memcpy(&v, p, 2); p += 2; delta = v * cie->code_align; goto advance; }
+      case 0x04: { uint32_t v; memcpy(&v, p, 4); p += 4; delta = v * cie->code_align; goto advance; }
+      case 0x05: reg = read_uleb(&p, end); set_rule(s, reg, 1, (int64_t)read_uleb(&p, end) * cie->data_align); continue;
+      case 0x06:
+        reg = read_uleb(&p, end);
+        if (initial) set_rule(s, reg, reg == REG_RBP ? initial->rbp.kind : initial->ra.kind,
+                              reg == REG_RBP ? initial->rbp.offset : initial->ra.offset);
+        continue;
+      case 0x07: set_rule(s, read_uleb(&p, end), 2, 0); continue;
+      case 0x08: set_rule(s, read_uleb(&p, end), 0, 0); continue;
+      case 0x09: reg = read_uleb(&p, end); read_uleb(&p, end); set_rule(s, reg, 2, 0); continue;
+      case 0x0a: if (saved_count < 8) saved[saved_count++] = *s; continue;
+      case 0x0b: if (saved_count > 0) *s = saved[--saved_count]; continue;
+      case 0x0c: s->cfa_reg = (int)read_uleb(&p, end); s->cfa_offset = (int64_t)read_uleb(&p, end); s->cfa_unsupported = false; continue;
+      case 0x0d: s->cfa_reg = (int)read_uleb(&p, end); continue;
+      case 0x0e: s->cfa_offset = (int64_t)read_uleb(&p, end); continue;
+      case 0x0f: { uint64_t len = read_uleb(&p, end); p += len; s->cfa_unsupported = true; continue; }
+      case 0x10: case 0x16: { reg = read_uleb(&p, end); uint64_t len = read_uleb(&p, end); p += len; set_rule(s, reg, 2, 0); continue; }
+      case 0x11: reg = read_uleb(&p, end); set_rule(s, reg, 1, read_sleb(&p, end) * cie->data_align); continue;
+      case 0x12: s->cfa_reg = (int)read_uleb(&p, end); s->cfa_offset = read_sleb(&p, end) * cie->data_align; s->cfa_unsupported = false; continue;
+      case 0x13: s->cfa_offset = read_sleb(&p, end) * cie->data_align; continue;
+      case 0x14: case 0x15: reg = read_uleb(&p, end); (op == 0x14 ? (void)read_uleb(&p, end) : (void)read_sleb(&p, end)); set_rule(s, reg, 2, 0); continue;
+      case 0x2e: read_uleb(&p, end); continue;
+      case 0x2f: reg = read_uleb(&p, end); set_rule(s, reg, 1, -(int64_t)read_uleb(&p, end) * cie->data_align); continue;
+      default: return false;
+    }
+  advance:
+    if (loc + delta > pc) return true;
+    loc += delta;
+  }
+  return true;
+}
+
+/* Finds the FDE covering pc in `module` and computes its packed rule. */
+static uint64_t compute_rule_locked(const module_t *module, uintptr_t pc) {
+  const uint8_t *hdr = module->eh_frame_hdr;
+  if (!hdr || hdr[0] != 1 || hdr[3] != 0x3b) return RULE_VALID | RULE_STOP;
+  const uint8_t *p = hdr + 4, *far = hdr + 16;
+  uintptr_t eh_frame, count;
+  if (!read_encoded(&p, far, hdr[1], (uintptr_t)hdr, &eh_frame) ||
+      !read_encoded(&p, far, hdr[2], (uintptr_t)hdr, &count) || count == 0)
+    return RULE_VALID | RULE_STOP;
+  const int32_t *table = (const int32_t *)p;
+  uintptr_t lo = 0, hi = count; /* last entry with start <= pc */
+  if ((uintptr_t)hdr + (intptr_t)table[0] > pc) return RULE_VALID | RULE_STOP;
+  while (hi - lo > 1) {
+    uintptr_t mid = lo + (hi - lo) / 2;
+    if ((uintptr_t)hdr + (intptr_t)table[2 * mid] <= pc) lo = mid; else hi = mid;
+  }
+  const uint8_t *fde = hdr + (intptr_t)table[2 * lo + 1];
+  uint32_t length32;
+  memcpy(&length32, fde, 4);
+  if (length32 == 0 || length32 == 0xffffffff) return RULE_VALID | RULE_STOP;
+  const uint8_t *fde_end = fde + 4 + length32;
+  int32_t cie_offset;
+  memcpy(&cie_offset, fde + 4, 4);
+  cie_t cie;
+  if (!parse_cie(fde + 4 - cie_offset, &cie)) return RULE_VALID | RULE_STOP;
+  p = fde + 8;
+  uintptr_t pc_begin, pc_range;
+  if (!read_encoded(&p, fde_end, cie.fde_encoding, 0, &pc_begin) ||
+      !read_encoded(&p, fde_end, cie.fde_encoding & 0x0f, 0, &pc_range))
+    return RULE_VALID | RULE_STOP;
+  if (pc < pc_begin || pc >= pc_begin + pc_range) return RULE_VALID | RULE_STOP;
+  if (cie.augmented) {
+    uint64_t aug_len = read_uleb(&p, fde_end);
+    p += aug_len;
+  }
+  frame_state_t state = {.cfa_reg = REG_RSP, .cfa_offset = 8, .rbp = {0, 0}, .ra = {1, -8}};
+  if (!run_cfa(cie.insns, cie.insns_end, &cie, pc_begin, UINTPTR_MAX, &state, NULL))
+    return RULE_VALID | RULE_STOP;
+  frame_state_t initial = state;
+  if (!run_cfa(p, fde_end, &cie, pc_begin, pc, &state, &initial)) return RULE_VALID | RULE_STOP;
+  if (state.cfa_unsupported || (state.cfa_reg != REG_RSP && state.cfa_reg != REG_RBP) ||
+      state.cfa_offset < 8 || state.cfa_offset > INT32_MAX || state.ra.kind != 1 ||
+      state.ra.offset != -8 || state.rbp.kind == 2 ||
+      (state.rbp.kind == 1 && (state.rbp.offset < INT16_MIN || state.rbp.offset > INT16_MAX)))
+    return RULE_VALID | RULE_STOP;
+  uint64_t rule = RULE_VALID | (uint32_t)(int32_t)state.cfa_offset;
+  if (state.cfa_reg == REG_RBP) rule |= RULE_CFA_RBP;
+  if (state.rbp.kind == 1) rule |= RULE_RBP_SAVED | ((uint64_t)(uint16_t)(int16_t)state.rbp.offset << 48);
+  return rule;
+}
+
+static cache_entry_t *cache_slot(uintptr_t pc) {
+  uint64_t h = (uint64_t)pc * 0x9E3779B97F4A7C15ull;
+  return &rule_cache[h >> (64 - UNWIND_CACHE_BITS)];
+}
+
+static uint64_t rule_for(uintptr_t pc) {
+  cache_entry_t *slot = cache_slot(pc);
+  uint64_t rule = atomic_load_explicit(&slot->rule, memory_order_relaxed);
+  uint64_t key = atomic_load_explicit(&slot->key, memory_order_relaxed);
+  if (HS_LIKELY((rule & RULE_VALID) && (key ^ rule) == pc)) return rule;
+  hs_lock(&unwind_lock);
+  const module_t *module = find_module_locked(pc);
+  rule = module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP);
+  hs_unlock(&unwind_lock);
+  atomic_store_explicit(&slot->rule, rule, memory_order_relaxed);
+  atomic_store_explicit(&slot->key, pc ^ rule, memory_order_relaxed);
+  return rule;
+}
+
+static bool ensure_cache(void) {
+  if (HS_LIKELY(__atomic_load_n(&rule_cache, __ATOMIC_ACQUIRE) != NULL)) return true;
+  hs_lock(&unwind_lock);
+  if (!rule_cache) {
+    cache_entry_t *cache = metadata_alloc(sizeof(cache_entry_t) << UNWIND_CACHE_BITS);
+    __atomic_store_n(&rule_cache, cache, __ATOMIC_RELEASE);
+  }
+  hs_unlock(&unwind_lock);
+  return rule_cache != NULL;
+}
+
+__attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
+  if (!ensure_cache()) return 0;
+  uintptr_t pc, sp, bp;
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+                   : "=r"(pc), "=r"(sp), "=r"(bp));
+  int depth = 0;
+  for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
+    /* A return address may sit just past its call's function (noreturn
+     * callees): look up the call instruction's address instead. */
+    uint64_t rule = rule_for(step == 0 ? pc : pc - 1);
+    if (rule & RULE_STOP) break;
+    uintptr_t cfa = ((rule & RULE_CFA_RBP) ? bp : sp) + (intptr_t)RULE_CFA_OFFSET(rule);
+    if (cfa <= sp || cfa - sp > UNWIND_MAX_FRAME_BYTES || (cfa & 7)) break;
+    uintptr_t return_address = *(const uintptr_t *)(cfa - 8);
+    if (rule & RULE_RBP_SAVED) bp = *(const uintptr_t *)(cfa + RULE_RBP_OFFSET(rule));
+    sp = cfa;
+    pc = return_address;
+    if (pc < 4096) break;
+    if (cfa >= boundary_cfa) pcs[depth++] = pc;
+  }
+  return depth;
+}
+
+static int warm_module(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }
+
+void unwind_warm_up(void) {
+  if (!ensure_cache()) return;
+  dl_iterate_phdr(warm_module, NULL); /* the loader's own first-use work */
+  hs_lock(&unwind_lock);
+  refresh_modules_locked();
+  hs_unlock(&unwind_lock);
+  uintptr_t pcs[8];
+  unwind_capture(pcs, 8, 0);
+}
+
+void unwind_fork_prepare(void) { hs_lock(&unwind_lock); }
+void unwind_fork_parent(void) { hs_unlock(&unwind_lock); }
+void unwind_fork_child(void) { hs_lock_reset(&unwind_lock); }

@@ -1,0 +1,25 @@
+/* unwind.h — stack capture for the sampler.  Walks the DWARF call-frame
+ * information in each module's .eh_frame (so programs built without frame
+ * pointers, like Debian's, unwind fully), caching the unwind rule of every
+ * return address so a repeated stack costs two loads per frame.  Never
+ * calls malloc.  See docs/profiling.md. */
+#ifndef HS_UNWIND_H
+#define HS_UNWIND_H
+
+#include <stdint.h>
+
+/* Fills pcs[] with up to `max` return addresses, innermost first, of the
+ * frames whose canonical frame address is at or above `boundary_cfa` — pass
+ * __builtin_dwarf_cfa() of the public entry point the program called, so
+ * heapscope's own frames are left out.  Returns the number of frames. */
+int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
+
+/* Looks up (and caches) the rules for the modules loaded now, so the first
+ * sample does not pay for it; safe to call more than once. */
+void unwind_warm_up(void);
+
+void unwind_fork_prepare(void);
+void unwind_fork_parent(void);
+void unwind_fork_child(void);
+
+#endif /* HS_UNWIND_H */

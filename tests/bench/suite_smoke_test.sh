@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# suite_smoke_test.sh — keeps the allocator benchmark suite (bench/suite,
+# bench/run.sh, bench/report.py) from rotting, without timing anything:
+#   1. every program runs at a tiny size under glibc and under heapscope
+#      (LD_PRELOAD), prints its one-line result, and both allocators report
+#      the same work checksum;
+#   2. bad arguments give one line on stderr and exit 2;
+#   3. report.py turns a made-up results file into the expected ratios.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-python3}
+BIN=$BUILD/bench-suite
+case $BUILD in
+  /*) LIB=$BUILD/libheapscope.so ;;
+  *) LIB=$PWD/$BUILD/libheapscope.so ;;
+esac
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/hs-suite-smoke.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+failed=0
+fail() { echo "FAIL suite_smoke: $*"; failed=$((failed + 1)); }
+
+# program and tiny arguments
+smoke=(
+  "churn 50" "larson 50 2" "prodcons 50" "scaling 50 3" "cache_scratch 1 2"
+  "cache_thrash 1 2" "large 100" "realloc_grow 1" "strcat 20" "tree 2"
+  "thread_churn 20 2" "micro_pair 10" "micro_remote 10"
+)
+for entry in "${smoke[@]}"; do
+  read -r program args <<<"$entry"
+  if [ ! -x "$BIN/$program" ]; then
+    fail "$BIN/$program not built (make bench-suite-bins)"
+    continue
+  fi
+  # shellcheck disable=SC2086
+  "$BIN/$program" $args >"$TMP/glibc" 2>"$TMP/err" || fail "$program under glibc: exit $?: $(head -c 200 "$TMP/err")"
+  # shellcheck disable=SC2086
+  LD_PRELOAD=$LIB "$BIN/$program" $args >"$TMP/hs" 2>"$TMP/err" || fail "$program under heapscope: exit $?: $(head -c 200 "$TMP/err")"
+  for who in glibc hs; do
+    lines=$(wc -l <"$TMP/$who")
+    [ "$lines" -eq 1 ] || fail "$program ($who) printed $lines lines, want 1"
+    grep -Eq "^$program[a-z0-9_]* .*time_s=[0-9.]+ final_rss_kib=[1-9][0-9]*" "$TMP/$who" ||
+      fail "$program ($who) result line malformed: $(head -c 200 "$TMP/$who")"
+  done
+  check_glibc=$(grep -o 'check=[0-9]*' "$TMP/glibc")
+  check_hs=$(grep -o 'check=[0-9]*' "$TMP/hs")
+  [ "$check_glibc" = "$check_hs" ] ||
+    fail "$program: work checksum differs: glibc '$check_glibc', heapscope '$check_hs'"
+  echo "ok $program: $(cat "$TMP/hs")"
+done
+
+# 2. bad input
+for bad in "churn 0" "churn x" "larson 10 0" "tree 1 2 3"; do
+  read -r program args <<<"$bad"
+  # shellcheck disable=SC2086
+  "$BIN/$program" $args >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  [ $rc -eq 2 ] || fail "'$bad' exited $rc, want 2"
+  [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "'$bad' printed $(wc -l <"$TMP/err") stderr lines, want 1"
+  [ -s "$TMP/out" ] && fail "'$bad' printed a result"
+done
+
+# 3. report.py: heapscope twice mimalloc's time on a, half on b → geomean
+# 1.00; peak RSS 3× on a; two runs, medians taken.
+{
+  printf 'run\tbenchmark\tallocator\twall_s\tpeak_rss_kib\tstatus\toutput\n'
+  for run in 1 2; do
+    printf '%s\ta\tmimalloc\t1.0\t1024\t0\ta ops=1 time_s=1 final_rss_kib=100 check=1\n' $run
+    printf '%s\ta\theapscope\t%s\t3072\t0\ta ops=1 time_s=2 final_rss_kib=50 check=1\n' $run "$([ $run = 1 ] && echo 1.9 || echo 2.1)"
+    printf '%s\tb\tmimalloc\t4.0\t2048\t0\tb ops=1 time_s=4 final_rss_kib=100 check=1\n' $run
+    printf '%s\tb\theapscope\t2.0\t2048\t0\tb ops=1 time_s=2 final_rss_kib=50 check=1\n' $run
+  done
+} >"$TMP/results.tsv"
+if "$PYTHON" bench/report.py "$TMP/results.tsv" >"$TMP/report.md" 2>"$TMP/err"; then
+  grep -q '^| a | 1.000 | 2.00 | 1.00 | mimalloc | 2.00 |$' "$TMP/report.md" || fail "report: row a wrong"
+  grep -q '^| b | 4.000 | 0.50 | 1.00 | mimalloc | 0.50 |$' "$TMP/report.md" || fail "report: row b wrong"
+  grep -q '^| \*\*geomean\*\* | | 1.00 | 1.00 | | 1.00 |$' "$TMP/report.md" || fail "report: time geomean wrong"
+  grep -q '^| a | 1.0 | 3.00 | 1.00 |$' "$TMP/report.md" || fail "report: peak RSS row wrong"
+  grep -q 'geomean time heapscope / mimalloc: 1.000' "$TMP/report.md" || fail "report: acceptance line wrong"
+  grep -q 'benchmarks > 1.25× the fastest anchor: a 2.00× mimalloc' "$TMP/report.md" ||
+    fail "report: worst-benchmark line wrong"
+else
+  fail "report.py failed: $(head -c 200 "$TMP/err")"
+fi
+"$PYTHON" bench/report.py "$TMP/missing.tsv" >/dev/null 2>"$TMP/err" && fail "report.py accepted a missing file"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "report.py on a missing file: want one stderr line"
+
+if [ $failed -gt 0 ]; then
+  echo "suite_smoke_test: $failed failure(s)"
+  exit 1
+fi
+echo "suite_smoke_test: ok"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# profile_write_test.sh — the ways a profile gets written, on alloc_sites
+# both preloaded (.plain + LD_PRELOAD) and linked: at exit (profile=PATH,
+# %p → pid), per forked child, on a signal (profile_signal=N), on demand
+# (hs_prof_write); no temporary file is ever left; bad options give one
+# line and the program carries on.  Profiles are read with go tool pprof.
+set -u
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d /tmp/hs_prof_write.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export HOME=${HOME:-$tmp}
+LIB=$(readlink -f "$BUILD/libheapscope.so")
+failures=0
+checks=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  checks=$((checks + 1))
+  "${@:2}" >/dev/null || fail "$1"
+}
+top() { go tool pprof -symbolize=none -sample_index=alloc_objects -nodefraction=0 -top "$1" 2>&1; }
+has_site() { top "$1" | grep -Eq " $2\$"; }
+lacks_site() { ! has_site "$@"; }
+
+for variant in preload linked; do
+  dir=$tmp/$variant
+  mkdir -p "$dir"
+  if [ $variant = preload ]; then
+    run() { env LD_PRELOAD="$LIB" "$@"; }
+    prog=$BUILD/tests/prof/alloc_sites.plain
+  else
+    run() { env "$@"; }
+    prog=$BUILD/tests/prof/alloc_sites
+  fi
+
+  # At exit, %p expanded.
+  out=$(run HEAPSCOPE="profile=$dir/exit.%p.pb.gz,sample_rate_bytes=1" "$prog" exit)
+  pid=$(awk '$1 == "pid" { print $2 }' <<<"$out")
+  check "$variant: exit profile exit.$pid.pb.gz" test -s "$dir/exit.$pid.pb.gz"
+  check "$variant: exit profile has kept_site" has_site "$dir/exit.$pid.pb.gz" kept_site
+
+  # Fork without exec: the child writes its own file, with its own samples.
+  out=$(run HEAPSCOPE="profile=$dir/fork.pb.gz,sample_rate_bytes=1" "$prog" fork)
+  child=$(awk '$1 == "child" { print $2 }' <<<"$out")
+  check "$variant: parent's fork.pb.gz" test -s "$dir/fork.pb.gz"
+  check "$variant: child's fork.pb.gz.$child" test -s "$dir/fork.pb.gz.$child"
+  check "$variant: child's profile has child_site" has_site "$dir/fork.pb.gz.$child" child_site
+  check "$variant: parent's profile lacks child_site" lacks_site "$dir/fork.pb.gz" child_site
+  out=$(run HEAPSCOPE="profile=$dir/forkp.%p.pb.gz,sample_rate_bytes=1" "$prog" fork)
+  child=$(awk '$1 == "child" { print $2 }' <<<"$out")
+  pid=$(awk '$1 == "pid" { print $2 }' <<<"$out")
+  check "$variant: %p: child's own file" has_site "$dir/forkp.$child.pb.gz" child_site
+  check "$variant: %p: parent's file" test -s "$dir/forkp.$pid.pb.gz"
+
+  # On a signal: the writer thread writes sig.1 while the program waits;
+  # the exit profile is sig.2.
+  check "$variant: signal" run HEAPSCOPE="profile=$dir/sig.%n.pb.gz,profile_signal=12,sample_rate_bytes=1" \
+    "$prog" signal 12 "$dir/sig.1.pb.gz"
+  check "$variant: signal profile has kept_site" has_site "$dir/sig.1.pb.gz" kept_site
+  check "$variant: exit after signal" test -s "$dir/sig.2.pb.gz"
+  # A forked child has its own writer thread (threads do not survive fork).
+  out=$(run HEAPSCOPE="profile=$dir/fsig.pb.gz,profile_signal=12,sample_rate_bytes=1" \
+    "$prog" forksignal 12 "$dir/fsig.pb.gz")
+  check "$variant: signal in a forked child" test $? -eq 0
+  child=$(awk '$1 == "child" { print $2 }' <<<"$out")
+  check "$variant: forked child's signal profile" has_site "$dir/fsig.pb.gz.$child" child_site
+
+  # On demand.
+  check "$variant: hs_prof_write" run HEAPSCOPE=sample_rate_bytes=1 "$prog" write "$dir/demand.pb.gz"
+  check "$variant: on-demand profile has churn_site" has_site "$dir/demand.pb.gz" churn_site
+  check "$variant: on-demand allocs default" bash -c "go tool pprof -symbolize=none -top '$dir/demand.pb.gz' 2>&1 | grep -q '^Type: alloc_space$'"
+
+  # Bad values: one clear line each, and the program still runs and writes.
+  err=$(run HEAPSCOPE="profile_signal=99,profile=$dir/bad.pb.gz,sample_rate_bytes=1" "$prog" exit 2>&1 >/dev/null)
+  check "$variant: bad profile_signal reported" grep -q "bad value 'profile_signal=99'.*signal number" <<<"$err"
+  check "$variant: one line" test "$(wc -l <<<"$err")" -eq 1
+  check "$variant: still written" test -s "$dir/bad.pb.gz"
+  # An unwritable path: one line naming it, exit status unchanged.
+  err=$(run HEAPSCOPE="profile=$dir/missing/x.pb.gz" "$prog" exit 2>&1 >/dev/null)
+  check "$variant: exit status kept" test $? -eq 0
+  check "$variant: unwritable path reported" grep -q "cannot write profile $dir/missing/x.pb.gz: No such file or directory" <<<"$err"
+
+  check "$variant: no temporary files" bash -c "! ls -R '$dir' | grep -q '\.tmp\.'"
+done
+
+echo "$checks checks, $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# run_test.sh — `heapscope run` end to end, read back by `go tool pprof`:
+#  1. a program built -O1 -g -fomit-frame-pointer: all four sample indexes
+#     read, -top names the allocating functions, -list shows per-line values;
+#  2. labels: -tagfocus selects each tenant, and the view splits are right;
+#  3. --leaks: exit 1 and the leaking site named; exit 0 for a clean run;
+#  4. python3 (Debian's, no frame pointers): the top samples' stacks reach
+#     through libpython to libc's start code, ≥ 5 symbolized frames.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+HEAPSCOPE=$PWD/$BUILD/heapscope
+case $BUILD in /*) HEAPSCOPE=$BUILD/heapscope ;; esac
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok $*"; }
+
+command -v go >/dev/null || { echo "FAIL: go (golang-go) is not installed"; exit 1; }
+export GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS=-mod=mod HOME=${HOME:-$work}
+
+cc -std=c11 -D_GNU_SOURCE -O1 -g -fomit-frame-pointer -pthread -o "$work/sites" tests/run/sites.c -ldl ||
+  { echo "FAIL: cannot build sites.c"; exit 1; }
+
+# 1. Every index, -top and -list, at rate 4096 so every site is sampled.
+"$HEAPSCOPE" run -o "$work/sites.pb.gz" --rate 4096 -- "$work/sites" >"$work/run.out" 2>"$work/run.err"
+rc=$?
+[ $rc -eq 0 ] || fail "heapscope run exited $rc: $(tail -3 "$work/run.err")"
+grep -q "sites done" "$work/run.out" || fail "the program's output is missing"
+grep -q "make_small" "$work/run.err" && grep -q "top allocation sites" "$work/run.err" ||
+  fail "the run summary does not name make_small: $(head -20 "$work/run.err")"
+for index in alloc_objects alloc_space inuse_objects inuse_space; do
+  go tool pprof -top -sample_index=$index "$work/sites.pb.gz" >"$work/top.$index" 2>&1 ||
+    { fail "go tool pprof -top -sample_index=$index failed: $(tail -2 "$work/top.$index")"; continue; }
+  grep -q "Type: $index" "$work/top.$index" || fail "$index: no 'Type: $index' line"
+done
+for fn in make_small make_big make_leak labelled_alpha; do
+  grep -q " $fn\$" "$work/top.alloc_space" || fail "-top alloc_space does not list $fn"
+done
+grep -q " make_leak\$" "$work/top.inuse_space" || fail "-top inuse_space does not list make_leak"
+if grep -q " make_small\$" "$work/top.inuse_space"; then fail "make_small shows in inuse_space"; fi
+go tool pprof -list 'make_small' -sample_index=alloc_objects "$work/sites.pb.gz" >"$work/list" 2>&1
+grep -Eq '^ +[0-9.]+[kM]? +[0-9.]+[kM]? +[0-9]+: +char \*p = malloc\(48\);' "$work/list" ||
+  fail "-list make_small has no per-line value on the malloc(48) line: $(head -20 "$work/list")"
+[ $failures -eq 0 ] && ok "go tool pprof reads all four indexes; -top and -list show sites and lines"
+
+# 2. Labels: -tagfocus selects each tenant.
+before=$failures
+go tool pprof -top -sample_index=alloc_space -tagfocus=tenant=alpha "$work/sites.pb.gz" >"$work/alpha" 2>&1
+grep -q " labelled_alpha\$" "$work/alpha" || fail "tagfocus alpha misses labelled_alpha"
+if grep -q -E " (labelled_beta|make_small)\$" "$work/alpha"; then fail "tagfocus alpha lets other sites in"; fi
+go tool pprof -top -sample_index=alloc_space -tagfocus=tenant=beta "$work/sites.pb.gz" >"$work/beta" 2>&1
+grep -q " labelled_beta\$" "$work/beta" || fail "tagfocus beta misses labelled_beta"
+go tool pprof -top -sample_index=inuse_space -tagfocus=tenant=beta "$work/sites.pb.gz" >"$work/beta_inuse" 2>&1
+if grep -q " labelled_beta\$" "$work/beta_inuse"; then fail "beta's blocks (freed on another thread) still in use"; fi
+go tool pprof -tags "$work/sites.pb.gz" >"$work/tags" 2>&1
+grep -q "alpha" "$work/tags" && grep -q "beta" "$work/tags" || fail "-tags lacks the tenants"
+[ $failures -eq $before ] && ok "labels: -tagfocus selects tenant=alpha and tenant=beta"
+
+# 3. --leaks.
+before=$failures
+"$HEAPSCOPE" run --leaks -o "$work/leaks.pb.gz" -- "$work/sites" >/dev/null 2>"$work/leaks.err"
+rc=$?
+[ $rc -eq 1 ] || fail "--leaks on a leaking program exited $rc, want 1"
+grep -q "make_leak" "$work/leaks.err" || fail "--leaks does not name make_leak: $(tail -5 "$work/leaks.err")"
+"$HEAPSCOPE" run --leaks -o "$work/clean.pb.gz" -- "$work/sites" clean >/dev/null 2>"$work/clean.err"
+rc=$?
+[ $rc -eq 0 ] || fail "--leaks on a clean run exited $rc: $(tail -5 "$work/clean.err")"
+[ $failures -eq $before ] && ok "--leaks exits 1 naming make_leak, 0 when clean"
+
+# 4. python3 without frame pointers: deep, symbolized stacks.
+before=$failures
+"$HEAPSCOPE" run -o "$work/py.pb.gz" -- /usr/bin/python3 -c '
+import json
+rows = [{"id": i, "name": "row%d" % i, "tags": [i, i + 1]} for i in range(100000)]
+print(len(json.dumps(rows)))' >/dev/null 2>"$work/py.err" || fail "python3 under heapscope run failed"
+go tool pprof -traces -sample_index=alloc_space "$work/py.pb.gz" >"$work/py.traces" 2>&1
+# The heaviest trace: frames between its value line and the next separator.
+awk '/^-+\+/ { if (n) exit; next } /^ +[0-9.]+[kMG]?B / { n = 1 } n { print }' "$work/py.traces" >"$work/py.top"
+named=$(grep -cvE '^\s*(\[|$)' "$work/py.top")
+[ "$named" -ge 5 ] || fail "python3's top stack has $named symbolized frames (want >= 5): $(cat "$work/py.top")"
+grep -Eq 'Py[A-Za-z_]+' "$work/py.top" || fail "python3's top stack has no libpython frame"
+grep -Eq '__libc_start_main|__libc_start_call_main' "$work/py.top" ||
+  fail "python3's top stack does not reach libc's start code"
+[ $failures -eq $before ] && ok "python3: top stack has $named symbolized frames, through libpython to libc"
+
+if [ $failures -gt 0 ]; then echo "run_test: $failures failures"; exit 1; fi
+echo "PASS run_test"

@@ -1,0 +1,174 @@
+/* scavenger_fork_test.c — the scavenger across fork, and without a thread.
+ *
+ * Parent: grows the heap so its scavenger thread starts, then forks.  The
+ * child has no scavenger thread at first (threads do not survive fork); it
+ * allocates 128 MiB, frees it, idles, and must see its own thread start
+ * ("hs-scavenger" among its tasks), the memory go back (heap_released and
+ * RSS), and sane statistics.  Then a re-executed child with
+ * HEAPSCOPE=scavenger=0 must run no thread, keep its idle memory until it
+ * calls hs_background_step(), and get it back through those calls.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+#define MIB ((size_t)1 << 20)
+
+static hs_stats_t stats_now(void) {
+  hs_stats_t s = {.struct_size = sizeof s};
+  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
+  if (stats) stats(&s);
+  return s;
+}
+
+static int scavenger_threads(void) {
+  int found = 0;
+  DIR *dir = opendir("/proc/self/task");
+  struct dirent *entry;
+  while (dir && (entry = readdir(dir)) != NULL) {
+    char path[300], name[64] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", entry->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (fgets(name, sizeof name, f) && strncmp(name, "hs-scavenger", 12) == 0) found++;
+    fclose(f);
+  }
+  if (dir) closedir(dir);
+  return found;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Allocates and frees `bytes` in 2 KiB objects plus 1 MiB blocks. */
+static void churn(size_t bytes) {
+  size_t n = bytes / 4096;
+  void **small = calloc(n, sizeof *small);
+  for (size_t i = 0; i < n; i++) {
+    small[i] = malloc(2048);
+    memset(small[i], 3, 2048);
+  }
+  void *large[32];
+  for (int i = 0; i < 32; i++) {
+    large[i] = malloc(bytes / 64);
+    memset(large[i], 4, bytes / 64);
+  }
+  for (size_t i = 0; i < n; i++) free(small[i]);
+  for (int i = 0; i < 32; i++) free(large[i]);
+  free(small);
+}
+
+static void check_sane(const hs_stats_t *s) {
+  CHECK(s->heap_alloc <= s->heap_alloc_rounded && s->heap_alloc_rounded <= s->heap_inuse);
+  CHECK(s->heap_inuse + s->heap_idle == s->heap_sys && s->heap_released <= s->heap_idle);
+  CHECK(s->frees <= s->mallocs);
+}
+
+/* Threads in this process, read with open/read only: anything that
+ * allocates could start the child's own scavenger before we look. */
+static int thread_count_without_malloc(void) {
+  char text[4096];
+  int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = 0;
+  const char *line = strstr(text, "\nThreads:");
+  return line ? atoi(line + 9) : -1;
+}
+
+static void fork_child(void) {
+  int threads_at_fork = thread_count_without_malloc();
+  hs_stats_t s = stats_now();
+  CHECK_MSG(threads_at_fork == 1, "the child starts with %d threads, want 1", threads_at_fork);
+  CHECK_MSG(s.scavenger_running == 0, "the parent's scavenger thread is not in the child");
+  check_sane(&s);
+  uint64_t released_before = s.released_total;
+  churn(128 * MIB);
+  uint64_t peak = s.rss > 0 ? stats_now().rss : 0;
+  hs_stats_t after = stats_now();
+  for (int waited = 0; waited < 5000; waited += 100) {
+    sleep_ms(100);
+    after = stats_now();
+    if (after.released_total - released_before >= 100 * MIB && after.rss < peak / 2) break;
+  }
+  fprintf(stderr, "child: released %.1f MiB, rss %.1f MiB (peak %.1f MiB), threads %d\n",
+          (after.released_total - released_before) / 1048576.0, after.rss / 1048576.0,
+          peak / 1048576.0, scavenger_threads());
+  CHECK_MSG(after.scavenger_running == 1, "the child did not start its own scavenger");
+  CHECK(scavenger_threads() == 1);
+  CHECK_MSG(after.released_total - released_before >= 100 * MIB, "child released %llu bytes",
+            (unsigned long long)(after.released_total - released_before));
+  CHECK(after.scavenger_cycles > s.scavenger_cycles);
+  CHECK(after.rss < peak / 2);
+  check_sane(&after);
+}
+
+static void host_driven(void) {
+  uint64_t (*step)(void) = (uint64_t (*)(void))hs_fn("hs_background_step");
+  if (!CHECK(step != NULL)) return;
+  churn(128 * MIB);
+  sleep_ms(1200); /* longer than the release delay: a thread would act now */
+  hs_stats_t s = stats_now();
+  CHECK_MSG(s.scavenger_running == 0 && scavenger_threads() == 0, "scavenger=0 ran a thread");
+  CHECK_MSG(s.heap_idle - s.heap_released >= 100 * MIB,
+            "idle memory went back without hs_background_step (%llu unreleased)",
+            (unsigned long long)(s.heap_idle - s.heap_released));
+  uint64_t released = 0;
+  for (int i = 0; i < 300 && released < 100 * MIB; i++) {
+    released += step();
+    sleep_ms(10);
+  }
+  hs_stats_t after = stats_now();
+  fprintf(stderr, "host-driven: hs_background_step released %.1f MiB, rss %.1f -> %.1f MiB\n",
+          released / 1048576.0, s.rss / 1048576.0, after.rss / 1048576.0);
+  CHECK_MSG(released >= 100 * MIB, "hs_background_step released only %llu bytes",
+            (unsigned long long)released);
+  CHECK(after.rss + 64 * MIB < s.rss);
+  CHECK(after.scavenger_running == 0);
+  check_sane(&after);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "host") == 0) {
+    host_driven();
+    return testlib_done();
+  }
+  testlib_expect_heapscope();
+  churn(64 * MIB);
+  hs_stats_t s = stats_now();
+  for (int i = 0; i < 50 && !s.scavenger_running; i++) {
+    churn(MIB);
+    s = stats_now();
+  }
+  CHECK_MSG(s.scavenger_running == 1, "the parent's scavenger did not start");
+  CHECK(scavenger_threads() == 1);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    fork_child();
+    fflush(NULL);
+    _exit(testlib_failures() ? 1 : 0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child failed (status %d)", status);
+
+  pid = fork();
+  if (pid == 0) {
+    setenv("HEAPSCOPE", "scavenger=0", 1);
+    execl("/proc/self/exe", "scavenger_fork_test", "host", (char *)NULL);
+    _exit(127);
+  }
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "scavenger=0 child failed (status %d)",
+            status);
+  return testlib_done();
+}
