@@ -149,7 +149,7 @@ $(BUILD)/tests/prof/%.plain: tests/prof/%.c $(wildcard tests/prof/*.h) tests/tes
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -O1 -Iinclude -pthread -o $@ $<
+	$(CC) $(BASEFLAGS) -O1 -Iinclude -pthread -o $@ $< -ldl
 
 tests: all ubsan $(TEST_BINS) $(TEST_LINKED) $(UNIT_BINS) $(EXAMPLE_BINS) bench bench-suite-bins $(PROF_BINS) $(PROF_PLAIN) cli-tests
 
@@ -157,7 +157,14 @@ test: tests
 	BUILD=$(BUILD) PYTHON=$(PYTHON) bash tests/run.sh
 
 demo: all $(EXAMPLE_BINS)
-	$(BUILD)/heapscope run --stats -- $(BUILD)/examples/demo
+	@echo "== heapscope run: the demo program, profiled (one sample per 4 KiB allocated)"
+	$(BUILD)/heapscope run -o $(BUILD)/demo.pb.gz --rate 4096 -- $(BUILD)/examples/demo
+	@echo; echo "== heapscope top: functions by bytes allocated (flat and cumulative)"
+	$(BUILD)/heapscope top -n 6 --sample-index=alloc_space $(BUILD)/demo.pb.gz
+	@echo; echo "== heapscope tags: the same bytes split by the worker label"
+	$(BUILD)/heapscope tags --sample-index=alloc_space $(BUILD)/demo.pb.gz
+	$(BUILD)/heapscope flame --sample-index=alloc_space $(BUILD)/demo.pb.gz -o $(BUILD)/demo-flame.html
+	@echo; echo "Open $(BUILD)/demo-flame.html for a flame graph; go tool pprof reads $(BUILD)/demo.pb.gz too."
 
 # The profiler's overhead, measured (a benchmark: prints figures, asserts nothing).
 $(BUILD)/bench/prof_overhead: bench/prof_overhead.c $(BUILD)/libheapscope.a include/heapscope.h

@@ -1,7 +1,10 @@
 /* demo.c — a small program for `make demo`: four threads build word-count
  * tables from generated text (many small strings and nodes, a few large
  * buffers, cross-thread frees), print the most common word, and free
- * everything.  Run under heapscope it shows the allocator's statistics. */
+ * everything.  Each worker labels its allocations worker=N through
+ * heapscope's label API, looked up with dlsym so the program also runs
+ * without heapscope. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,11 @@ static void add_word(table_t *t, const char *word) {
 
 static void *count_words(void *arg) {
   unsigned seed = (unsigned)(size_t)arg;
+  int (*label_push)(const char *, const char *) =
+      (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT, "hs_label_push");
+  char worker[16];
+  snprintf(worker, sizeof worker, "%u", seed);
+  if (label_push) label_push("worker", worker);
   table_t *t = calloc(1, sizeof *t);
   t->text = malloc((size_t)WORDS_PER_THREAD * 8);
   char *p = t->text;

@@ -308,9 +308,12 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_of(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
   size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);
-  if (size <= usable && size >= usable / 2) {
-    /* Fits, and shrinking would not save much: stays in place, and counts
-     * as neither an allocation nor a free. */
+  /* A block that stays where it is counts as neither an allocation nor a
+   * free: when it fits and shrinking would not save much, or when a large
+   * block can take the free pages that follow it (no copy). */
+  if ((size <= usable && size >= usable / 2) ||
+      (size_class == 0 && size > usable && size <= PTRDIFF_MAX && !span->sample_bucket &&
+       pageheap_grow_in_place(span, (size + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT))) {
     if (size_class == 0 && !span->sample_bucket) span->requested_bytes = size;
     return ptr;
   }

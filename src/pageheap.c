@@ -456,6 +456,27 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
 
 void pageheap_free(span_t *span) { pageheap_free_idle_since(span, pageheap_now_ns()); }
 
+bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
+  bool grown = false;
+  hs_lock(&pageheap_lock);
+  size_t need = new_pages - span->page_count;
+  span_t *right = pagemap_span_of((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
+  if (span->state == SPAN_LARGE && new_pages > span->page_count && right &&
+      right->state == SPAN_FREE && !right->releasing && right->page_count >= need &&
+      (!right->released || limit_allows_locked((uint64_t)need << HS_PAGE_SHIFT, false))) {
+    span_t *taken = take_locked(right, 0, need);
+    if (taken) {
+      pagemap_set_range_locked(taken->first_page, need, span, 0);
+      span->page_count += need;
+      totals.large_bytes += (uint64_t)need << HS_PAGE_SHIFT;
+      drop_record_locked(taken);
+      grown = true;
+    }
+  }
+  hs_unlock(&pageheap_lock);
+  return grown;
+}
+
 uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes) {
   uint64_t done = 0;
   hs_lock(&pageheap_lock);

@@ -23,6 +23,11 @@
  * hook); SPAN_SMALL callers hold their class lock. */
 span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t size_class);
 
+/* Extends a SPAN_LARGE span to `new_pages` pages by taking the start of the
+ * free span that follows it; false (nothing changed) when there is none
+ * long enough or the memory limit refuses. */
+bool pageheap_grow_in_place(span_t *span, size_t new_pages);
+
 /* Returns a SPAN_SMALL or SPAN_LARGE span to the free lists, idle from now. */
 void pageheap_free(span_t *span);
 /* The same, for a span whose memory has been unused since `idle_since_ns`

@@ -497,6 +497,45 @@ TEST(realloc_in_place) {
 }
 
 /* ------------------------------------------------------------ posix_memalign */
+/* A large block grown a little at a time (in place when the pages after it
+ * are free) and shrunk again keeps every byte; growing next to a live
+ * neighbour must move it and keep it too. */
+TEST(realloc_grow_large) {
+  size_t size = 300 * 1024;
+  unsigned char *p = malloc(V(size));
+  CHECK(p != NULL);
+  if (!p) return;
+  for (size_t i = 0; i < size; i++) p[i] = (unsigned char)(i * 7);
+  int moves = 0;
+  for (int step = 0; step < 3000; step++) {
+    size_t grown = size + 1000 + (size_t)(step % 7) * 4096;
+    unsigned char *q = realloc(p, V(grown));
+    if (!CHECK(q != NULL)) break;
+    moves += q != p;
+    for (size_t i = size; i < grown; i++) q[i] = (unsigned char)(i * 7);
+    p = q;
+    size = grown;
+  }
+  size_t bad = 0;
+  for (size_t i = 0; i < size; i++) bad += p[i] != (unsigned char)(i * 7);
+  CHECK_MSG(bad == 0, "%zu bytes changed after growing to %zu bytes (%d moves)", bad, size, moves);
+  /* A neighbour right after the block: growing must not overwrite it. */
+  unsigned char *neighbour = malloc(V(size));
+  if (CHECK(neighbour != NULL)) {
+    memset(neighbour, 0x5a, size);
+    unsigned char *q = realloc(p, V(size * 2));
+    if (CHECK(q != NULL)) {
+      p = q;
+      bad = 0;
+      for (size_t i = 0; i < size; i++) bad += p[i] != (unsigned char)(i * 7);
+      for (size_t i = 0; i < size; i++) bad += neighbour[i] != 0x5a;
+      CHECK_MSG(bad == 0, "%zu bytes wrong after growing beside a neighbour", bad);
+    }
+    free(neighbour);
+  }
+  free(p);
+}
+
 TEST(posix_memalign) {
   static const size_t bad_align[] = {0, 3, 3 * sizeof(void *), 0x300, sizeof(void *) / 2,
                                      sizeof(void *) + 1, 4097, 1, 2, SIZE_MAX,
@@ -981,6 +1020,7 @@ int main(void) {
   RUN(realloc_contents);
   RUN(realloc_failure);
   RUN(realloc_in_place);
+  RUN(realloc_grow_large);
   RUN(posix_memalign);
   RUN(aligned_alloc);
   RUN(memalign);

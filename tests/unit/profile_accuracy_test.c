@@ -226,23 +226,32 @@ int main(void) {
   static const char *const view_names[4] = {"alloc_objects", "alloc_space", "inuse_objects",
                                             "inuse_space"};
   /* At the default rate. */
-  views_t sum[SITE_COUNT] = {{0}};
-  report_t report, first;
+  /* Sums over runs of the estimates, of the truth (which can differ from
+   * run to run: a sampled block has a span of its own, so whether a
+   * realloc moves it depends on the sampling), and of the variance. */
+  views_t sum[SITE_COUNT] = {{0}}, truth_sum[SITE_COUNT] = {{0}}, variance_sum[SITE_COUNT] = {{0}};
+  report_t report;
   int ok_runs = 0;
   for (int run = 0; run < RUNS; run++) {
     if (!run_child(run, &report)) continue;
-    if (ok_runs++ == 0) first = report;
+    ok_runs++;
     for (int site = 0; site < SITE_COUNT; site++) {
-      sum[site].alloc_objects += report.found[site].alloc_objects;
-      sum[site].alloc_bytes += report.found[site].alloc_bytes;
-      sum[site].inuse_objects += report.found[site].inuse_objects;
-      sum[site].inuse_bytes += report.found[site].inuse_bytes;
+      double *estimate = &sum[site].alloc_objects, *t = &truth_sum[site].alloc_objects,
+             *v = &variance_sum[site].alloc_objects;
+      for (int view = 0; view < 4; view++) {
+        estimate[view] += (&report.found[site].alloc_objects)[view];
+        t[view] += (&report.truth[site].alloc_objects)[view];
+        v[view] += (&report.variance[site].alloc_objects)[view];
+      }
     }
   }
   CHECK_MSG(ok_runs == RUNS, "only %d of %d runs reported", ok_runs, RUNS);
   for (int site = 0; site < SITE_COUNT && ok_runs > 0; site++) {
-    const double *t = &first.truth[site].alloc_objects;
-    const double *var = &first.variance[site].alloc_objects;
+    double t[4], var[4];
+    for (int view = 0; view < 4; view++) {
+      t[view] = (&truth_sum[site].alloc_objects)[view] / ok_runs;    /* mean truth */
+      var[view] = (&variance_sum[site].alloc_objects)[view] / ok_runs; /* mean variance */
+    }
     const double *s = &sum[site].alloc_objects;
     for (int view = 0; view < 4; view++) {
       double mean = s[view] / ok_runs;
