@@ -134,6 +134,7 @@ trap 'rm -rf "$work"' EXIT
   echo "# command: bash bench/run.sh $([ $quick -eq 1 ] && echo --quick) --runs $runs${only:+ --only $only}"
   echo "# git HEAD: $(git rev-parse HEAD 2>/dev/null || echo unknown)"
   echo "# git status --short src: $(git status --short src 2>/dev/null | tr '\n' ' ')"
+  echo "# library: $HS_LIB built $(date -u -r "$HS_LIB" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum "$HS_LIB" | cut -c1-16)$([ $build -eq 0 ] && echo ' (--no-build: check it matches the revision above)')"
   echo "# cpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
   echo "# loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   printf 'run\tbenchmark\tallocator\twall_s\tpeak_rss_kib\tstatus\toutput\n'

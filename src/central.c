@@ -22,9 +22,9 @@
 
 /* Transfer cache capacity: up to this many batches, at most this many
  * bytes (but at least one batch), at most the slot count. */
-#define CENTRAL_TRANSFER_BATCHES 16
+#define CENTRAL_TRANSFER_BATCHES 128
 #define CENTRAL_TRANSFER_MAX_BYTES ((uint32_t)1 << 20)
-#define CENTRAL_TRANSFER_SLOTS 512
+#define CENTRAL_TRANSFER_SLOTS 4096
 
 typedef struct central {
   hs_lock_t lock;

@@ -247,8 +247,10 @@ HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
     void *object = bin->head;
     int64_t left = tc->bytes_until_sample - (int64_t)size;
     if (HS_LIKELY(object != NULL && left >= 0)) {
+      void *next = *(void **)object;
       tc->bytes_until_sample = left;
-      bin->head = *(void **)object;
+      bin->head = next;
+      __builtin_prefetch(next); /* the next malloc of this class reads it */
       bin->count--;
       tc->malloc_count++;
       if (zero) memset(object, 0, size);
@@ -299,12 +301,31 @@ HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
   return size_class ? size_class_bytes[size_class] : span_bytes(span);
 }
 
+static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa);
+
 HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   if (!ptr) return malloc_inline(size, false, boundary_cfa);
   if (size == 0) { /* glibc: frees and returns NULL */
     hs_free(ptr);
     return NULL;
   }
+  /* Fast path, the shape of free's: a small object whose class still fits
+   * the new size (and is not more than twice it) stays where it is. */
+  uintptr_t address = (uintptr_t)ptr;
+  pagemap_leaf_t *leaf = pagemap_leaf_of(address);
+  if (HS_LIKELY(leaf != NULL)) {
+    uint32_t size_class = leaf->size_class[pagemap_slot_of(address)];
+    size_t class_bytes = size_class_bytes[size_class]; /* 0 for class 0 */
+    if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&
+                  (address & (HS_MIN_ALIGN - 1)) == 0))
+      return ptr;
+  }
+  return realloc_slow(ptr, size, boundary_cfa);
+}
+
+/* Everything realloc's fast path does not settle: validation, large
+ * blocks, moves. */
+HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_of(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
   size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);

@@ -38,7 +38,7 @@ static int exit_key_ready;
 static uint32_t bin_limit(uint32_t size_class) {
   uint32_t batch = size_class_batch[size_class];
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / size_class_bytes[size_class];
-  uint64_t limit = HS_MIN((uint64_t)8 * batch, by_bytes);
+  uint64_t limit = HS_MIN((uint64_t)64 * batch, by_bytes);
   return (uint32_t)HS_MAX(limit, (uint64_t)batch);
 }
 
