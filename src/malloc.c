@@ -209,6 +209,23 @@ HS_NOINLINE static void free_slow(void *ptr) {
   }
 }
 
+/* `room` bytes for a request of `size` (≤ room) bytes: counted and sampled
+ * as `size`. */
+HS_NOINLINE static void *alloc_with_room(size_t room, size_t size, uintptr_t boundary_cfa) {
+  tcache_t *tc = current_tcache();
+  double weight = count_malloc(tc, size);
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, 1, false, weight, boundary_cfa);
+  void *object;
+  if (room <= SIZE_CLASS_MAX_BYTES) {
+    object = alloc_small(tc, size_class_of(room));
+  } else {
+    object = alloc_large(room, 1, false);
+    if (object) pagemap_span_of(object)->requested_bytes = size;
+  }
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
+  return object;
+}
+
 /* An aligned request with alignment > HS_MIN_ALIGN (a power of two). */
 HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
                                             uintptr_t boundary_cfa) {
@@ -338,7 +355,15 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
     if (size_class == 0 && !span->sample_bucket) span->requested_bytes = size;
     return ptr;
   }
-  void *moved = malloc_inline(size, false, boundary_cfa);
+  /* A growing block that must move gets room to grow by a quarter more
+   * before it moves again, so a buffer grown a little at a time is copied
+   * O(log n) times, not once per size class.  Only `size` is counted as
+   * requested (and sampled). */
+  size_t room = size;
+  if (size > usable && usable <= PTRDIFF_MAX / 2 && size < usable + usable / 4)
+    room = usable + usable / 4;
+  void *moved = room == size ? malloc_inline(size, false, boundary_cfa)
+                             : alloc_with_room(room, size, boundary_cfa);
   if (!moved) return NULL; /* the old block is left intact */
   memcpy(moved, ptr, HS_MIN(size, usable));
   hs_free(ptr);

@@ -7,7 +7,7 @@
  *   small    2,000,000 × 64 B, each freed at once         (alloc views)
  *   huge     4 × 16 MiB, freed                             (exact: ≥ rate)
  *   leak     1,024 × 128 KiB, never freed                  (inuse views)
- *   grow     a buffer grown by realloc 32 KiB→1 MiB, 64 times (each move allocates)
+ *   grow     a buffer grown by realloc 32 KiB→1 MiB, 128 times (each move allocates)
  *   shared   two threads, 500,000 × 128 B each, one stack  (merged bucket)
  *   single   one live 400,000 B block                      (≈ 1 object on average)
  * Tolerance: every mean must be within 3% of the truth, and the test
@@ -101,7 +101,7 @@ __attribute__((noinline)) static void site_leak(void) {
 
 __attribute__((noinline)) static void site_grow(void) {
   RECORD_SITE(SITE_GROW);
-  int loops = 64 / scale_divisor + 1;
+  int loops = 128 / scale_divisor + 1;
   for (int loop = 0; loop < loops; loop++) {
     char *buffer = NULL;
     for (size_t size = 32768; size <= ((size_t)1 << 20); size += size / 10 + 1) {
