@@ -135,8 +135,22 @@ static void *alloc_large(size_t size, size_t align_pages, bool zero) {
 HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t align_pages, bool zero,
                                                double weight, uintptr_t boundary_cfa) {
   prof_enter();
-  void *object = alloc_large(size, align_pages, zero);
-  if (!object) uncount_malloc(&tls_tcache);
+  tcache_t *tc = &tls_tcache;
+  void *object;
+  span_t *spare = tc->sample_spare;
+  if (spare && align_pages == 1 && size <= HS_PAGE_BYTES) {
+    /* The page this thread's last small sample lived on: no page-heap
+     * round trip (most of a sample's cost). */
+    tc->sample_spare = NULL;
+    spare->sample_spare = 0;
+    atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
+    spare->requested_bytes = size;
+    object = span_start(spare);
+    if (zero) memset(object, 0, size);
+  } else {
+    object = alloc_large(size, align_pages, zero);
+  }
+  if (!object) uncount_malloc(tc);
   if (object) {
     uintptr_t pcs[PROF_MAX_FRAMES];
     int depth = unwind_capture(pcs, PROF_MAX_FRAMES, boundary_cfa);
@@ -183,7 +197,10 @@ static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
       hs_fatal_pointer(call, "invalid pointer", ptr);
     return size_class;
   }
-  if (span->state == SPAN_LARGE && ptr == span_start(span)) return 0;
+  if (span->state == SPAN_LARGE && ptr == span_start(span)) {
+    if (HS_UNLIKELY(span->sample_spare)) hs_fatal_pointer(call, "double free", ptr);
+    return 0;
+  }
   if (span->state == SPAN_FREE && ptr == span_start(span))
     hs_fatal_pointer(call, "double free", ptr);
   hs_fatal_pointer(call, "invalid pointer", ptr);
@@ -199,6 +216,13 @@ HS_NOINLINE static void free_slow(void *ptr) {
     if (HS_UNLIKELY(span->sample_bucket != NULL)) {
       profstore_record_free(span->sample_bucket, span->sample_weight, span->requested_bytes);
       span->sample_bucket = NULL;
+      if (span->page_count == 1 && tc->state == TCACHE_ACTIVE && !tc->sample_spare) {
+        span->sample_spare = 1; /* kept for this thread's next small sample */
+        span->requested_bytes = 0;
+        tc->sample_spare = span;
+        hs_relaxed_add(&tcache_sample_spares, 1);
+        return;
+      }
     }
     pageheap_free(span);
   } else if (tc->state == TCACHE_ACTIVE) {

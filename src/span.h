@@ -37,6 +37,8 @@ typedef struct span {
   void *sample_bucket;        /* SPAN_LARGE holding a sampled object: its
                                  profile bucket (see malloc.c), else NULL */
   double sample_weight;       /* the sample's weight */
+  uint8_t sample_spare;       /* SPAN_LARGE of one page kept free by a thread
+                                 for its next sample (see malloc.c) */
   uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free
                                  (CLOCK_MONOTONIC ns) */
   struct span *idle_next, *idle_prev; /* SPAN_FREE, not released: the page

@@ -26,6 +26,7 @@
 #define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
+_Atomic uint64_t tcache_sample_spares;
 
 static hs_lock_t registry_lock;
 static tcache_t *registry_head;               /* guarded by registry_lock */
@@ -61,6 +62,13 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
   tcache_flush_all(tc);
+  if (tc->sample_spare) {
+    span_t *spare = tc->sample_spare;
+    tc->sample_spare = NULL;
+    spare->sample_spare = 0;
+    atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
+    pageheap_free(spare);
+  }
   for (uint32_t c = 0; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
   atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
   tc->capacity_bytes = 0;

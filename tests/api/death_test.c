@@ -167,6 +167,20 @@ int main(void) {
   CHECK(large != NULL);
   death_case("double free of a 1 MiB block", DO_FREE_TWICE, large, FREE_DOUBLE, FREE_INVALID);
 
+  /* A sampled block (rate 1 samples everything) has a span of its own,
+   * which its thread keeps as a spare page once freed: a second free must
+   * still be caught. */
+  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+  if (CHECK(set_rate != NULL)) {
+    int64_t old_rate = set_rate(1);
+    char *sampled = malloc(32);
+    set_rate(old_rate);
+    CHECK(sampled != NULL);
+    death_case("double free of a sampled 32-byte block", DO_FREE_TWICE, sampled, FREE_DOUBLE,
+               NULL);
+    free(sampled);
+  }
+
   death_case("realloc(stack address)", DO_REALLOC, stack_ptr, REALLOC_INVALID, NULL);
   death_case("malloc_usable_size(stack address)", DO_USABLE, stack_ptr, USABLE_INVALID, NULL);
 
