@@ -10,12 +10,20 @@
  * Free: one page-map byte gives the class; push on the bin unless it is full,
  * the pointer is misaligned, or it equals the bin's head (a double free);
  * otherwise free_slow validates the pointer and does the rest.
+ * Realloc: the same page-map byte settles a small block that still fits its
+ * class; realloc_slow grows large blocks in place or moves with headroom.
  * The fast paths take no lock, make no system call, do no atomic
  * read-modify-write and call nothing that can allocate.
  *
+ * Sampling: when the countdown runs out, count_malloc asks the sampler for a
+ * weight and alloc_sampled gives the object a span of its own, records the
+ * stack above the public entry point's frame (every entry passes
+ * __builtin_dwarf_cfa() down) and keeps the bucket in the span; free_slow
+ * records the free.  See docs/profiling.md.
+ *
  * Holds no lock itself; see docs/design.md for the order of the others.
- * May call: tcache, central, pageheap, pagemap, size_class, options, os,
- * base. */
+ * May call: tcache, central, pageheap, pagemap, size_class, sampler, unwind,
+ * profstore, pprof (process hooks), scavenger, options, os, base. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
