@@ -261,15 +261,23 @@ static bool series_usable(const bench_series_t *s, const budget_entry_t *e, cons
   return true;
 }
 
+/* Reads the budgets file and the benchmark output; 0, or -1 after one
+ * line on stderr (nothing left to free). */
+static int read_inputs(const char *command, const char *output, const char *budgets,
+                       bench_results_t *results, budget_file_t *file) {
+  if (budget_file_read(budgets, file) != 0) return -1;
+  if (bench_results_read(command, output, results) != 0) {
+    budget_file_free(file);
+    return -1;
+  }
+  return 0;
+}
+
 static int budget_check(const char *output, const char *budgets) {
   const char *command = "heapscope budget check";
   bench_results_t results;
   budget_file_t file;
-  if (budget_file_read(budgets, &file) != 0) return 2;
-  if (bench_results_read(command, output, &results) != 0) {
-    budget_file_free(&file);
-    return 2;
-  }
+  if (read_inputs(command, output, budgets, &results, &file) != 0) return 2;
   int failures = 0, checked = 0;
   for (size_t i = 0; i < file.count; i++) {
     const budget_entry_t *e = &file.entries[i];
@@ -316,11 +324,7 @@ static int budget_ratchet(const char *output, const char *budgets) {
   const char *command = "heapscope budget ratchet";
   bench_results_t results;
   budget_file_t file;
-  if (budget_file_read(budgets, &file) != 0) return 2;
-  if (bench_results_read(command, output, &results) != 0) {
-    budget_file_free(&file);
-    return 2;
-  }
+  if (read_inputs(command, output, budgets, &results, &file) != 0) return 2;
   int lowered = 0, refused = 0;
   for (size_t i = 0; i < file.count; i++) {
     budget_entry_t *e = &file.entries[i];
