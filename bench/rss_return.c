@@ -17,66 +17,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rss_workload.h"
+
 #define SMALL_BYTES ((size_t)960 << 20)
 #define MAX_OBJECTS (1u << 20)
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_random(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double rss_mib(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-    fclose(f);
-  }
-  return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
+static double rss_mib(void) { return (double)rss_workload_rss_bytes() / 1048576.0; }
 
 int main(int argc, char **argv) {
   const char *name = argc > 1 ? argv[1] : "?";
   void **objects = mmap(NULL, MAX_OBJECTS * sizeof(void *), PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (objects == MAP_FAILED) { fprintf(stderr, "rss_return: mmap failed\n"); return 1; }
-  size_t n = 0, total = 0;
-  while (total < SMALL_BYTES && n < MAX_OBJECTS) {
-    size_t size = 16 + (size_t)(next_random() % 4081);
-    char *p = malloc(size);
-    if (!p) { fprintf(stderr, "rss_return: out of memory\n"); return 1; }
-    memset(p, 1, size);
-    objects[n++] = p;
-    total += size;
-  }
-  for (int i = 0; i < 40; i++) {
-    size_t size = ((size_t)1 << 20) + (size_t)(next_random() % (3u << 20));
-    char *p = malloc(size);
-    if (!p) { fprintf(stderr, "rss_return: out of memory\n"); return 1; }
-    memset(p, 1, size);
-    objects[n++] = p;
-  }
+  bool out_of_memory;
+  size_t n = rss_workload_allocate(objects, MAX_OBJECTS, SMALL_BYTES, 40, &out_of_memory);
+  if (out_of_memory) { fprintf(stderr, "rss_return: out of memory\n"); return 1; }
   double peak = rss_mib();
-  for (size_t i = n; i > 1; i--) {
-    size_t j = (size_t)(next_random() % i);
-    void *t = objects[i - 1];
-    objects[i - 1] = objects[j];
-    objects[j] = t;
-  }
-  for (size_t i = 0; i < n; i++) free(objects[i]);
-  double freed = now_s();
+  rss_workload_free_shuffled(objects, n);
+  double freed = rss_workload_now_s();
   double after_free = rss_mib(), at_1 = -1, at_3 = -1, at_5 = -1, below_10 = -1;
   for (;;) {
-    double t = now_s() - freed, rss = rss_mib();
+    double t = rss_workload_now_s() - freed, rss = rss_mib();
     if (below_10 < 0 && rss < peak / 10) below_10 = t;
     if (at_1 < 0 && t >= 1.0) at_1 = rss;
     if (at_3 < 0 && t >= 3.0) at_3 = rss;

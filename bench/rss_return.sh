@@ -12,20 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 LIBDIR=/usr/lib/x86_64-linux-gnu
-packages=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "rss_return.sh: please install ${missing[*]} (needs root)" >&2
-    exit 1
-  fi
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >&2
-fi
+. bench/peers.sh
+install_peers rss_return.sh
 if [ ! -f "$BUILD/libheapscope.so" ]; then
   echo "rss_return.sh: $BUILD/libheapscope.so is missing (run make)" >&2
   exit 1

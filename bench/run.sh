@@ -45,20 +45,8 @@ case $runs in
 esac
 
 # ---- The allocators (installing the Debian packages if missing) ----
-packages=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "run.sh: please install ${missing[*]} (needs root)" >&2
-    exit 1
-  fi
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >&2
-fi
+. bench/peers.sh
+install_peers run.sh
 if [ ! -x /usr/bin/time ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "run.sh: /usr/bin/time is missing: please install the package 'time'" >&2

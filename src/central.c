@@ -202,11 +202,6 @@ void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) 
   out->transfer_objects = c->transfer_count;
 }
 
-void central_read_stats(uint32_t size_class, central_class_stats_t *out) {
-  hs_lock(&central[size_class].lock);
-  central_read_stats_locked(size_class, out);
-  hs_unlock(&central[size_class].lock);
-}
 
 void central_lock_all(void) {
   for (uint32_t i = 1; i < SIZE_CLASS_COUNT; i++) hs_lock(&central[i].lock);

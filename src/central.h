@@ -40,8 +40,6 @@ typedef struct central_class_stats {
   uint64_t transfer_objects; /* free objects in the transfer cache */
 } central_class_stats_t;
 
-void central_read_stats(uint32_t size_class, central_class_stats_t *out);
-
 /* A consistent snapshot of every class: lock all (ascending), read each
  * with central_read_stats_locked, unlock all.  For statistics only. */
 void central_lock_all(void);

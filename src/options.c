@@ -9,7 +9,7 @@
 
 extern char **environ;
 
-hs_options_t hs_options = {.stats_at_exit = 0, .sample_rate_bytes = 524288,
+hs_options_t hs_options = {.stats_at_exit = 0, .sample_rate_bytes = HS_DEFAULT_SAMPLE_RATE_BYTES,
                            .scavenger = 1, .scavenger_delay_ms = 500,
                            .scavenger_cpu_percent = 20};
 

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+/* Default mean bytes between profile samples (Go's MemProfileRate). */
+#define HS_DEFAULT_SAMPLE_RATE_BYTES 524288
+
 typedef struct hs_options {
   int64_t stats_at_exit;     /* print malloc_stats() to stderr at exit (0/1) */
   int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */

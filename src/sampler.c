@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "heapscope.h"
+#include "options.h"
 #include "profile.h"
 #include "profstore.h"
 
@@ -22,7 +23,7 @@ typedef struct sampler_thread {
 } sampler_thread_t;
 
 static _Thread_local sampler_thread_t tls_sampler __attribute__((tls_model("initial-exec")));
-static _Atomic int64_t global_rate = SAMPLER_DEFAULT_RATE_BYTES;
+static _Atomic int64_t global_rate = HS_DEFAULT_SAMPLE_RATE_BYTES;
 
 /* xorshift64*: plenty for choosing sample points. */
 static uint64_t next_random(sampler_thread_t *st) {

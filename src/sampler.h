@@ -24,8 +24,6 @@
 
 #include "tcache.h"
 
-#define SAMPLER_DEFAULT_RATE_BYTES 524288
-
 /* Starts a thread's countdown (called when its cache attaches). */
 void sampler_start_thread(tcache_t *tc);
 /* In a fork child: new random state and a fresh countdown. */

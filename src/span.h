@@ -68,11 +68,5 @@ static inline void span_list_push_front(span_t *head, span_t *span) {
   head->next->prev = span;
   head->next = span;
 }
-static inline void span_list_push_back(span_t *head, span_t *span) {
-  span->prev = head->prev;
-  span->next = head;
-  head->prev->next = span;
-  head->prev = span;
-}
 
 #endif /* HS_SPAN_H */

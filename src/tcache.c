@@ -242,11 +242,6 @@ void tcache_read_totals_locked(tcache_totals_t *out) {
   }
 }
 
-void tcache_read_totals(tcache_totals_t *out) {
-  hs_lock(&registry_lock);
-  tcache_read_totals_locked(out);
-  hs_unlock(&registry_lock);
-}
 
 void tcache_registry_lock(void) { hs_lock(&registry_lock); }
 void tcache_registry_unlock(void) { hs_unlock(&registry_lock); }

@@ -99,10 +99,9 @@ typedef struct tcache_totals {
   uint64_t cached_objects[SIZE_CLASS_COUNT];
 } tcache_totals_t;
 /* Sums the counters of every live cache and of exited threads (frees read
- * before mallocs, so mallocs >= frees in every snapshot). */
-void tcache_read_totals(tcache_totals_t *out);
-/* The same with registry_lock held by the caller (tcache_registry_lock),
- * for a snapshot that also holds the central locks. */
+ * before mallocs, so mallocs >= frees in every snapshot).  pre: the caller
+ * holds registry_lock (tcache_registry_lock), for a snapshot that also
+ * holds the central locks. */
 void tcache_read_totals_locked(tcache_totals_t *out);
 void tcache_registry_lock(void);
 void tcache_registry_unlock(void);

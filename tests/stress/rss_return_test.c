@@ -14,69 +14,19 @@
 #include <unistd.h>
 
 #include "testlib.h"
+#include "../../bench/rss_workload.h"
 
 #define SMALL_BYTES ((size_t)960 << 20)
 #define LARGE_COUNT 40
 #define MAX_OBJECTS (1u << 20)
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_random(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* RSS from /proc/self/statm with open/read only: no malloc, so the idle
- * phase below really makes no allocator call. */
-static uint64_t rss_bytes(void) {
-  char text[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-  if (fd >= 0) close(fd);
-  if (n <= 0) return 0;
-  text[n] = 0;
-  unsigned long size = 0, resident = 0;
-  if (sscanf(text, "%lu %lu", &size, &resident) != 2) return 0;
-  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Allocates about `small_bytes` + the large ones into objects[]; returns
- * how many. */
+/* Allocates the workload into objects[]; returns how many (a failed
+ * malloc is a test failure). */
 static size_t allocate(void **objects, size_t small_bytes, int large_count) {
-  size_t n = 0, total = 0;
-  while (total < small_bytes && n < MAX_OBJECTS) {
-    size_t size = 16 + (size_t)(next_random() % 4081);
-    char *p = malloc(size);
-    if (!CHECK(p != NULL)) break;
-    memset(p, (int)(n & 0xff), size);
-    objects[n++] = p;
-    total += size;
-  }
-  for (int i = 0; i < large_count && n < MAX_OBJECTS; i++) {
-    size_t size = ((size_t)1 << 20) + (size_t)(next_random() % (3u << 20));
-    char *p = malloc(size);
-    if (!CHECK(p != NULL)) break;
-    memset(p, 1, size);
-    objects[n++] = p;
-  }
+  bool out_of_memory;
+  size_t n = rss_workload_allocate(objects, MAX_OBJECTS, small_bytes, large_count, &out_of_memory);
+  CHECK_MSG(!out_of_memory, "malloc failed after %zu objects", n);
   return n;
-}
-
-static void free_shuffled(void **objects, size_t n) {
-  for (size_t i = n; i > 1; i--) {
-    size_t j = (size_t)(next_random() % i);
-    void *t = objects[i - 1];
-    objects[i - 1] = objects[j];
-    objects[j] = t;
-  }
-  for (size_t i = 0; i < n; i++) free(objects[i]);
 }
 
 static void print_stats(const char *when) {
@@ -99,28 +49,28 @@ int main(void) {
   if (!CHECK(objects != MAP_FAILED)) return testlib_done();
 
   size_t n = allocate(objects, SMALL_BYTES, LARGE_COUNT);
-  uint64_t peak = rss_bytes();
+  uint64_t peak = rss_workload_rss_bytes();
   fprintf(stderr, "allocated %zu objects, peak rss %.1f MiB\n", n, peak / 1048576.0);
   CHECK_MSG(peak >= ((uint64_t)900 << 20), "peak rss %.1f MiB: the allocation did not happen",
             peak / 1048576.0);
-  free_shuffled(objects, n);
-  double freed_at = now_s();
+  rss_workload_free_shuffled(objects, n);
+  double freed_at = rss_workload_now_s();
   print_stats("after free");
   hs_stats_t before = {.struct_size = sizeof before};
   int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
   if (stats) stats(&before);
 
   /* Idle: no allocator call from here on, only reads of /proc. */
-  uint64_t rss = rss_bytes();
+  uint64_t rss = rss_workload_rss_bytes();
   double waited = 0;
   while (rss >= peak / 10 && waited < 3.0) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    rss = rss_bytes();
-    waited = now_s() - freed_at;
+    rss = rss_workload_rss_bytes();
+    waited = rss_workload_now_s() - freed_at;
   }
   fprintf(stderr, "rss %.1f MiB (%.1f%% of peak) %.2f s after the last free\n", rss / 1048576.0,
-          100.0 * (double)rss / (double)peak, now_s() - freed_at);
+          100.0 * (double)rss / (double)peak, rss_workload_now_s() - freed_at);
   hs_stats_t after = {.struct_size = sizeof after};
   if (stats) stats(&after);
   print_stats("after idling");
@@ -136,9 +86,9 @@ int main(void) {
   void (*release)(void) = (void (*)(void))hs_fn("hs_release_free_memory");
   if (CHECK(release != NULL)) {
     n = allocate(objects, (size_t)256 << 20, 8);
-    free_shuffled(objects, n);
+    rss_workload_free_shuffled(objects, n);
     release();
-    rss = rss_bytes();
+    rss = rss_workload_rss_bytes();
     fprintf(stderr, "after hs_release_free_memory: rss %.1f MiB (%.1f%% of peak)\n",
             rss / 1048576.0, 100.0 * (double)rss / (double)peak);
     print_stats("after release");
