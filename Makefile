@@ -17,8 +17,8 @@ LIBFLAGS := $(BASEFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno
             -fno-builtin-realloc -fno-stack-protector -Iinclude -Isrc
 TESTFLAGS:= $(BASEFLAGS) -O1 -fno-builtin -Iinclude -Itests -pthread
 
-# What the allocator itself links: libm for the sampler's exponential draws.
-LIB_LIBS := -lm
+# What the allocator itself links beyond libc: nothing (no libm: src/hsmath.h).
+LIB_LIBS :=
 LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/heapscope.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -138,7 +138,7 @@ $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl $(LIB_LIBS)
+	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm
 
 $(BUILD)/tests/prof/%: tests/prof/%.c $(LIB_OBJS) $(wildcard tests/prof/*.h) tests/testlib.h
 	@mkdir -p $(dir $@)

@@ -9,13 +9,13 @@
 #include "pprof.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gzip.h"
+#include "hsmath.h"
 #include "procmaps.h"
 #include "symbolize.h"
 
@@ -260,7 +260,7 @@ static uint32_t function_id(builder_t *bd, function_t f) {
 static int64_t round_count(double value) {
   if (!(value > 0)) return 0; /* also NaN; inuse never goes below zero */
   if (value >= 9.2e18) return INT64_MAX;
-  return llround(value);
+  return hs_round_nonnegative(value);
 }
 
 static void collect_bucket(const prof_bucket_view_t *bucket, void *arg) {

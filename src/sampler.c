@@ -1,14 +1,14 @@
 /* sampler.c — sample intervals, weights, profiler nesting and per-thread
  * labels.  See sampler.h for the math.  Holds no lock; label interning goes
- * through profstore.  May call: tcache, profstore, base, libm. */
+ * through profstore.  May call: tcache, profstore, base, hsmath. */
 #include "sampler.h"
 
-#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "heapscope.h"
+#include "hsmath.h"
 #include "options.h"
 #include "profile.h"
 #include "profstore.h"
@@ -46,7 +46,7 @@ static uint64_t next_random(sampler_thread_t *st) {
 static int64_t draw_interval(int64_t rate) {
   /* 53 random bits → u in (0, 1]; −ln(u)·R is exponential with mean R. */
   double u = ((double)(next_random(&tls_sampler) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-  double gap = -log(u) * (double)rate;
+  double gap = -hs_log(u) * (double)rate;
   if (gap < 1.0) return 1;
   if (gap > (double)(INT64_MAX / 4)) return INT64_MAX / 4;
   return (int64_t)gap;
@@ -90,7 +90,7 @@ double sampler_counter_expired(tcache_t *tc, size_t size) {
   int64_t rate = tc->sample_rate;
   rearm(tc);
   if (rate <= 0 || !sampler_allowed()) return 0;
-  double probability = -expm1(-(double)(size ? size : 1) / (double)rate);
+  double probability = -hs_expm1_nonpositive(-(double)(size ? size : 1) / (double)rate);
   return 1.0 / probability;
 }
 
