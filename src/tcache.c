@@ -2,7 +2,8 @@
  * exit, the registry of live caches, and their bounds.
  *
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
- * grows by one batch on each refill miss up to bin_limit(class).  The sum
+ * grows on each refill miss (slowly up to a batch, then by a batch) up to
+ * bin_limit(class).  The sum
  * of max_count × class size over a thread's bins (its capacity) stays under
  * TCACHE_THREAD_MAX_BYTES, and over all threads under TCACHE_TOTAL_MAX_BYTES,
  * so the bytes a thread can hold idle are bounded per thread and in total.
@@ -24,6 +25,7 @@
 #define TCACHE_THREAD_MAX_BYTES ((uint64_t)4 << 20)
 #define TCACHE_TOTAL_MAX_BYTES ((uint64_t)64 << 20)
 #define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
+#define TCACHE_SLOW_START_BYTES 4096u
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 _Atomic uint64_t tcache_sample_spares;
@@ -43,12 +45,19 @@ static uint32_t bin_limit(uint32_t size_class) {
   return (uint32_t)HS_MAX(limit, (uint64_t)batch);
 }
 
-/* Raises a bin's max_count by one batch if the budgets allow. */
+/* Raises a bin's max_count if the budgets allow: below a batch by
+ * TCACHE_SLOW_START_BYTES worth of objects (at least one), then by a batch.
+ * The slow start spares a thread that uses a class of big objects once the
+ * pages a whole batch would fault in (the bin links objects through their
+ * first words); small objects still come a batch at a time, so a thread's
+ * first objects never share cache lines with another thread's. */
 static void grow_bin(tcache_t *tc, uint32_t size_class) {
   tcache_bin_t *bin = &tc->bins[size_class];
   uint32_t limit = bin_limit(size_class);
   if (bin->max_count >= limit) return;
-  uint32_t step = HS_MIN((uint32_t)size_class_batch[size_class], limit - bin->max_count);
+  uint32_t batch = size_class_batch[size_class];
+  uint32_t slow_step = HS_MAX(1u, HS_MIN(batch, TCACHE_SLOW_START_BYTES / size_class_bytes[size_class]));
+  uint32_t step = HS_MIN(bin->max_count < batch ? slow_step : batch, limit - bin->max_count);
   uint64_t bytes = (uint64_t)step * size_class_bytes[size_class];
   if (tc->capacity_bytes + bytes > TCACHE_THREAD_MAX_BYTES) return;
   if (hs_relaxed_add(&total_capacity_bytes, bytes) + bytes > TCACHE_TOTAL_MAX_BYTES) {
