@@ -11,10 +11,12 @@
  * the statistics exact.  Normal free spans are also on the idle list, oldest
  * idle first, which is the order pageheap_release gives them back.
  *
- * Every page of every span — free or not — points at its span in the page
- * map, so free() can reject pointers into free memory.  A split keeps the
- * record of the longer remainder, a merge keeps the record of the longer
- * side, so relabelling costs O(pages of the shorter piece).
+ * In the page map every page of a small-object span points at its span (and
+ * holds its size class); free and large spans are labelled at their first
+ * and last page only, so growing the heap, splitting and merging relabel
+ * two pages, not every page.  free() validates a pointer against the span
+ * it finds (pagemap_span_holding), so stale labels inside a free or large
+ * span read as invalid pointers.
  *
  * Guarded by pageheap_lock (released around madvise for spans marked
  * `releasing`, which are on no list).  May call: pagemap, metadata, os, base. */
@@ -122,6 +124,8 @@ static span_t *new_record_locked(void) {
 }
 
 static void drop_record_locked(span_t *span) {
+  span->page_count = 0; /* stale page-map labels naming it now hold nothing */
+  span->state = SPAN_FREE;
   span->next = spare_records;
   spare_records = span;
 }
@@ -170,23 +174,21 @@ static span_t *find_in_set_locked(free_set_t *set, size_t pages) {
   return best;
 }
 
-/* Merges `span` (free, not on a list, pages labelled, idle_since set) with
- * free neighbours of the same set and puts the result on its lists; a
+/* Merges `span` (free, not on a list, idle_since set) with free neighbours
+ * of the same set, labels the result's ends and puts it on its lists; a
  * normal merged span is idle since the latest of its parts. */
 static void coalesce_and_insert_locked(span_t *span) {
-  span_t *left = pagemap_span_of((void *)((span->first_page - 1) << HS_PAGE_SHIFT));
+  span_t *left = pagemap_span_holding((void *)((span->first_page - 1) << HS_PAGE_SHIFT));
   if (left && left->state == SPAN_FREE && !left->releasing && left->released == span->released) {
     remove_locked(left);
     if (!left->released) idle_remove_locked(left);
     uint64_t idle = HS_MAX(left->idle_since_ns, span->idle_since_ns);
     if (left->page_count >= span->page_count) {
-      pagemap_set_range_locked(span->first_page, span->page_count, left, 0);
       left->page_count += span->page_count;
       left->zeroed &= span->zeroed;
       drop_record_locked(span);
       span = left;
     } else {
-      pagemap_set_range_locked(left->first_page, left->page_count, span, 0);
       span->first_page = left->first_page;
       span->page_count += left->page_count;
       span->zeroed &= left->zeroed;
@@ -194,26 +196,25 @@ static void coalesce_and_insert_locked(span_t *span) {
     }
     span->idle_since_ns = idle;
   }
-  span_t *right = pagemap_span_of((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
+  span_t *right = pagemap_span_holding((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
   if (right && right->state == SPAN_FREE && !right->releasing && right->released == span->released) {
     remove_locked(right);
     if (!right->released) idle_remove_locked(right);
     uint64_t idle = HS_MAX(right->idle_since_ns, span->idle_since_ns);
     if (right->page_count > span->page_count) {
-      pagemap_set_range_locked(span->first_page, span->page_count, right, 0);
       right->first_page = span->first_page;
       right->page_count += span->page_count;
       right->zeroed &= span->zeroed;
       drop_record_locked(span);
       span = right;
     } else {
-      pagemap_set_range_locked(right->first_page, right->page_count, span, 0);
       span->page_count += right->page_count;
       span->zeroed &= right->zeroed;
       drop_record_locked(right);
     }
     span->idle_since_ns = idle;
   }
+  pagemap_set_ends_locked(span);
   insert_locked(span);
   if (!span->released) idle_insert_locked(span);
 }
@@ -246,7 +247,6 @@ static bool grow_locked(size_t pages, size_t align_pages) {
   span->state = SPAN_FREE;
   span->released = 1; /* never touched: not resident, reads as zero */
   span->zeroed = 1;
-  pagemap_set_span_locked(span, 0);
   totals.sys_bytes += bytes;
   totals.free_bytes += bytes;
   totals.released_bytes += bytes;
@@ -276,7 +276,7 @@ static span_t *take_locked(span_t *span, size_t offset, size_t pages) {
       *head = *span;
       head->idle_next = head->idle_prev = NULL;
       head->page_count = offset;
-      pagemap_set_range_locked(head->first_page, offset, head, 0);
+      pagemap_set_ends_locked(head);
       insert_locked(head);
       if (!head->released) idle_insert_after_locked(span->idle_prev, head);
     }
@@ -284,6 +284,7 @@ static span_t *take_locked(span_t *span, size_t offset, size_t pages) {
     if (tail_pages > 0) {
       span->first_page = taken->first_page + pages;
       span->page_count = tail_pages;
+      pagemap_set_ends_locked(span);
       insert_locked(span);
     } else {
       if (!span->released) idle_remove_locked(span);
@@ -321,13 +322,14 @@ static span_t *split_tail_locked(span_t *span, size_t pages) {
   if (!piece) return NULL;
   remove_locked(span);
   span->page_count -= pages;
+  pagemap_set_ends_locked(span);
   insert_locked(span);
   piece->first_page = span->first_page + span->page_count;
   piece->page_count = pages;
   piece->state = SPAN_FREE;
   piece->zeroed = span->zeroed;
   piece->idle_since_ns = span->idle_since_ns;
-  pagemap_set_range_locked(piece->first_page, pages, piece, 0);
+  pagemap_set_ends_locked(piece);
   return piece;
 }
 
@@ -417,7 +419,8 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     if (span) {
       span->state = state;
       span->size_class = size_class;
-      pagemap_set_span_locked(span, size_class);
+      if (state == SPAN_SMALL) pagemap_set_span_locked(span, size_class);
+      else pagemap_set_ends_locked(span);
       if (state == SPAN_LARGE) {
         totals.large_bytes += (uint64_t)pages << HS_PAGE_SHIFT;
         totals.large_count++;
@@ -439,6 +442,8 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
     totals.large_bytes -= span_bytes(span);
     totals.large_count--;
     span_list_remove(span);
+  } else {
+    pagemap_set_span_locked(span, 0); /* a small span: clear its class bytes */
   }
   span->state = SPAN_FREE;
   span->size_class = 0;
@@ -449,7 +454,6 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   span->free_list = NULL;
   span->idle_since_ns = idle_since_ns;
   totals.free_bytes += span_bytes(span);
-  pagemap_set_span_locked(span, 0);
   coalesce_and_insert_locked(span);
   hs_unlock(&pageheap_lock);
 }
@@ -460,14 +464,14 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
   bool grown = false;
   hs_lock(&pageheap_lock);
   size_t need = new_pages - span->page_count;
-  span_t *right = pagemap_span_of((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
+  span_t *right = pagemap_span_holding((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
   if (span->state == SPAN_LARGE && new_pages > span->page_count && right &&
       right->state == SPAN_FREE && !right->releasing && right->page_count >= need &&
       (!right->released || limit_allows_locked((uint64_t)need << HS_PAGE_SHIFT, false))) {
     span_t *taken = take_locked(right, 0, need);
     if (taken) {
-      pagemap_set_range_locked(taken->first_page, need, span, 0);
       span->page_count += need;
+      pagemap_set_ends_locked(span);
       totals.large_bytes += (uint64_t)need << HS_PAGE_SHIFT;
       drop_record_locked(taken);
       grown = true;

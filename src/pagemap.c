@@ -27,11 +27,11 @@ static void set_page(uintptr_t page, span_t *span, uint8_t size_class) {
   leaf->size_class[slot] = size_class;
 }
 
-void pagemap_set_range_locked(uintptr_t first_page, size_t count, span_t *span,
-                              uint8_t size_class) {
-  for (size_t i = 0; i < count; i++) set_page(first_page + i, span, size_class);
+void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
+  for (size_t i = 0; i < span->page_count; i++) set_page(span->first_page + i, span, size_class);
 }
 
-void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
-  pagemap_set_range_locked(span->first_page, span->page_count, span, size_class);
+void pagemap_set_ends_locked(span_t *span) {
+  set_page(span->first_page, span, 0);
+  set_page(span->first_page + span->page_count - 1, span, 0);
 }

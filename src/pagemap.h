@@ -1,6 +1,8 @@
-/* pagemap.h — the radix tree from address to span: for every heapscope page
- * the span that holds it and, for small-object spans, the size class (so the
- * free fast path needs one byte load and no span dereference).
+/* pagemap.h — the radix tree from address to span: for every page of a
+ * small-object span, the span and its size class (so the free fast path
+ * needs one byte load and no span dereference); for free and large spans,
+ * the span at their first and last page.  A size-class byte is non-zero
+ * only on the pages of a live small-object span.
  *
  * Two levels over a 48-bit address space: a static root of 2^17 leaf
  * pointers, each leaf covering 2 GiB (2^18 pages).  Leaves come from metadata
@@ -49,11 +51,25 @@ HS_INLINE span_t *pagemap_span_of(const void *addr) {
  * Returns false when metadata memory is exhausted.  Caller: pageheap lock. */
 bool pagemap_ensure_locked(uintptr_t first_page, size_t count);
 
-/* Points every page of `span` at it and records `size_class` (0 for free
- * and large spans).  pre: pagemap_ensure_locked succeeded for the range. */
+/* Points every page of `span` at it and records `size_class` in each: what
+ * a small-object span needs (free() reaches it through any of its pages),
+ * and with class 0 what clears a small span's class bytes when it is freed.
+ * pre: pagemap_ensure_locked succeeded for the range. */
 void pagemap_set_span_locked(span_t *span, uint8_t size_class);
-/* The same for an arbitrary page range (used when spans merge or split). */
-void pagemap_set_range_locked(uintptr_t first_page, size_t count, span_t *span,
-                              uint8_t size_class);
+/* Points the first and last page of a free or large span at it.  That is
+ * all such a span needs: a large object's pointer is its first page, and
+ * the page heap finds a span's neighbours through their edge pages.  Their
+ * other pages keep whatever they held (class byte 0, possibly a stale span
+ * pointer), so lookups that validate a pointer use pagemap_span_holding. */
+void pagemap_set_ends_locked(span_t *span);
+
+/* The span holding `addr` according to the page map, or NULL when the page
+ * map's entry for it is empty or stale (names a span not covering it). */
+HS_INLINE span_t *pagemap_span_holding(const void *addr) {
+  span_t *span = pagemap_span_of(addr);
+  uintptr_t page = (uintptr_t)addr >> HS_PAGE_SHIFT;
+  if (span && page - span->first_page < span->page_count) return span;
+  return NULL;
+}
 
 #endif /* HS_PAGEMAP_H */

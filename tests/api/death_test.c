@@ -167,6 +167,29 @@ int main(void) {
   CHECK(large != NULL);
   death_case("double free of a 1 MiB block", DO_FREE_TWICE, large, FREE_DOUBLE, FREE_INVALID);
 
+  /* Free and large spans are labelled in the page map at their first and
+   * last page only; their other pages may still name span records that now
+   * describe other memory, and pointers to them must read as invalid. */
+  char *gone = malloc(4 << 20);
+  CHECK(gone != NULL);
+  memset(gone, 1, 4 << 20);
+  char *after_gone = malloc(1 << 20); /* a neighbour that stays */
+  free(gone);
+  char *reused = malloc(1 << 20); /* likely carved from gone's pages */
+  CHECK(reused != NULL && after_gone != NULL);
+  death_case("free(inside a freed 4 MiB block)", DO_FREE, gone + (3 << 20) + 8192, FREE_INVALID,
+             NULL);
+  death_case("free(inside a 1 MiB block carved from freed pages)", DO_FREE, reused + (512 << 10),
+             FREE_INVALID, NULL);
+  char *grown = malloc(1 << 20);
+  CHECK(grown != NULL);
+  grown = realloc(grown, 3 << 20); /* grows in place when the next pages are free */
+  CHECK(grown != NULL);
+  death_case("free(inside a block grown by realloc)", DO_FREE, grown + (2 << 20), FREE_INVALID,
+             NULL);
+  death_case("malloc_usable_size(inside a freed 4 MiB block)", DO_USABLE, gone + (1 << 20) + 3 * 8192,
+             USABLE_INVALID, NULL);
+
   /* A sampled block (rate 1 samples everything) has a span of its own,
    * which its thread keeps as a spare page once freed: a second free must
    * still be caught. */
@@ -191,6 +214,9 @@ int main(void) {
   free(q);
   free(small);
   free(large);
+  free(reused);
+  free(after_gone);
+  free(grown);
   if (region != MAP_FAILED)
     munmap(region, 1 << 20);
   return testlib_done();
