@@ -24,7 +24,7 @@
 
 #define TCACHE_THREAD_MAX_BYTES ((uint64_t)4 << 20)
 #define TCACHE_TOTAL_MAX_BYTES ((uint64_t)64 << 20)
-#define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
+#define TCACHE_BIN_MAX_BYTES ((uint64_t)128 << 10)
 #define TCACHE_SLOW_START_BYTES 4096u
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
