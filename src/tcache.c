@@ -24,7 +24,11 @@
 
 #define TCACHE_THREAD_MAX_BYTES ((uint64_t)4 << 20)
 #define TCACHE_TOTAL_MAX_BYTES ((uint64_t)64 << 20)
-#define TCACHE_BIN_MAX_BYTES ((uint64_t)128 << 10)
+#define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
+/* A bin grows up to this many batches or TCACHE_BIN_MAX_BYTES, whichever
+ * is less: a program that frees a whole structure and builds the next (a
+ * tree of 16,000 nodes) should find it in its own cache, not a central list. */
+#define TCACHE_BIN_MAX_BATCHES 512
 #define TCACHE_SLOW_START_BYTES 4096u
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
@@ -41,7 +45,7 @@ static int exit_key_ready;
 static uint32_t bin_limit(uint32_t size_class) {
   uint32_t batch = size_class_batch[size_class];
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / size_class_bytes[size_class];
-  uint64_t limit = HS_MIN((uint64_t)64 * batch, by_bytes);
+  uint64_t limit = HS_MIN((uint64_t)TCACHE_BIN_MAX_BATCHES * batch, by_bytes);
   return (uint32_t)HS_MAX(limit, (uint64_t)batch);
 }
 
