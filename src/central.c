@@ -118,7 +118,7 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
  * heap idle since `idle_since_ns` (0: now).  pre: c->lock held. */
 static void release_to_span_locked(central_t *c, uint32_t size_class, void *object,
                                    uint64_t idle_since_ns) {
-  span_t *span = pagemap_span_of(object);
+  span_t *span = pagemap_span_holding(object);
   if (HS_UNLIKELY(!span || span->state != SPAN_SMALL || span->size_class != size_class))
     hs_fatal_pointer("free", "invalid pointer", object);
   size_t offset = (size_t)((char *)object - (char *)span_start(span));

@@ -216,7 +216,7 @@ static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
 
 HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
-  span_t *span = pagemap_span_of(ptr);
+  span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "free");
   tcache_t *tc = current_tcache();
   count_free(tc);
@@ -345,7 +345,7 @@ HS_EXPORT void *hs_calloc(size_t count, size_t size) {
 
 HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
   if (!ptr) return 0;
-  span_t *span = pagemap_span_of(ptr);
+  span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "malloc_usable_size");
   return size_class ? size_class_bytes[size_class] : span_bytes(span);
 }
@@ -375,7 +375,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
 /* Everything realloc's fast path does not settle: validation, large
  * blocks, moves. */
 HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
-  span_t *span = pagemap_span_of(ptr);
+  span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
   size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);
   /* A block that stays where it is counts as neither an allocation nor a
