@@ -139,14 +139,22 @@ static void *alloc_large(size_t size, size_t align_pages, bool zero) {
 
 /* A sampled allocation: a span of its own (so free finds the sample with
  * no lookup: the page map says "not a small object" and the span holds the
- * bucket), and the stack above `boundary_cfa` recorded in the profile. */
-HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t align_pages, bool zero,
-                                               double weight, uintptr_t boundary_cfa) {
+ * bucket), and the stack above `boundary_cfa` recorded in the profile as
+ * `size` bytes.  `room` (≥ size) is the space the unsampled path would
+ * have served; 0 for aligned requests.  When room is in the small-object
+ * range the object's usable size is its class's size, as it would have
+ * been unsampled, so realloc moves it to the same classes as its peers. */
+HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t align_pages,
+                                               bool zero, double weight,
+                                               uintptr_t boundary_cfa) {
   prof_enter();
   tcache_t *tc = &tls_tcache;
+  uint32_t usable_as_small =
+      room && room <= SIZE_CLASS_MAX_BYTES ? size_class_bytes[size_class_of(room)] : 0;
+  size_t bytes = usable_as_small ? usable_as_small : HS_MAX(size, room);
   void *object;
   span_t *spare = tc->sample_spare;
-  if (spare && align_pages == 1 && size <= HS_PAGE_BYTES) {
+  if (spare && align_pages == 1 && bytes <= HS_PAGE_BYTES) {
     /* The page this thread's last small sample lived on: no page-heap
      * round trip (most of a sample's cost). */
     tc->sample_spare = NULL;
@@ -156,7 +164,8 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t align_pages, 
     object = span_start(spare);
     if (zero) memset(object, 0, size);
   } else {
-    object = alloc_large(size, align_pages, zero);
+    object = alloc_large(bytes, align_pages, zero);
+    if (object) pagemap_span_of(object)->requested_bytes = size;
   }
   if (!object) uncount_malloc(tc);
   if (object) {
@@ -166,6 +175,8 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t align_pages, 
     span->sample_bucket =
         profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
     span->sample_weight = weight;
+    span->sample_bytes = size;
+    span->sample_usable_bytes = usable_as_small;
   }
   prof_exit();
   return object;
@@ -180,7 +191,7 @@ HS_NOINLINE static void *malloc_slow(size_t size, bool zero, uintptr_t boundary_
     return NULL;
   }
   double weight = count_malloc(tc, size);
-  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, 1, zero, weight, boundary_cfa);
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, size, 1, zero, weight, boundary_cfa);
   void *object;
   if (size <= SIZE_CLASS_MAX_BYTES) {
     object = alloc_small(tc, size_class_of(size));
@@ -214,6 +225,13 @@ static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
   hs_fatal_pointer(call, "invalid pointer", ptr);
 }
 
+/* The usable size of the object at the start of large span `span`: a
+ * sampled object that would have been small has its class's size. */
+static size_t large_usable_bytes(const span_t *span) {
+  return span->sample_bucket && span->sample_usable_bytes ? span->sample_usable_bytes
+                                                          : span_bytes(span);
+}
+
 HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
   span_t *span = pagemap_span_holding(ptr);
@@ -222,7 +240,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
   count_free(tc);
   if (size_class == 0) {
     if (HS_UNLIKELY(span->sample_bucket != NULL)) {
-      profstore_record_free(span->sample_bucket, span->sample_weight, span->requested_bytes);
+      profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
       span->sample_bucket = NULL;
       if (span->page_count == 1 && tc->state == TCACHE_ACTIVE && !tc->sample_spare) {
         span->sample_spare = 1; /* kept for this thread's next small sample */
@@ -246,7 +264,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
 HS_NOINLINE static void *alloc_with_room(size_t room, size_t size, uintptr_t boundary_cfa) {
   tcache_t *tc = current_tcache();
   double weight = count_malloc(tc, size);
-  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, 1, false, weight, boundary_cfa);
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, room, 1, false, weight, boundary_cfa);
   void *object;
   if (room <= SIZE_CLASS_MAX_BYTES) {
     object = alloc_small(tc, size_class_of(room));
@@ -268,7 +286,8 @@ HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
   tcache_t *tc = current_tcache();
   size_t align_pages = HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1);
   double weight = count_malloc(tc, size);
-  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, align_pages, false, weight, boundary_cfa);
+  if (HS_UNLIKELY(weight > 0))
+    return alloc_sampled(size, 0, align_pages, false, weight, boundary_cfa);
   void *object;
   if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
     /* Spans start on page boundaries, so every object of a class whose size
@@ -347,7 +366,7 @@ HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
   if (!ptr) return 0;
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "malloc_usable_size");
-  return size_class ? size_class_bytes[size_class] : span_bytes(span);
+  return size_class ? size_class_bytes[size_class] : large_usable_bytes(span);
 }
 
 static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa);
@@ -377,14 +396,16 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
 HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
-  size_t usable = size_class ? size_class_bytes[size_class] : span_bytes(span);
+  size_t usable = size_class ? size_class_bytes[size_class] : large_usable_bytes(span);
   /* A block that stays where it is counts as neither an allocation nor a
    * free: when it fits and shrinking would not save much, or when a large
    * block can take the free pages that follow it (no copy). */
   if ((size <= usable && size >= usable / 2) ||
-      (size_class == 0 && size > usable && size <= PTRDIFF_MAX && !span->sample_bucket &&
+      (size_class == 0 && size > usable && size <= PTRDIFF_MAX &&
+       !(span->sample_bucket && span->sample_usable_bytes) && /* moves as if small */
        pageheap_grow_in_place(span, (size + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT))) {
-    if (size_class == 0 && !span->sample_bucket) span->requested_bytes = size;
+    /* A sampled block keeps the size its sample recorded (sample_bytes). */
+    if (size_class == 0) span->requested_bytes = size;
     return ptr;
   }
   /* A growing block that must move gets room to grow by a quarter more

@@ -37,6 +37,11 @@ typedef struct span {
   void *sample_bucket;        /* SPAN_LARGE holding a sampled object: its
                                  profile bucket (see malloc.c), else NULL */
   double sample_weight;       /* the sample's weight */
+  uint64_t sample_bytes;      /* the size the sample recorded (a realloc in
+                                 place changes requested_bytes, not this) */
+  uint32_t sample_usable_bytes; /* a sampled object that would have been
+                                 small: its class's size, which is its
+                                 usable size; 0 otherwise */
   uint8_t sample_spare;       /* SPAN_LARGE of one page kept free by a thread
                                  for its next sample (see malloc.c) */
   uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free

@@ -496,6 +496,60 @@ TEST(realloc_in_place) {
   free(p);
 }
 
+/* A sampled block (rate 1 samples every allocation) lives in a span of its
+ * own, but must look exactly like the unsampled block would: the same
+ * usable size, and realloc growth through the same sizes. */
+TEST(sampled_blocks_behave_alike) {
+  if (!under_heapscope)
+    return;
+  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+  if (!CHECK(set_rate != NULL))
+    return;
+  int64_t old_rate = set_rate(0);
+  enum { SIZES = 64, GROWTH_STEPS = 8192 }; /* growth to 64 KiB */
+  size_t sizes[SIZES], usable[2][SIZES];
+  static size_t grown_usable[2][GROWTH_STEPS];
+  for (int i = 0; i < SIZES; i++)
+    sizes[i] = i < 48 ? ((size_t)1 << (i / 3)) + (size_t)(i % 3) * 7 : 262144 - 4096 + (size_t)i;
+  for (int sampled = 0; sampled < 2; sampled++) {
+    set_rate(sampled ? 1 : 0);
+    for (int i = 0; i < SIZES; i++) {
+      void *p = malloc(V(sizes[i]));
+      usable[sampled][i] = p ? malloc_usable_size(p) : 0;
+      /* one byte past the usable size: must move or really grow */
+      void *q = p ? realloc(p, V(usable[sampled][i] + 1)) : NULL;
+      CHECK_MSG(q != NULL && malloc_usable_size(q) > usable[sampled][i],
+                "malloc(%zu) (%s), usable %zu, realloc one byte more: usable %zu", sizes[i],
+                sampled ? "sampled" : "unsampled", usable[sampled][i],
+                q ? malloc_usable_size(q) : 0);
+      free(q ? q : p);
+    }
+    unsigned char *v = NULL;
+    for (int n = 0; n < GROWTH_STEPS; n++) {
+      unsigned char *q = realloc(v, V((size_t)(n + 1) * 8));
+      if (!CHECK(q != NULL))
+        break;
+      v = q;
+      v[(size_t)n * 8] = (unsigned char)n;
+      grown_usable[sampled][n] = malloc_usable_size(v);
+      if (!CHECK_MSG(grown_usable[sampled][n] >= (size_t)(n + 1) * 8,
+                     "realloc to %d bytes (%s): usable %zu", (n + 1) * 8,
+                     sampled ? "sampled" : "unsampled", grown_usable[sampled][n]))
+        break;
+    }
+    free(v);
+  }
+  set_rate(old_rate);
+  for (int i = 0; i < SIZES; i++)
+    CHECK_MSG(usable[0][i] == usable[1][i], "malloc(%zu): usable %zu unsampled, %zu sampled",
+              sizes[i], usable[0][i], usable[1][i]);
+  for (int n = 0; n < GROWTH_STEPS; n++)
+    if (!CHECK_MSG(grown_usable[0][n] == grown_usable[1][n],
+                   "realloc to %d bytes: usable %zu unsampled, %zu sampled", (n + 1) * 8,
+                   grown_usable[0][n], grown_usable[1][n]))
+      break;
+}
+
 /* ------------------------------------------------------------ posix_memalign */
 /* A large block grown a little at a time (in place when the pages after it
  * are free) and shrunk again keeps every byte; growing next to a live
@@ -1020,6 +1074,7 @@ int main(void) {
   RUN(realloc_contents);
   RUN(realloc_failure);
   RUN(realloc_in_place);
+  RUN(sampled_blocks_behave_alike);
   RUN(realloc_grow_large);
   RUN(posix_memalign);
   RUN(aligned_alloc);
