@@ -4,7 +4,12 @@
  * last 4 trees alive (the oldest is torn down), builds short-lived depth-4
  * trees along the way, and builds a graph whose adjacency lists grow by
  * realloc, then frees it.
- *   tree [steps=1200] */
+ * Given a second argument 1 it also prints how often, walking the newest
+ * kept tree in the order it was built, the next node (and the next
+ * payload) lies within 4 KiB of the previous one: the allocator's address
+ * locality, which decides how much of the walk hits cache lines already
+ * loaded.  (Its time then includes the walk.)
+ *   tree [steps=1200] [1: report locality] */
 #include "suite.h"
 
 enum { TREE_DEPTH = 14, KEPT_TREES = 4, GRAPH_NODES = 2000, GRAPH_EDGES = 8000 };
@@ -57,9 +62,28 @@ static uint64_t graph_build_and_free(suite_rng_t *rng) {
   return sum;
 }
 
+typedef struct locality {
+  uintptr_t last_node, last_payload;
+  long nodes, near_nodes, near_payloads;
+} locality_t;
+
+static int within_4k(uintptr_t a, uintptr_t b) { return (a > b ? a - b : b - a) <= 4096; }
+
+static void locality_walk(const node_t *n, locality_t *l) {
+  if (n == NULL) return;
+  l->near_nodes += within_4k((uintptr_t)n, l->last_node);
+  l->near_payloads += within_4k((uintptr_t)n->payload, l->last_payload);
+  l->last_node = (uintptr_t)n;
+  l->last_payload = (uintptr_t)n->payload;
+  l->nodes++;
+  locality_walk(n->left, l);
+  locality_walk(n->right, l);
+}
+
 int main(int argc, char **argv) {
-  suite_check_argc(argc, argv, 1, "[steps=1200]");
+  suite_check_argc(argc, argv, 2, "[steps=1200] [1: report locality]");
   long steps = suite_arg_long(argc, argv, 1, 1200, 10000000);
+  long report_locality = suite_arg_long(argc, argv, 2, 0, 1);
   suite_rng_t rng = suite_rng_make(23);
   node_t *kept[KEPT_TREES] = {0};
   uint64_t check = 0;
@@ -70,6 +94,13 @@ int main(int argc, char **argv) {
     kept[s % KEPT_TREES] = tree_build(depth, &rng);
     for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
     if (s % 4 == 0) check += graph_build_and_free(&rng);
+  }
+  if (report_locality && steps > 0) {
+    locality_t l = {0};
+    locality_walk(kept[(steps - 1) % KEPT_TREES], &l);
+    printf("tree_locality nodes=%ld next_node_within_4k=%.1f%% next_payload_within_4k=%.1f%%\n",
+           l.nodes, 100.0 * (double)l.near_nodes / (double)l.nodes,
+           100.0 * (double)l.near_payloads / (double)l.nodes);
   }
   for (int k = 0; k < KEPT_TREES; k++) check += tree_free(kept[k]);
   suite_report("tree", steps, suite_now_s() - start, check);
