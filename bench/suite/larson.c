@@ -3,7 +3,6 @@
  * `round` replacements it swaps its whole table with a shared mailbox, so
  * the objects it frees next were mostly allocated by another thread.
  *   larson [thousands_of_replacements_per_thread=32000] [threads=2] */
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "suite.h"
@@ -55,15 +54,8 @@ int main(int argc, char **argv) {
   long threads = suite_arg_long(argc, argv, 2, 2, 256);
   suite_rng_t rng = suite_rng_make(99);
   atomic_store(&mailbox, table_make(&rng));
-  pthread_t ids[256];
   double start = suite_now_s();
-  for (long t = 0; t < threads; t++) {
-    if (pthread_create(&ids[t], NULL, worker, (void *)(uintptr_t)t) != 0) {
-      fprintf(stderr, "larson: pthread_create failed\n");
-      return 1;
-    }
-  }
-  for (long t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+  suite_run_threads("larson", threads, worker, NULL);
   table_free(atomic_load(&mailbox));
   suite_report("larson", replacements_per_thread * threads, suite_now_s() - start,
                atomic_load(&total_check));

@@ -3,7 +3,6 @@
  * small).  Nothing is shared, so any slowdown as threads grow is the
  * allocator's.  Run with more threads than cores to load the caches' bounds.
  *   scaling [thousands_of_steps_per_thread=32000] [threads=2] */
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "suite.h"
@@ -35,15 +34,8 @@ int main(int argc, char **argv) {
   suite_check_argc(argc, argv, 2, "[thousands_of_steps_per_thread=32000] [threads=2]");
   steps_per_thread = suite_arg_long(argc, argv, 1, 32000, 100000000) * 1000L;
   long threads = suite_arg_long(argc, argv, 2, 2, 256);
-  pthread_t ids[256];
   double start = suite_now_s();
-  for (long t = 0; t < threads; t++) {
-    if (pthread_create(&ids[t], NULL, worker, (void *)(uintptr_t)t) != 0) {
-      fprintf(stderr, "scaling: pthread_create failed\n");
-      return 1;
-    }
-  }
-  for (long t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+  suite_run_threads("scaling", threads, worker, NULL);
   char name[32];
   snprintf(name, sizeof name, "scaling_t%ld", threads);
   suite_report(name, steps_per_thread * threads, suite_now_s() - start, atomic_load(&total_check));

@@ -1,13 +1,15 @@
 /* suite.h — what every program of the allocator benchmark suite shares:
  * argv parsing (one clear stderr line on bad input), a monotonic clock, a
- * small PRNG, resident memory from /proc/self/statm, and the one-line
- * result ("NAME key=value ..."), which bench/run.sh parses.  Header-only;
+ * small PRNG, resident memory from /proc/self/statm, starting and joining
+ * worker threads, the false-sharing workload, and the one-line result
+ * ("NAME key=value ..."), which bench/run.sh parses.  Header-only;
  * every program is a single file using the allocator through malloc & co.,
  * so any allocator can be LD_PRELOADed under it (docs/performance.md). */
 #ifndef HEAPSCOPE_BENCH_SUITE_H
 #define HEAPSCOPE_BENCH_SUITE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +111,42 @@ static inline void suite_report(const char *name, long ops, double elapsed_s, ui
   printf("%s ops=%ld time_s=%.4f final_rss_kib=%ld check=%llu\n", name, ops, elapsed_s,
          suite_rss_kib(), (unsigned long long)check);
   fflush(stdout);
+}
+
+/* Runs `worker` on `threads` threads (at most 256) and joins them all;
+ * thread t gets args[t], or (void *)t when `args` is NULL.  A failed
+ * pthread_create prints one line naming `program` and exits 1. */
+static inline void suite_run_threads(const char *program, long threads, void *(*worker)(void *),
+                                     void *const *args) {
+  pthread_t ids[256];
+  if (threads < 1 || threads > 256) {
+    fprintf(stderr, "%s: %ld threads (1..256)\n", program, threads);
+    exit(2);
+  }
+  for (long t = 0; t < threads; t++) {
+    if (pthread_create(&ids[t], NULL, worker, args ? args[t] : (void *)(uintptr_t)t) != 0) {
+      fprintf(stderr, "%s: pthread_create failed\n", program);
+      exit(1);
+    }
+  }
+  for (long t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+}
+
+/* The false-sharing workload (cache_scratch, cache_thrash): `objects` times,
+ * allocate `bytes` bytes, write each of them `writes` + 1 times, free.
+ * Returns a checksum of the writes. */
+static inline uint64_t suite_write_small_objects(int objects, int bytes, long writes) {
+  uint64_t check = 0;
+  for (int i = 0; i < objects; i++) {
+    volatile char *p = suite_check_alloc(malloc((size_t)bytes), (size_t)bytes);
+    for (int b = 0; b < bytes; b++) p[b] = 0;
+    for (long w = 0; w < writes; w++) {
+      for (int b = 0; b < bytes; b++) p[b] = (char)(p[b] + 1);
+    }
+    check += (unsigned char)p[0];
+    free((void *)p);
+  }
+  return check;
 }
 
 #endif
