@@ -98,7 +98,7 @@ bench-suite-bins: $(SUITE_BINS)
 bench-suite: all $(SUITE_BINS)
 	BUILD=$(BUILD) bash bench/run.sh $(if $(QUICK),--quick)
 
-# CLI profile tools (docs/cli.md): a helper for tests/cli/report_test.sh and
+# CLI profile tools (docs/cli.md): a helper for tests/cli/heapscope_profiles_test.sh and
 # the profile reader's libFuzzer target; `make fuzz` runs it FUZZ_SECONDS.
 CLI_READER_SRCS := cli/proto_reader.c cli/profile_model.c cli/analysis.c cli/units.c \
                    cli/report.c cli/flame.c cli/flame_html.c cli/command_options.c

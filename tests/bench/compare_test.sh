@@ -7,17 +7,8 @@
 # verdict is printed, not asserted: a significance test at alpha = 0.05
 # calls 1 in 20 such comparisons significant by design.
 set -u
-cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build}
-CLI=${HEAPSCOPE_CLI:-$BUILD/heapscope}
-BENCH=$BUILD/bench/gate_bench
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/hs-bench-compare.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-failed=0
-fail() { echo "FAIL compare_test: $*"; failed=$((failed + 1)); }
-for f in "$CLI" "$BENCH"; do
-  [ -x "$f" ] || { echo "FAIL compare_test: $f not built (make bench)"; exit 1; }
-done
+source "$(dirname "$0")/lib.sh"
+bench_test_setup compare_test
 
 # row FILE NAME: the lines of FILE for benchmark NAME (one per table).
 row() { grep -E "^$2 " "$1"; }

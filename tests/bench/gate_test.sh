@@ -6,17 +6,8 @@
 # budgets after an improvement, never raises one, rewrites atomically and
 # keeps comments; bad input gives exit 2 and one line on stderr.
 set -u
-cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build}
-CLI=${HEAPSCOPE_CLI:-$BUILD/heapscope}
-BENCH=$BUILD/bench/gate_bench
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/hs-bench-gate.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-failed=0
-fail() { echo "FAIL gate_test: $*"; failed=$((failed + 1)); }
-for f in "$CLI" "$BENCH"; do
-  [ -x "$f" ] || { echo "FAIL gate_test: $f not built (make bench)"; exit 1; }
-done
+source "$(dirname "$0")/lib.sh"
+bench_test_setup gate_test
 
 # run_cli NAME ARGS...: runs the CLI, stdout/stderr to $TMP/NAME.out/.err, sets rc.
 run_cli() {

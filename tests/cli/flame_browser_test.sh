@@ -5,14 +5,8 @@
 # under $BUILD/node) with the network blocked: screenshot, hottest name
 # visible, hover detail, search, click-to-zoom.  Acceptance check 4.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-PYTHON=${PYTHON:-python3}
-HS=$BUILD/heapscope
-WORK=$BUILD/cli-tests/flame
-rm -rf "$WORK" && mkdir -p "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+cli_test_workdir flame
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing (.ci/run installs chromium)"
 command -v node >/dev/null || fail "node missing (.ci/run installs nodejs)"
 PROFILE=tests/fuzz/corpus/go_heap.pb.gz

@@ -4,17 +4,10 @@
 # with Debian's golang-go), compared with `go tool pprof -top` for every
 # sample index.  Acceptance checks 1-3 of the CLI issue.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-PYTHON=${PYTHON:-python3}
-HS=$BUILD/heapscope
-WORK=$BUILD/cli-tests/go
-rm -rf "$WORK" && mkdir -p "$WORK"
-export GOCACHE=$WORK/gocache GOPATH=$WORK/gopath HOME=$WORK GOFLAGS=-mod=mod
-export PPROF_TMPDIR=$WORK/pprof GO111MODULE=off
-command -v go >/dev/null || { echo "FAIL: go is not installed (.ci/run installs golang-go)"; exit 1; }
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+cli_test_workdir go
+export GOPATH=$WORK/gopath GOFLAGS=-mod=mod GO111MODULE=off
+command -v go >/dev/null || fail "go is not installed (.ci/run installs golang-go)"
 
 go build -o "$WORK/goalloc" tests/cli/goalloc.go
 "$WORK/goalloc" 1 "$WORK/base"

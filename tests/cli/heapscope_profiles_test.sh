@@ -6,15 +6,8 @@
 # shows the doubled hot site first at +100%; list annotates its line; the
 # run summary and leak report (cli/report.c) name the sites as file:line.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-PYTHON=${PYTHON:-python3}
-HS=$BUILD/heapscope
-WORK=$BUILD/cli-tests/own
-rm -rf "$WORK" && mkdir -p "$WORK"
-export HOME=$WORK PPROF_TMPDIR=$WORK/pprof GOCACHE=$WORK/gocache
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+cli_test_workdir own
 command -v go >/dev/null || fail "go is not installed (.ci/run installs golang-go)"
 
 ${CC:-cc} -std=c11 -O1 -g -fno-omit-frame-pointer -o "$WORK/calloc_sites" tests/cli/calloc_sites.c

@@ -1,5 +1,5 @@
 /* report_check.c — runs cli/report.c's report_run_summary or report_leaks
- * on a profile, for tests/cli/report_test.sh.
+ * on a profile, for tests/cli/heapscope_profiles_test.sh.
  * Usage: report_check summary|leaks FILE.  Prints the report, then for
  * leaks "live sites: N"; exits 0, or 2 when the report returned -1. */
 #include <stdio.h>

@@ -6,15 +6,8 @@
 # agree with `go tool pprof`; a million-sample profile is read correctly
 # (time and memory printed as figures).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-PYTHON=${PYTHON:-python3}
-HS=$BUILD/heapscope
-WORK=$BUILD/cli-tests/robust
-rm -rf "$WORK" && mkdir -p "$WORK"
-export HOME=$WORK PPROF_TMPDIR=$WORK/pprof GOCACHE=$WORK/gocache
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+cli_test_workdir robust
 GOOD=tests/fuzz/corpus/go_heap.pb.gz
 
 # --- bad inputs -------------------------------------------------------------
