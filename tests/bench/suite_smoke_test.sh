@@ -24,7 +24,7 @@ fail() { echo "FAIL suite_smoke: $*"; failed=$((failed + 1)); }
 smoke=(
   "churn 50" "larson 50 2" "prodcons 50" "scaling 50 3" "cache_scratch 1 2"
   "cache_thrash 1 2" "large 100" "realloc_grow 1" "strcat 20" "tree 2"
-  "thread_churn 20 2" "micro_pair 10" "micro_remote 10" "pair_sweep 10 3"
+  "thread_churn 20 2" "micro_pair 10" "micro_remote 10" "pair_sweep 10 3" "baseline"
 )
 for entry in "${smoke[@]}"; do
   read -r program args <<<"$entry"
