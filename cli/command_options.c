@@ -135,3 +135,13 @@ int command_analyse(const char *name, analysis *out, const profile *prof,
   fprintf(stderr, "heapscope %s: %s\n", name, err);
   return -1;
 }
+
+profile *command_load_analysed(const char *name, const char *path,
+                               const command_options *options, analysis *out) {
+  profile *prof = command_load(name, path);
+  if (prof && command_analyse(name, out, prof, options) != 0) {
+    profile_free(prof);
+    return NULL;
+  }
+  return prof;
+}

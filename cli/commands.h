@@ -48,4 +48,9 @@ profile *command_load(const char *name, const char *path);
 int command_analyse(const char *name, analysis *out, const profile *prof,
                     const command_options *options);
 
+/* command_load, then command_analyse into *out: the profile, or NULL with
+ * the message printed and nothing left to free. */
+profile *command_load_analysed(const char *name, const char *path,
+                               const command_options *options, analysis *out);
+
 #endif

@@ -288,13 +288,9 @@ int command_flame(int argc, char **argv) {
     fprintf(stderr, "heapscope flame: output '%s' must end in .svg or .html\n", options.output);
     return 2;
   }
-  profile *prof = command_load("flame", options.positional[0]);
-  if (!prof) return 2;
   analysis a;
-  if (command_analyse("flame", &a, prof, &options) != 0) {
-    profile_free(prof);
-    return 2;
-  }
+  profile *prof = command_load_analysed("flame", options.positional[0], &options, &a);
+  if (!prof) return 2;
   int result = 2;
   flame_tree tree;
   if (flame_build(&tree, &a) != 0) {

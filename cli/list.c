@@ -169,15 +169,10 @@ int command_list(int argc, char **argv) {
     fprintf(stderr, "heapscope list: bad regex '%s': %s\n", options.positional[0], reason);
     return 2;
   }
-  profile *prof = command_load("list", options.positional[1]);
+  analysis a;
+  profile *prof = command_load_analysed("list", options.positional[1], &options, &a);
   if (!prof) {
     regfree(&regex);
-    return 2;
-  }
-  analysis a;
-  if (command_analyse("list", &a, prof, &options) != 0) {
-    regfree(&regex);
-    profile_free(prof);
     return 2;
   }
   int32_t *slot = malloc((a.node_count + 1) * sizeof *slot);

@@ -54,13 +54,9 @@ int command_tags(int argc, char **argv) {
                              COMMAND_OPT_INDEX | COMMAND_OPT_FILTERS | COMMAND_OPT_JSON, 1, argc,
                              argv, &options);
   if (status) return status == 1 ? 0 : 2;
-  profile *prof = command_load("tags", options.positional[0]);
-  if (!prof) return 2;
   analysis a;
-  if (command_analyse("tags", &a, prof, &options) != 0) {
-    profile_free(prof);
-    return 2;
-  }
+  profile *prof = command_load_analysed("tags", options.positional[0], &options, &a);
+  if (!prof) return 2;
   tag_entry *entries = calloc(prof->label_count + 1, sizeof *entries);
   if (!entries) {
     fputs("heapscope tags: out of memory\n", stderr);

@@ -45,13 +45,9 @@ int command_top(int argc, char **argv) {
                                  COMMAND_OPT_FILTERS | COMMAND_OPT_JSON,
                              1, argc, argv, &options);
   if (status) return status == 1 ? 0 : 2;
-  profile *prof = command_load("top", options.positional[0]);
-  if (!prof) return 2;
   analysis a;
-  if (command_analyse("top", &a, prof, &options) != 0) {
-    profile_free(prof);
-    return 2;
-  }
+  profile *prof = command_load_analysed("top", options.positional[0], &options, &a);
+  if (!prof) return 2;
   uint32_t *order = analysis_sorted_nodes(&a, options.by_cum);
   if (!order) {
     fputs("heapscope top: out of memory\n", stderr);
