@@ -77,7 +77,8 @@ static analysis_module classify(const profile *prof, const profile_location *loc
   return ANALYSIS_MODULE_USER;
 }
 
-void analysis_sample_type_list(const profile *prof, char *buf, size_t len) {
+/* Lists the sample type names, for error messages: "a, b, c". */
+static void sample_type_list(const profile *prof, char *buf, size_t len) {
   size_t used = 0;
   buf[0] = 0;
   for (size_t i = 0; i < prof->sample_type_count && used < len; i++) {
@@ -101,7 +102,7 @@ static int resolve_index(analysis *a, const profile *prof, const char *name, cha
   }
   if (index < 0) {
     char list[512];
-    analysis_sample_type_list(prof, list, sizeof list);
+    sample_type_list(prof, list, sizeof list);
     snprintf(err, errlen, "no sample type '%s' in this profile (it has: %s)", name, list);
     return -1;
   }

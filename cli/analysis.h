@@ -84,7 +84,4 @@ uint32_t *analysis_sorted_nodes(const analysis *a, int by_cum);
 /* Writes s as a JSON string literal. */
 void analysis_json_string(FILE *out, const char *s);
 
-/* Lists the sample type names, for error messages: "a, b, c". */
-void analysis_sample_type_list(const profile *prof, char *buf, size_t len);
-
 #endif

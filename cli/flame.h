@@ -40,7 +40,4 @@ void flame_colour(analysis_module module, const char *name, char *buf, size_t le
 /* Writes the interactive HTML page for frames with value >= min_value. */
 int flame_write_html(FILE *out, const flame_tree *tree, int64_t min_value, const char *title);
 
-/* Writes s as a JSON string that is also safe inside an HTML <script>. */
-void flame_write_script_string(FILE *out, const char *s);
-
 #endif

@@ -8,7 +8,8 @@
 
 #include "flame.h"
 
-void flame_write_script_string(FILE *out, const char *s) {
+/* Writes s as a JSON string that is also safe inside an HTML <script>. */
+static void write_script_string(FILE *out, const char *s) {
   fputc('"', out);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
@@ -158,11 +159,11 @@ int flame_write_html(FILE *out, const flame_tree *tree, int64_t min_value, const
   for (size_t i = 0; i < a->node_count; i++) name_index[i] = -1;
   fputs(page_head, out);
   fputs("const DATA = {\"title\":", out);
-  flame_write_script_string(out, title);
+  write_script_string(out, title);
   fputs(",\"type\":", out);
-  flame_write_script_string(out, a->sample_type);
+  write_script_string(out, a->sample_type);
   fputs(",\"unit\":", out);
-  flame_write_script_string(out, a->unit);
+  write_script_string(out, a->unit);
   fprintf(out, ",\"total\":%lld,\n\"moduleNames\":[\"program\",\"libc\",\"system libraries\","
                "\"heapscope\"],\"moduleColours\":[",
           (long long)tree->frames[0].value);
@@ -179,7 +180,7 @@ int flame_write_html(FILE *out, const flame_tree *tree, int64_t min_value, const
     if (frame->value < min_value || name_index[frame->node] >= 0) continue;
     name_index[frame->node] = names++;
     fputc(',', out);
-    flame_write_script_string(out, a->nodes[frame->node].name);
+    write_script_string(out, a->nodes[frame->node].name);
   }
   char colour[32];
   flame_colour(ANALYSIS_MODULE_USER, "all", colour, sizeof colour);

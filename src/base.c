@@ -93,11 +93,6 @@ void hs_fatal_pointer(const char *call, const char *what, const void *ptr) {
   abort();
 }
 
-void hs_fatal(const char *message) {
-  hs_warn(message);
-  abort();
-}
-
 void hs_warn(const char *message) {
   char mem[512];
   hs_buf_t b = {mem, 0, sizeof mem};

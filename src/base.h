@@ -69,8 +69,6 @@ void hs_write_all(int fd, const char *data, size_t len);
 /* Prints "heapscope: CALL(): WHAT 0xPTR" on stderr and aborts. */
 __attribute__((noreturn)) HS_COLD void hs_fatal_pointer(const char *call, const char *what,
                                                         const void *ptr);
-/* Prints "heapscope: MESSAGE" on stderr and aborts. */
-__attribute__((noreturn)) HS_COLD void hs_fatal(const char *message);
 /* Prints "heapscope: MESSAGE" on stderr. */
 void hs_warn(const char *message);
 
