@@ -1,16 +1,23 @@
-/* central.c — per-size-class central free lists.
+/* central.c — per-size-class central free lists, and the hand-over of
+ * spans to the threads that own them.
  *
- * central_remove_range serves a thread-cache refill: first from the class's
- * transfer cache (objects recently flushed by some thread, taken as one
- * memcpy), then from spans on the class's nonempty list (their free list,
- * then never-used objects carved from the span's end), then from a new span
- * from the page heap.  central_insert_range takes a thread-cache flush: into
- * the transfer cache when it fits, otherwise each object goes back to its
- * span (found through the page map, validated), and a span whose objects
- * are all back returns to the page heap.  central_drain_idle (the
- * scavenger) empties transfer caches nobody has used since its last pass.
+ * central_claim gives a thread cache a span of its own: one from the
+ * class's nonempty list (spans nobody owns that have free objects), else a
+ * new span from the page heap.  The owner allocates from it and frees into
+ * it without this lock, and hands it back with central_disown or, empty,
+ * central_release_owned.  central_remove_range serves a thread with no
+ * cache: from the transfer cache, then unowned spans.  central_insert_range
+ * takes objects freed by threads that do not own their spans: into the
+ * transfer cache (a stack of loose objects any thread's refill may take)
+ * when they fit, otherwise each goes back to its span (found through the
+ * page map, validated): onto the free list of an unowned span, which
+ * returns to the page heap once all its objects are back, or onto the
+ * remote list of an owned one, which is put on its owner's pending list.
+ * central_drain_idle (the scavenger) empties transfer caches nobody has
+ * used since its last pass.
  *
- * Guarded by central[c].lock, one per class, each on its own cache lines.
+ * Guarded by central[c].lock, one per class, each on its own cache lines;
+ * it also guards owned spans' remote lists and their owners' pending lists.
  * May call: pageheap, pagemap, size_class, base. */
 #include "central.h"
 
@@ -34,7 +41,10 @@ typedef struct central {
   span_t nonempty;                  /* sentinel: spans with free objects */
   uint64_t span_count;
   uint64_t span_objects;
-  uint64_t objects_out;             /* sum of allocated_count over spans */
+  uint64_t objects_out;             /* slots out of the class's hands: each
+                                       unowned span's allocated_count and
+                                       every slot of an owned span */
+  uint64_t remote_objects;          /* on owned spans' remote lists */
   void *transfer[CENTRAL_TRANSFER_SLOTS];
 } __attribute__((aligned(HS_CACHELINE))) central_t;
 
@@ -55,7 +65,16 @@ static span_t *new_span_locked(central_t *c, uint32_t size_class) {
   span->carve_end = span->carve_next +
                     (size_t)size_class_objects[size_class] * size_class_bytes[size_class];
   span->allocated_count = 0;
+  span->free_count = 0;
+  span->carved_count = 0;
   span->free_list = NULL;
+  span->owner = NULL;
+  span->owner_pending = NULL;
+  span->remote_list = NULL;
+  span->remote_count = 0;
+  span->pending = 0;
+  span->owned_list = 0;
+  span->pending_next = NULL;
   span->on_list = 1;
   span_list_push_front(&c->nonempty, span);
   c->span_count++;
@@ -97,11 +116,13 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
     while (got < count && span->free_list) {
       void *object = span->free_list;
       span->free_list = *(void **)object;
+      span->free_count--;
       out[got++] = object;
     }
     while (got < count && span->carve_next < span->carve_end) {
       out[got++] = span->carve_next;
       span->carve_next += bytes;
+      span->carved_count++;
     }
     span->allocated_count += (uint32_t)(got - before);
     c->objects_out += (uint64_t)(got - before);
@@ -124,10 +145,26 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
   size_t offset = (size_t)((char *)object - (char *)span_start(span));
   if (HS_UNLIKELY(size_class_object_index(size_class, offset) * size_class_bytes[size_class] !=
                       offset ||
-                  (char *)object >= span->carve_next || span->allocated_count == 0))
+                  (char *)object >= span->carve_next))
     hs_fatal_pointer("free", "invalid pointer", object);
+  if (span->owner) {
+    /* Its free list is its owner's: leave the object on remote_list and
+     * tell the owner. */
+    *(void **)object = span->remote_list;
+    span->remote_list = object;
+    span->remote_count++;
+    c->remote_objects++;
+    if (!span->pending) {
+      span->pending = 1;
+      span->pending_next = *span->owner_pending;
+      *span->owner_pending = span;
+    }
+    return;
+  }
+  if (HS_UNLIKELY(span->allocated_count == 0)) hs_fatal_pointer("free", "invalid pointer", object);
   *(void **)object = span->free_list;
   span->free_list = object;
+  span->free_count++;
   span->allocated_count--;
   c->objects_out--;
   if (!span->on_list) {
@@ -141,6 +178,157 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
     if (idle_since_ns) pageheap_free_idle_since(span, idle_since_ns);
     else pageheap_free(span);
   }
+}
+
+static uint32_t span_uncarved(const span_t *span, uint32_t size_class) {
+  return size_class_objects[size_class] - span->carved_count;
+}
+
+/* Appends `span`'s remote list to its free list.  pre: c->lock held. */
+static void merge_remote_locked(central_t *c, span_t *span) {
+  if (!span->remote_list) return;
+  void *tail = span->remote_list;
+  while (*(void **)tail) tail = *(void **)tail;
+  *(void **)tail = span->free_list;
+  span->free_list = span->remote_list;
+  span->free_count += span->remote_count;
+  c->remote_objects -= span->remote_count;
+  span->remote_list = NULL;
+  span->remote_count = 0;
+}
+
+uint32_t span_take_free_objects(span_t *span, uint32_t size_class, uint32_t want, void **list_out) {
+  uint32_t bytes = size_class_bytes[size_class];
+  uint32_t carved = HS_MIN(want, span_uncarved(span, size_class));
+  uint32_t returned = HS_MIN(want - carved, span->free_count);
+  void *returned_list = span->free_list;
+  if (returned == span->free_count) {
+    span->free_list = NULL;
+  } else if (returned > 0) {
+    void *last = returned_list;
+    for (uint32_t i = 1; i < returned; i++) last = *(void **)last;
+    span->free_list = *(void **)last;
+    *(void **)last = NULL;
+  }
+  span->free_count -= returned;
+  void *list = returned > 0 ? returned_list : NULL;
+  if (carved > 0) {
+    char *first = span->carve_next;
+    char *last = first + (size_t)(carved - 1) * bytes;
+    for (char *p = first; p < last; p += bytes) *(void **)p = p + bytes;
+    *(void **)last = list;
+    list = first;
+    span->carve_next = last + bytes;
+    span->carved_count += carved;
+  }
+  *list_out = list;
+  return carved + returned;
+}
+
+uint32_t central_claim(uint32_t size_class, void *owner, void **owner_pending, span_t **out) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  init_class_locked(c, size_class);
+  c->touched = 1;
+  bool retried = false;
+  span_t *span;
+  for (;;) {
+    span = c->nonempty.next;
+    if (span != &c->nonempty) break;
+    span = new_span_locked(c, size_class);
+    if (span) break;
+    if (retried || !pageheap_limit_is_hard()) {
+      hs_unlock(&c->lock);
+      *out = NULL;
+      return 0;
+    }
+    retried = true; /* as in central_remove_range */
+    hs_unlock(&c->lock);
+    central_drain_all();
+    hs_lock(&c->lock);
+  }
+  span_list_remove(span);
+  span->on_list = 0;
+  span->owner = owner;
+  span->owner_pending = owner_pending;
+  uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
+  c->objects_out += free_objects;
+  hs_unlock(&c->lock);
+  *out = span;
+  return free_objects;
+}
+
+uint32_t central_collect_pending(uint32_t size_class, void **pending, span_t **spans,
+                                 uint32_t max_spans, uint64_t *objects) {
+  central_t *c = &central[size_class];
+  uint32_t n = 0;
+  uint64_t total = 0;
+  hs_lock(&c->lock);
+  while (*pending && n < max_spans) {
+    span_t *span = *pending;
+    *pending = span->pending_next;
+    span->pending_next = NULL;
+    span->pending = 0;
+    total += span->remote_count;
+    merge_remote_locked(c, span);
+    spans[n++] = span;
+  }
+  hs_unlock(&c->lock);
+  *objects = total;
+  return n;
+}
+
+void central_release_owned(uint32_t size_class, span_t *span) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  span->owner = NULL;
+  span->owner_pending = NULL;
+  c->span_count--;
+  c->span_objects -= size_class_objects[size_class];
+  c->objects_out -= size_class_objects[size_class];
+  pageheap_free(span);
+  hs_unlock(&c->lock);
+}
+
+void central_disown(uint32_t size_class, span_t *span) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  merge_remote_locked(c, span);
+  span->pending = 0; /* the owner discards its pending list (central_clear_pending) */
+  span->owner = NULL;
+  span->owner_pending = NULL;
+  span->owned_list = 0;
+  uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
+  c->objects_out -= free_objects;
+  span->allocated_count = span->carved_count - span->free_count;
+  if (span->allocated_count == 0) {
+    c->span_count--;
+    c->span_objects -= size_class_objects[size_class];
+    pageheap_free(span);
+  } else if (free_objects > 0) {
+    span->on_list = 1;
+    span_list_push_front(&c->nonempty, span);
+  }
+  hs_unlock(&c->lock);
+}
+
+void central_clear_pending(uint32_t size_class, void **pending) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  *pending = NULL;
+  hs_unlock(&c->lock);
+}
+
+int central_remove_transfer(uint32_t size_class, void **out, int count) {
+  central_t *c = &central[size_class];
+  if (!__atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED)) return 0;
+  hs_lock(&c->lock);
+  c->touched = 1;
+  int take = (int)HS_MIN((uint32_t)count, c->transfer_count);
+  c->transfer_count -= (uint32_t)take;
+  memcpy(out, &c->transfer[c->transfer_count], (size_t)take * sizeof(void *));
+  hs_unlock(&c->lock);
+  return take;
 }
 
 void central_insert_range(uint32_t size_class, void **objects, int count) {
@@ -199,7 +387,7 @@ void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) 
   out->span_count = c->span_count;
   out->span_objects = c->span_objects;
   out->objects_out = c->objects_out;
-  out->transfer_objects = c->transfer_count;
+  out->transfer_objects = c->transfer_count + c->remote_objects;
 }
 
 

@@ -5,11 +5,13 @@
  * Allocation, small (≤ SIZE_CLASS_MAX_BYTES): size → class by table, pop the
  * thread cache's bin, subtract the size from bytes_until_sample.  Any miss —
  * empty bin, counter below zero, cache not yet attached — goes to
- * malloc_slow, which attaches the cache, refills the bin from the central
- * list, or serves a large object from the page heap.
+ * malloc_slow, which attaches the cache, refills the bin from the spans
+ * the thread owns (tcache.c), or serves a large object from the page heap.
  * Free: one page-map byte gives the class; push on the bin unless it is full,
- * the pointer is misaligned, or it equals the bin's head (a double free);
- * otherwise free_slow validates the pointer and does the rest.
+ * the pointer is misaligned, or it equals the bin's head (a double free).  A
+ * full bin sends the object to its span's free list if the thread owns the
+ * span, else onto its class's foreign list.  Anything else goes to free_slow,
+ * which validates the pointer and does the rest.
  * Realloc: the same page-map byte settles a small block that still fits its
  * class; realloc_slow grows large blocks in place or moves with headroom.
  * The fast paths take no lock, make no system call, do no atomic
@@ -252,7 +254,14 @@ HS_NOINLINE static void free_slow(void *ptr) {
     }
     pageheap_free(span);
   } else if (tc->state == TCACHE_ACTIVE) {
-    if (HS_UNLIKELY(ptr == tc->bins[size_class].head)) hs_fatal_pointer("free", "double free", ptr);
+    tcache_bin_t *bin = &tc->bins[size_class];
+    if (HS_UNLIKELY(ptr == bin->head || ptr == tc->foreign[size_class].head ||
+                    (span->owner == tc->owner && ptr == span->free_list)))
+      hs_fatal_pointer("free", "double free", ptr);
+    if (span->owner == tc->owner) {
+      tcache_free_owned(tc, size_class, span, ptr);
+      return;
+    }
     tcache_push_slow(tc, size_class, ptr);
   } else {
     central_insert_range(size_class, &ptr, 1);
@@ -332,12 +341,56 @@ HS_EXPORT void *hs_malloc(size_t size) {
   return malloc_inline(size, false, (uintptr_t)__builtin_dwarf_cfa());
 }
 
+/* Free's second half, when the bin is full (or the pointer is not a small
+ * object of this cache): an object of a span this thread owns goes back on
+ * the span's free list, another small object on its class's foreign list. */
+HS_NOINLINE static void free_past_bin(tcache_t *tc, pagemap_leaf_t *leaf, uintptr_t slot,
+                                      uint32_t size_class, void *ptr) {
+  uintptr_t address = (uintptr_t)ptr;
+  tcache_bin_t *bin = &tc->bins[size_class];
+  tcache_foreign_t *foreign = &tc->foreign[size_class];
+  /* foreign[0] (not a small object) has max_count 0, as a cache not yet
+   * attached or already gone has for every class. */
+  if (foreign->max_count != 0 && (address & (HS_MIN_ALIGN - 1)) == 0 && ptr != bin->head) {
+    span_t *span = leaf->span[slot];
+    if (span->owner == tc->owner) {
+      void *first = span->free_list;
+      if (HS_LIKELY(ptr != first)) {
+        tc->free_count++;
+        size_t offset = address - (span->first_page << HS_PAGE_SHIFT);
+        uint32_t freed = span->free_count + 1;
+        if (HS_LIKELY(span->owned_list != TCACHE_OWNED_FULL && freed < span->carved_count &&
+                      size_class_object_index(size_class, offset) * size_class_bytes[size_class] ==
+                          offset &&
+                      (char *)ptr < span->carve_next)) {
+          *(void **)ptr = first;
+          span->free_list = ptr;
+          span->free_count = freed;
+          tc->owned[size_class].free_objects++;
+          return;
+        }
+        tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
+        return;
+      }
+    } else if (HS_LIKELY(foreign->count < foreign->max_count && ptr != foreign->head)) {
+      *(void **)ptr = foreign->head;
+      foreign->head = ptr;
+      foreign->count++;
+      tc->free_count++;
+      return;
+    }
+  }
+  free_slow(ptr);
+}
+
 HS_EXPORT void hs_free(void *ptr) {
   uintptr_t address = (uintptr_t)ptr;
   pagemap_leaf_t *leaf = pagemap_leaf_of(address);
   if (HS_LIKELY(leaf != NULL)) {
+    uintptr_t slot = pagemap_slot_of(address);
     tcache_t *tc = &tls_tcache;
-    tcache_bin_t *bin = &tc->bins[leaf->size_class[pagemap_slot_of(address)]];
+    uint32_t size_class = leaf->size_class[slot];
+    tcache_bin_t *bin = &tc->bins[size_class];
     /* bins[0] (not a small object) has max_count 0, so it always misses. */
     if (HS_LIKELY(bin->count < bin->max_count && ptr != bin->head &&
                   (address & (HS_MIN_ALIGN - 1)) == 0)) {
@@ -347,6 +400,8 @@ HS_EXPORT void hs_free(void *ptr) {
       tc->free_count++;
       return;
     }
+    free_past_bin(tc, leaf, slot, size_class, ptr);
+    return;
   }
   free_slow(ptr);
 }

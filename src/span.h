@@ -29,8 +29,21 @@ typedef struct span {
   uint8_t released;           /* SPAN_FREE: its pages were returned to the OS
                                  (free spans are wholly released or not) */
   uint8_t on_list;            /* SPAN_SMALL: on its class's nonempty list */
-  uint32_t allocated_count;   /* SPAN_SMALL: objects out of the span */
+  uint32_t allocated_count;   /* SPAN_SMALL, unowned: objects out of the span */
+  uint32_t free_count;        /* SPAN_SMALL: objects on free_list */
+  uint32_t carved_count;      /* SPAN_SMALL: objects carved so far */
   void *free_list;            /* SPAN_SMALL: returned objects */
+  /* Ownership (central.h): an owned span's free_list, free_count and carve
+   * fields belong to its owner alone; other threads' frees of its objects
+   * wait on remote_list, guarded by the class lock, and the span is put on
+   * the owner's pending list (*owner_pending) to be collected. */
+  void *owner;                /* SPAN_SMALL: its thread's tcache_owner_t, or NULL */
+  void **owner_pending;       /* the owner's pending list for this class */
+  void *remote_list;
+  uint32_t remote_count;
+  uint8_t pending;            /* on the owner's pending list */
+  uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
+  struct span *pending_next;
   char *carve_next;           /* SPAN_SMALL: never-used objects start here */
   char *carve_end;
   uint64_t requested_bytes;   /* SPAN_LARGE: the size asked for */

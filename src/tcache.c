@@ -1,34 +1,53 @@
-/* tcache.c — thread caches: attach, refill and flush in batches, thread
- * exit, the registry of live caches, and their bounds.
+/* tcache.c — thread caches: attach, refill, the spans a thread owns,
+ * flushes, thread exit, the registry of live caches, and their bounds.
+ *
+ * Each class has a bin (a LIFO list the fast paths pop and push) and the
+ * spans this thread owns (central.h): `current`, which refills take from,
+ * and the with_free and full lists.  A refill takes up to max_count objects
+ * from current, then from another owned span, then from remote frees
+ * reported on the pending list, then loose objects from the transfer cache,
+ * and last claims a span from the central list.  So the objects a thread
+ * allocates come span by span, in address order while a span is fresh: a
+ * structure built after another was freed lies as close together as the
+ * first did, which LIFO reuse across all spans scatters.
+ * A free goes on the bin while it has room; past that, an object of an
+ * owned span goes back on its span's free list (tcache_free_owned, no lock)
+ * and any other object on the class's foreign list, which goes to the central
+ * lists a batch at a time.  A span whose objects are all back goes to the
+ * page heap unless it is current.
  *
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
- * grows on each refill miss (slowly up to a batch, then by a batch) up to
- * bin_limit(class).  The sum
- * of max_count × class size over a thread's bins (its capacity) stays under
- * TCACHE_THREAD_MAX_BYTES, and over all threads under TCACHE_TOTAL_MAX_BYTES,
- * so the bytes a thread can hold idle are bounded per thread and in total.
+ * grows on each refill (slowly up to a batch, then by a batch) up to
+ * bin_limit(class).  The sum of max_count × class size over a thread's bins
+ * (its capacity) stays under TCACHE_THREAD_MAX_BYTES, and over all threads
+ * under TCACHE_TOTAL_MAX_BYTES.  Free objects of owned spans are bounded by
+ * those spans: an owned span is reused before a new one is claimed, and
+ * given back empty.
  *
  * Guarded by: each cache is touched only by its own thread, except that
  * statistics and fork read the counters of registered caches under
- * registry_lock.  Trimming (tcache_request_trim) is a request each thread
- * honours at its next slow-path event.  May call: central, size_class,
- * base, and scavenger_start_if_wanted (which starts the background thread
- * from a slow path, where no allocator lock is held). */
+ * registry_lock, and remote frees push on `owner->pending[c]` under the
+ * class lock.  Trimming (tcache_request_trim) is a request each thread
+ * honours at its next slow-path event.  May call: central, pagemap,
+ * metadata, size_class, base, and scavenger_start_if_wanted (which starts the
+ * background thread from a slow path, where no allocator lock is held). */
 #include "tcache.h"
 
 #include <pthread.h>
 
 #include "central.h"
 #include "pageheap.h"
+#include "metadata.h"
+#include "pagemap.h"
 #include "scavenger.h"
 
 #define TCACHE_THREAD_MAX_BYTES ((uint64_t)4 << 20)
 #define TCACHE_TOTAL_MAX_BYTES ((uint64_t)64 << 20)
-#define TCACHE_BIN_MAX_BYTES ((uint64_t)256 << 10)
-/* A bin grows up to this many batches or TCACHE_BIN_MAX_BYTES, whichever
- * is less: a program that frees a whole structure and builds the next (a
- * tree of 16,000 nodes) should find it in its own cache, not a central list. */
-#define TCACHE_BIN_MAX_BATCHES 512
+/* A bin holds up to this many bytes of objects (but at least a batch):
+ * enough for the objects a loop frees and allocates again, little enough
+ * that a freed structure goes back to its spans and is reused in address
+ * order. */
+#define TCACHE_BIN_MAX_BYTES ((uint64_t)16 << 10)
 #define TCACHE_SLOW_START_BYTES 4096u
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
@@ -39,14 +58,13 @@ static tcache_t *registry_head;               /* guarded by registry_lock */
 static uint64_t exited_mallocs, exited_frees, exited_requested; /* registry_lock */
 static _Atomic uint64_t orphan_mallocs, orphan_frees, orphan_requested;
 static _Atomic uint64_t total_capacity_bytes;
+static tcache_owner_t *free_owners;          /* registry_lock */
 static pthread_key_t exit_key;
 static int exit_key_ready;
 
 static uint32_t bin_limit(uint32_t size_class) {
-  uint32_t batch = size_class_batch[size_class];
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / size_class_bytes[size_class];
-  uint64_t limit = HS_MIN((uint64_t)TCACHE_BIN_MAX_BATCHES * batch, by_bytes);
-  return (uint32_t)HS_MAX(limit, (uint64_t)batch);
+  return (uint32_t)HS_MAX(by_bytes, (uint64_t)size_class_batch[size_class]);
 }
 
 /* Raises a bin's max_count if the budgets allow: below a batch by
@@ -56,12 +74,12 @@ static uint32_t bin_limit(uint32_t size_class) {
  * first words); small objects still come a batch at a time, so a thread's
  * first objects never share cache lines with another thread's. */
 static void grow_bin(tcache_t *tc, uint32_t size_class) {
-  tcache_bin_t *bin = &tc->bins[size_class];
+  uint32_t *refill_max = &tc->bins[size_class].max_count;
   uint32_t limit = bin_limit(size_class);
-  if (bin->max_count >= limit) return;
+  if (*refill_max >= limit) return;
   uint32_t batch = size_class_batch[size_class];
   uint32_t slow_step = HS_MAX(1u, HS_MIN(batch, TCACHE_SLOW_START_BYTES / size_class_bytes[size_class]));
-  uint32_t step = HS_MIN(bin->max_count < batch ? slow_step : batch, limit - bin->max_count);
+  uint32_t step = HS_MIN(*refill_max < batch ? slow_step : batch, limit - *refill_max);
   uint64_t bytes = (uint64_t)step * size_class_bytes[size_class];
   if (tc->capacity_bytes + bytes > TCACHE_THREAD_MAX_BYTES) return;
   if (hs_relaxed_add(&total_capacity_bytes, bytes) + bytes > TCACHE_TOTAL_MAX_BYTES) {
@@ -69,7 +87,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
     return;
   }
   tc->capacity_bytes += bytes;
-  bin->max_count += step;
+  *refill_max += step;
 }
 
 static void thread_exit(void *arg) {
@@ -82,10 +100,18 @@ static void thread_exit(void *arg) {
     atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
     pageheap_free(spare);
   }
-  for (uint32_t c = 0; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
+    tc->bins[c].max_count = 0;
+    tc->foreign[c].max_count = 0;
+  }
   atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
   tc->capacity_bytes = 0;
   hs_lock(&registry_lock);
+  if (tc->owner) { /* it names no span any more */
+    tc->owner->next_free = free_owners;
+    free_owners = tc->owner;
+    tc->owner = NULL;
+  }
   if (tc->state == TCACHE_ACTIVE) {
     if (tc->registry_prev) tc->registry_prev->registry_next = tc->registry_next;
     else registry_head = tc->registry_next;
@@ -112,6 +138,19 @@ void tcache_attach(tcache_t *tc) {
   pthread_setspecific(exit_key, tc);
   tc->counter_loaded = tc->bytes_until_sample = 0; /* the sampler loads it */
   hs_lock(&registry_lock);
+  tcache_owner_t *owner = free_owners;
+  if (owner) free_owners = owner->next_free;
+  else owner = metadata_alloc(sizeof *owner);
+  if (!owner) {
+    hs_unlock(&registry_lock);
+    tc->state = TCACHE_DEAD; /* no memory for the record: run uncached */
+    return;
+  }
+  owner->next_free = NULL;
+  tc->owner = owner;
+  /* Only now may frees take the owned-span path (it needs tc->owner). */
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
+    tc->foreign[c].max_count = size_class_batch[c];
   tc->registry_prev = NULL;
   tc->registry_next = registry_head;
   if (registry_head) registry_head->registry_prev = tc;
@@ -130,41 +169,156 @@ void tcache_load_counter(tcache_t *tc, int64_t bytes) {
   tc->bytes_until_sample = bytes;
 }
 
+/* ---- Owned spans (central.h): current, then the with_free and full
+ * lists, linked through span->next/prev, which span->owned_list names. */
+
+enum {
+  OWNED_UNLISTED = TCACHE_OWNED_UNLISTED,
+  OWNED_WITH_FREE = TCACHE_OWNED_WITH_FREE,
+  OWNED_FULL = TCACHE_OWNED_FULL,
+};
+
+static span_t **owned_list_head(tcache_owned_t *owned, uint8_t which) {
+  return which == OWNED_FULL ? &owned->full : &owned->with_free;
+}
+
+static void owned_push(tcache_owned_t *owned, span_t *span, uint8_t which) {
+  span_t **head = owned_list_head(owned, which);
+  span->owned_list = which;
+  span->prev = NULL;
+  span->next = *head;
+  if (*head) (*head)->prev = span;
+  *head = span;
+}
+
+static void owned_remove(tcache_owned_t *owned, span_t *span) {
+  span_t **head = owned_list_head(owned, span->owned_list);
+  if (span->prev) span->prev->next = span->next;
+  else *head = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+  span->owned_list = OWNED_UNLISTED;
+}
+
+static bool span_has_free(const span_t *span) {
+  return span->free_list != NULL || span->carve_next < span->carve_end;
+}
+
+/* Moves the spans whose remote frees were collected onto with_free.
+ * Returns whether any were. */
+static bool collect_pending(tcache_t *tc, uint32_t size_class) {
+  tcache_owned_t *owned = &tc->owned[size_class];
+  void **pending = &tc->owner->pending[size_class];
+  if (!__atomic_load_n(pending, __ATOMIC_RELAXED)) return false;
+  span_t *spans[32];
+  uint32_t n;
+  bool any = false;
+  do {
+    uint64_t objects;
+    n = central_collect_pending(size_class, pending, spans, 32, &objects);
+    owned->free_objects += objects;
+    for (uint32_t i = 0; i < n; i++) {
+      if (spans[i]->owned_list == OWNED_FULL) {
+        owned_remove(owned, spans[i]);
+        owned_push(owned, spans[i], OWNED_WITH_FREE);
+      }
+      any = true;
+    }
+  } while (n == 32);
+  return any;
+}
+
+/* Fills the empty bin from a list of `got` objects; returns the first. */
+static void *bin_fill(tcache_bin_t *bin, void *list, uint32_t got) {
+  bin->head = *(void **)list;
+  bin->count = got - 1;
+  return list;
+}
+
 void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   tcache_slow_path_events(tc);
   grow_bin(tc, size_class);
   tcache_bin_t *bin = &tc->bins[size_class];
-  int want = (int)HS_MIN((uint32_t)size_class_batch[size_class], bin->max_count);
-  if (want < 1) want = 1;
-  void *batch[32];
-  int got = central_remove_range(size_class, batch, want);
-  if (got == 0 && tc->capacity_bytes) {
-    /* Out of memory (or refused by a hard limit): give back this thread's
-     * cached objects and try once more. */
+  tcache_owned_t *owned = &tc->owned[size_class];
+  uint32_t want = HS_MAX(1u, bin->max_count);
+  bool collected = false, trimmed = false;
+  for (;;) {
+    span_t *span = owned->current;
+    if (span && span_has_free(span)) {
+      void *list;
+      uint32_t got = span_take_free_objects(span, size_class, want, &list);
+      owned->free_objects -= got;
+      return bin_fill(bin, list, got);
+    }
+    if (span) {
+      owned_push(owned, span, OWNED_FULL);
+      owned->current = NULL;
+    }
+    if (owned->with_free) {
+      span = owned->with_free;
+      owned_remove(owned, span);
+      owned->current = span;
+      continue;
+    }
+    if (!collected) {
+      collected = true;
+      if (collect_pending(tc, size_class)) continue;
+    }
+    void *batch[32];
+    int loose = central_remove_transfer(size_class, batch, (int)HS_MIN(want, 32u));
+    if (loose > 0) {
+      for (int i = loose - 1; i > 0; i--) *(void **)batch[i - 1] = batch[i];
+      *(void **)batch[loose - 1] = NULL;
+      return bin_fill(bin, batch[0], (uint32_t)loose);
+    }
+    owned->free_objects +=
+        central_claim(size_class, tc->owner, &tc->owner->pending[size_class], &span);
+    if (span) {
+      owned->current = span;
+      continue;
+    }
+    if (trimmed || !tc->capacity_bytes) return NULL;
+    /* Out of memory (or refused by a hard limit): give back everything
+     * this thread holds and try once more. */
+    trimmed = true;
     tcache_trim(tc);
     grow_bin(tc, size_class);
-    got = central_remove_range(size_class, batch, 1);
+    want = 1;
   }
-  if (got == 0) return NULL;
-  for (int i = 1; i < got; i++) {
-    *(void **)batch[i] = bin->head;
-    bin->head = batch[i];
-  }
-  bin->count += (uint32_t)(got - 1);
-  return batch[0];
 }
 
-/* Moves `count` objects from the bin's head to the central list. */
-static void flush_bin(tcache_t *tc, uint32_t size_class, uint32_t count) {
-  tcache_bin_t *bin = &tc->bins[size_class];
+void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *object) {
+  size_t offset = (size_t)((char *)object - (char *)span_start(span));
+  if (HS_UNLIKELY(size_class_object_index(size_class, offset) * size_class_bytes[size_class] !=
+                      offset ||
+                  (char *)object >= span->carve_next))
+    hs_fatal_pointer("free", "invalid pointer", object);
+  *(void **)object = span->free_list;
+  span->free_list = object;
+  span->free_count++;
+  tcache_owned_t *owned = &tc->owned[size_class];
+  owned->free_objects++;
+  if (span->owned_list == OWNED_FULL) {
+    owned_remove(owned, span);
+    owned_push(owned, span, OWNED_WITH_FREE);
+  }
+  if (span->free_count == span->carved_count && span != owned->current) {
+    /* Every object is back: the pages can serve any size. */
+    owned_remove(owned, span);
+    owned->free_objects -= size_class_objects[size_class];
+    central_release_owned(size_class, span);
+  }
+}
+
+/* Moves the first `count` objects of a bin list to the central lists. */
+static void flush_list(uint32_t size_class, void **list, uint32_t count) {
   void *batch[64];
   while (count > 0) {
     uint32_t n = HS_MIN(count, (uint32_t)64);
     for (uint32_t i = 0; i < n; i++) {
-      batch[i] = bin->head;
-      bin->head = *(void **)bin->head;
+      batch[i] = *list;
+      *list = *(void **)*list;
     }
-    bin->count -= n;
     count -= n;
     central_insert_range(size_class, batch, (int)n);
   }
@@ -172,22 +326,61 @@ static void flush_bin(tcache_t *tc, uint32_t size_class, uint32_t count) {
 
 void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
   tcache_slow_path_events(tc);
-  tcache_bin_t *bin = &tc->bins[size_class];
-  if (bin->max_count == 0) grow_bin(tc, size_class);
-  if (bin->max_count == 0) {
+  tcache_foreign_t *foreign = &tc->foreign[size_class];
+  if (foreign->max_count == 0) {
     central_insert_range(size_class, &object, 1);
     return;
   }
-  if (bin->count >= bin->max_count)
-    flush_bin(tc, size_class, HS_MIN(bin->count, (uint32_t)size_class_batch[size_class]));
-  *(void **)object = bin->head;
-  bin->head = object;
-  bin->count++;
+  if (foreign->count >= foreign->max_count) {
+    flush_list(size_class, &foreign->head, foreign->count);
+    foreign->count = 0;
+  }
+  *(void **)object = foreign->head;
+  foreign->head = object;
+  foreign->count++;
 }
 
 void tcache_flush_all(tcache_t *tc) {
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
-    if (tc->bins[c].count) flush_bin(tc, c, tc->bins[c].count);
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
+    tcache_bin_t *bin = &tc->bins[c];
+    tcache_owned_t *owned = &tc->owned[c];
+    /* The bin's objects of owned spans go home; the rest to the class. */
+    void *others = NULL;
+    uint32_t other_count = 0;
+    while (bin->head) {
+      void *object = bin->head;
+      bin->head = *(void **)object;
+      span_t *span = pagemap_span_of(object);
+      if (tc->owner && span->owner == tc->owner) {
+        *(void **)object = span->free_list;
+        span->free_list = object;
+        span->free_count++;
+      } else {
+        *(void **)object = others;
+        others = object;
+        other_count++;
+      }
+    }
+    bin->count = 0;
+    flush_list(c, &others, other_count);
+    flush_list(c, &tc->foreign[c].head, tc->foreign[c].count);
+    tc->foreign[c].count = 0;
+    if (owned->current) central_disown(c, owned->current);
+    owned->current = NULL;
+    while (owned->with_free) {
+      span_t *span = owned->with_free;
+      owned_remove(owned, span);
+      central_disown(c, span);
+    }
+    while (owned->full) {
+      span_t *span = owned->full;
+      owned_remove(owned, span);
+      central_disown(c, span);
+    }
+    if (tc->owner && __atomic_load_n(&tc->owner->pending[c], __ATOMIC_RELAXED))
+      central_clear_pending(c, &tc->owner->pending[c]);
+    owned->free_objects = 0;
+  }
 }
 
 /* ---- Trimming (memory limit, release-now): each thread empties its own
@@ -250,7 +443,9 @@ void tcache_read_totals_locked(tcache_totals_t *out) {
         __atomic_load_n(&tc->counter_loaded, __ATOMIC_RELAXED) -
         __atomic_load_n(&tc->bytes_until_sample, __ATOMIC_RELAXED));
     for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
-      out->cached_objects[c] += __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED);
+      out->cached_objects[c] += __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED) +
+                                __atomic_load_n(&tc->foreign[c].count, __ATOMIC_RELAXED) +
+                                __atomic_load_n(&tc->owned[c].free_objects, __ATOMIC_RELAXED);
     out->threads++;
   }
 }

@@ -1,15 +1,15 @@
-/* tcache.h — the front end: one cache of free objects per thread, a
- * singly linked list per size class, living in initial-exec TLS so the fast
- * paths in malloc.c reach it with one %fs-relative address and no lock,
- * system call or atomic read-modify-write.
+/* tcache.h — the front end: per thread, one bin of free objects per size
+ * class (a singly linked list) and the spans the thread owns, living in
+ * initial-exec TLS so the fast paths in malloc.c reach them with one
+ * %fs-relative address and no lock, system call or atomic read-modify-write.
  *
- * A thread's cache starts all zero: every bin empty with max_count 0 and
- * state TCACHE_UNBORN, so the first malloc and the first free both miss and
- * take the slow path, which attaches the cache.  After the thread's
- * destructor has run (TCACHE_DEAD) the bins stay empty with max_count 0 and
- * every call goes straight to the central lists.  The registry of live
- * caches (for statistics and fork) is guarded by registry_lock, the
- * outermost lock.  See docs/design.md. */
+ * A thread's cache starts all zero: every bin empty with max_count and
+ * foreign max_count 0 and state TCACHE_UNBORN, so the first malloc and the first
+ * free both miss and take the slow path, which attaches the cache.  After
+ * the thread's destructor has run (TCACHE_DEAD) the bins stay empty with
+ * both limits 0, it owns no span, and every call goes straight to the
+ * central lists.  The registry of live caches (for statistics and fork) is
+ * guarded by registry_lock, the outermost lock.  See docs/design.md. */
 #ifndef HS_TCACHE_H
 #define HS_TCACHE_H
 
@@ -26,10 +26,41 @@ enum tcache_state {
 };
 
 typedef struct tcache_bin {
-  void *head;          /* free objects, linked through their first word */
-  uint32_t count;
-  uint32_t max_count;  /* 0 sends every free to the slow path */
+  void *head;              /* free objects, linked through their first word */
+  uint32_t count;          /* objects on head */
+  uint32_t max_count;      /* the bin's room, and a refill's size; 0 sends
+                              every free to the slow path */
 } tcache_bin_t;
+
+/* Per class, for frees past a full bin: objects of spans this thread does
+ * not own, on their way to the central lists. */
+typedef struct tcache_foreign {
+  void *head;
+  uint32_t count;
+  uint32_t max_count;      /* 0 sends every such free to the slow path */
+} tcache_foreign_t;
+
+/* span->owned_list: which of its owner's lists a span is on (0 also for
+ * the current span). */
+enum { TCACHE_OWNED_UNLISTED = 0, TCACHE_OWNED_WITH_FREE = 1, TCACHE_OWNED_FULL = 2 };
+
+/* Per class, slow paths only: the spans this thread owns (tcache.c). */
+typedef struct tcache_owned {
+  struct span *current;    /* the span refills take from */
+  struct span *with_free;  /* the others with free objects */
+  struct span *full;       /* the others without */
+  uint64_t free_objects;   /* free objects in all owned spans */
+} tcache_owned_t;
+
+/* The identity an owned span names (span->owner), and where other threads
+ * report remote frees of its objects: kept out of TLS, in metadata, and
+ * reused only after its thread gave up every span.  A forked child never
+ * reuses the records of the threads it did not inherit, so a new thread
+ * whose TLS lands where an old one's was cannot take over its spans. */
+typedef struct tcache_owner {
+  void *pending[SIZE_CLASS_COUNT]; /* owned spans with remote frees (central.h) */
+  struct tcache_owner *next_free;  /* registry_lock */
+} tcache_owner_t;
 
 typedef struct tcache {
   /* Hot: read and written by every fast path. */
@@ -37,6 +68,8 @@ typedef struct tcache {
   uint64_t malloc_count;      /* fast and slow paths, this thread */
   uint64_t free_count;
   tcache_bin_t bins[SIZE_CLASS_COUNT]; /* bins[0] stays empty (not a class) */
+  /* Warm: frees past a full bin. */
+  tcache_foreign_t foreign[SIZE_CLASS_COUNT];
   /* Cold: slow paths only. */
   uint32_t state;                 /* enum tcache_state */
   int64_t counter_loaded;         /* bytes_until_sample when last loaded */
@@ -44,6 +77,8 @@ typedef struct tcache {
   int64_t sample_rate;            /* the rate the current gap was drawn at */
   int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
+  tcache_owner_t *owner;          /* set while ACTIVE */
+  tcache_owned_t owned[SIZE_CLASS_COUNT];
   uint32_t trim_seen;             /* the trim epoch last honoured */
   struct tcache *registry_next, *registry_prev;
   struct span *sample_spare;      /* a free one-page span for the next sample */
@@ -64,7 +99,13 @@ void tcache_attach(tcache_t *tc);
 
 /* Slow halves of the fast paths.  pre: tc->state == TCACHE_ACTIVE. */
 void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */
-void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object); /* bin full */
+void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object); /* foreign list full */
+/* A free, already counted, of an object of a span this thread owns, when
+ * the bin is full and the span is full or the object its last one out:
+ * back on its span's free list, and the span moved or given back.  Aborts
+ * on a pointer that is not an object's start.
+ * pre: object != span->free_list. */
+void tcache_free_owned(tcache_t *tc, uint32_t size_class, struct span *span, void *object);
 
 /* Counter value when sampling is off: never reaches zero in practice. */
 #define TCACHE_COUNTER_OFF (INT64_MAX / 4)
@@ -75,7 +116,8 @@ uint64_t tcache_requested_bytes(const tcache_t *tc);
  * previous load counted down to the requested-bytes total. */
 void tcache_load_counter(tcache_t *tc, int64_t bytes);
 
-/* Returns every cached object of the calling thread to the central lists. */
+/* Returns every cached object of the calling thread to its span or the
+ * central lists, and gives up every span the thread owns. */
 void tcache_flush_all(tcache_t *tc);
 
 /* Asks every thread to empty its cache (and shrink its bins back to zero)
