@@ -142,10 +142,7 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
   span_t *span = pagemap_span_holding(object);
   if (HS_UNLIKELY(!span || span->state != SPAN_SMALL || span->size_class != size_class))
     hs_fatal_pointer("free", "invalid pointer", object);
-  size_t offset = (size_t)((char *)object - (char *)span_start(span));
-  if (HS_UNLIKELY(size_class_object_index(size_class, offset) * size_class_bytes[size_class] !=
-                      offset ||
-                  (char *)object >= span->carve_next))
+  if (HS_UNLIKELY(!span_holds_carved_object(span, size_class, object)))
     hs_fatal_pointer("free", "invalid pointer", object);
   if (span->owner) {
     /* Its free list is its owner's: leave the object on remote_list and
@@ -297,7 +294,6 @@ void central_disown(uint32_t size_class, span_t *span) {
   span->pending = 0; /* the owner discards its pending list (central_clear_pending) */
   span->owner = NULL;
   span->owner_pending = NULL;
-  span->owned_list = 0;
   uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
   c->objects_out -= free_objects;
   span->allocated_count = span->carved_count - span->free_count;

@@ -357,12 +357,9 @@ HS_NOINLINE static void free_past_bin(tcache_t *tc, pagemap_leaf_t *leaf, uintpt
       void *first = span->free_list;
       if (HS_LIKELY(ptr != first)) {
         tc->free_count++;
-        size_t offset = address - (span->first_page << HS_PAGE_SHIFT);
         uint32_t freed = span->free_count + 1;
         if (HS_LIKELY(span->owned_list != TCACHE_OWNED_FULL && freed < span->carved_count &&
-                      size_class_object_index(size_class, offset) * size_class_bytes[size_class] ==
-                          offset &&
-                      (char *)ptr < span->carve_next)) {
+                      span_holds_carved_object(span, size_class, ptr))) {
           *(void **)ptr = first;
           span->free_list = ptr;
           span->free_count = freed;

@@ -12,6 +12,7 @@
 #ifndef HS_SPAN_H
 #define HS_SPAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,14 @@ static inline void *span_start(const span_t *span) {
 }
 static inline size_t span_bytes(const span_t *span) {
   return span->page_count << HS_PAGE_SHIFT;
+}
+/* Whether `object` starts one of the objects of SPAN_SMALL `span` (of
+ * `size_class`) carved so far: what a free of it must be. */
+static inline bool span_holds_carved_object(const span_t *span, uint32_t size_class,
+                                            const void *object) {
+  size_t offset = (size_t)((const char *)object - (const char *)span_start(span));
+  return size_class_object_index(size_class, offset) * size_class_bytes[size_class] == offset &&
+         (const char *)object < span->carve_next;
 }
 
 /* Circular doubly linked lists with a sentinel span as head. */

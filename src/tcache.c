@@ -170,16 +170,11 @@ void tcache_load_counter(tcache_t *tc, int64_t bytes) {
 }
 
 /* ---- Owned spans (central.h): current, then the with_free and full
- * lists, linked through span->next/prev, which span->owned_list names. */
-
-enum {
-  OWNED_UNLISTED = TCACHE_OWNED_UNLISTED,
-  OWNED_WITH_FREE = TCACHE_OWNED_WITH_FREE,
-  OWNED_FULL = TCACHE_OWNED_FULL,
-};
+ * lists, linked through span->next/prev, which span->owned_list names
+ * (TCACHE_OWNED_*, tcache.h). */
 
 static span_t **owned_list_head(tcache_owned_t *owned, uint8_t which) {
-  return which == OWNED_FULL ? &owned->full : &owned->with_free;
+  return which == TCACHE_OWNED_FULL ? &owned->full : &owned->with_free;
 }
 
 static void owned_push(tcache_owned_t *owned, span_t *span, uint8_t which) {
@@ -197,7 +192,7 @@ static void owned_remove(tcache_owned_t *owned, span_t *span) {
   else *head = span->next;
   if (span->next) span->next->prev = span->prev;
   span->next = span->prev = NULL;
-  span->owned_list = OWNED_UNLISTED;
+  span->owned_list = TCACHE_OWNED_UNLISTED;
 }
 
 static bool span_has_free(const span_t *span) {
@@ -218,9 +213,9 @@ static bool collect_pending(tcache_t *tc, uint32_t size_class) {
     n = central_collect_pending(size_class, pending, spans, 32, &objects);
     owned->free_objects += objects;
     for (uint32_t i = 0; i < n; i++) {
-      if (spans[i]->owned_list == OWNED_FULL) {
+      if (spans[i]->owned_list == TCACHE_OWNED_FULL) {
         owned_remove(owned, spans[i]);
-        owned_push(owned, spans[i], OWNED_WITH_FREE);
+        owned_push(owned, spans[i], TCACHE_OWNED_WITH_FREE);
       }
       any = true;
     }
@@ -251,7 +246,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
       return bin_fill(bin, list, got);
     }
     if (span) {
-      owned_push(owned, span, OWNED_FULL);
+      owned_push(owned, span, TCACHE_OWNED_FULL);
       owned->current = NULL;
     }
     if (owned->with_free) {
@@ -288,19 +283,16 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
 }
 
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *object) {
-  size_t offset = (size_t)((char *)object - (char *)span_start(span));
-  if (HS_UNLIKELY(size_class_object_index(size_class, offset) * size_class_bytes[size_class] !=
-                      offset ||
-                  (char *)object >= span->carve_next))
+  if (HS_UNLIKELY(!span_holds_carved_object(span, size_class, object)))
     hs_fatal_pointer("free", "invalid pointer", object);
   *(void **)object = span->free_list;
   span->free_list = object;
   span->free_count++;
   tcache_owned_t *owned = &tc->owned[size_class];
   owned->free_objects++;
-  if (span->owned_list == OWNED_FULL) {
+  if (span->owned_list == TCACHE_OWNED_FULL) {
     owned_remove(owned, span);
-    owned_push(owned, span, OWNED_WITH_FREE);
+    owned_push(owned, span, TCACHE_OWNED_WITH_FREE);
   }
   if (span->free_count == span->carved_count && span != owned->current) {
     /* Every object is back: the pages can serve any size. */

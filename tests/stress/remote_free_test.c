@@ -19,8 +19,10 @@
  *   4. fork: a thread allocates, frees some, and idles; the process forks,
  *      and in the child a new thread — whose stack and TLS glibc recycles
  *      from the idle thread, at the same address — frees the idle thread's
- *      objects and allocates.  It must not take over the spans of a thread
- *      that does not exist in the child.
+ *      objects and allocates through the same classes.  Checked: every
+ *      object intact until freed and none handed out twice.  (It does not
+ *      see which thread owns a span: an allocator that let the new thread
+ *      inherit the old one's idle spans would pass too.)
  * Every object carries a pattern checked before it is freed, and the live
  * object count (mallocs - frees) must come back to where it started.
  */
