@@ -17,7 +17,8 @@
  * used since its last pass.
  *
  * Guarded by central[c].lock, one per class, each on its own cache lines;
- * it also guards owned spans' remote lists and their owners' pending lists.
+ * it also guards owned spans' remote lists, their owners' pending lists,
+ * and the class's list of owned spans (statistics sum their free objects).
  * May call: pageheap, pagemap, size_class, base. */
 #include "central.h"
 
@@ -39,6 +40,8 @@ typedef struct central {
   uint32_t transfer_capacity;
   uint32_t touched;                 /* used since the last central_drain_idle */
   span_t nonempty;                  /* sentinel: spans with free objects */
+  span_t owned;                     /* sentinel, via owned_next/owned_prev:
+                                       spans threads own (for statistics) */
   uint64_t span_count;
   uint64_t span_objects;
   uint64_t objects_out;             /* slots out of the class's hands: each
@@ -53,6 +56,7 @@ static central_t central[SIZE_CLASS_COUNT];
 static void init_class_locked(central_t *c, uint32_t size_class) {
   if (c->nonempty.next) return;
   span_list_init(&c->nonempty);
+  c->owned.owned_next = c->owned.owned_prev = &c->owned;
   uint32_t batch = size_class_batch[size_class];
   uint32_t by_bytes = HS_MAX(batch, CENTRAL_TRANSFER_MAX_BYTES / size_class_bytes[size_class]);
   c->transfer_capacity = HS_MIN(CENTRAL_TRANSFER_SLOTS, HS_MIN(CENTRAL_TRANSFER_BATCHES * batch, by_bytes));
@@ -222,7 +226,21 @@ uint32_t span_take_free_objects(span_t *span, uint32_t size_class, uint32_t want
   return carved + returned;
 }
 
-uint32_t central_claim(uint32_t size_class, void *owner, void **owner_pending, span_t **out) {
+/* central's list of owned spans.  pre: c->lock held. */
+static void owned_insert_locked(central_t *c, span_t *span) {
+  span->owned_next = c->owned.owned_next;
+  span->owned_prev = &c->owned;
+  c->owned.owned_next->owned_prev = span;
+  c->owned.owned_next = span;
+}
+
+static void owned_remove_locked(span_t *span) {
+  span->owned_prev->owned_next = span->owned_next;
+  span->owned_next->owned_prev = span->owned_prev;
+  span->owned_next = span->owned_prev = NULL;
+}
+
+span_t *central_claim(uint32_t size_class, void *owner, void **owner_pending) {
   central_t *c = &central[size_class];
   hs_lock(&c->lock);
   init_class_locked(c, size_class);
@@ -236,8 +254,7 @@ uint32_t central_claim(uint32_t size_class, void *owner, void **owner_pending, s
     if (span) break;
     if (retried || !pageheap_limit_is_hard()) {
       hs_unlock(&c->lock);
-      *out = NULL;
-      return 0;
+      return NULL;
     }
     retried = true; /* as in central_remove_range */
     hs_unlock(&c->lock);
@@ -248,36 +265,33 @@ uint32_t central_claim(uint32_t size_class, void *owner, void **owner_pending, s
   span->on_list = 0;
   span->owner = owner;
   span->owner_pending = owner_pending;
-  uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
-  c->objects_out += free_objects;
+  c->objects_out += span->free_count + span_uncarved(span, size_class);
+  owned_insert_locked(c, span);
   hs_unlock(&c->lock);
-  *out = span;
-  return free_objects;
+  return span;
 }
 
 uint32_t central_collect_pending(uint32_t size_class, void **pending, span_t **spans,
-                                 uint32_t max_spans, uint64_t *objects) {
+                                 uint32_t max_spans) {
   central_t *c = &central[size_class];
   uint32_t n = 0;
-  uint64_t total = 0;
   hs_lock(&c->lock);
   while (*pending && n < max_spans) {
     span_t *span = *pending;
     *pending = span->pending_next;
     span->pending_next = NULL;
     span->pending = 0;
-    total += span->remote_count;
     merge_remote_locked(c, span);
     spans[n++] = span;
   }
   hs_unlock(&c->lock);
-  *objects = total;
   return n;
 }
 
 void central_release_owned(uint32_t size_class, span_t *span) {
   central_t *c = &central[size_class];
   hs_lock(&c->lock);
+  owned_remove_locked(span);
   span->owner = NULL;
   span->owner_pending = NULL;
   c->span_count--;
@@ -292,6 +306,7 @@ void central_disown(uint32_t size_class, span_t *span) {
   hs_lock(&c->lock);
   merge_remote_locked(c, span);
   span->pending = 0; /* the owner discards its pending list (central_clear_pending) */
+  owned_remove_locked(span);
   span->owner = NULL;
   span->owner_pending = NULL;
   uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
@@ -384,6 +399,15 @@ void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) 
   out->span_objects = c->span_objects;
   out->objects_out = c->objects_out;
   out->transfer_objects = c->transfer_count + c->remote_objects;
+  /* Owners change these without the lock: a racy read, as for bins. */
+  uint64_t owned_free = 0;
+  if (c->nonempty.next) {
+    for (span_t *span = c->owned.owned_next; span != &c->owned; span = span->owned_next)
+      owned_free += __atomic_load_n(&span->free_count, __ATOMIC_RELAXED) +
+                    size_class_objects[size_class] -
+                    __atomic_load_n(&span->carved_count, __ATOMIC_RELAXED);
+  }
+  out->owned_free_objects = owned_free;
 }
 
 

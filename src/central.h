@@ -31,9 +31,8 @@ int central_remove_range(uint32_t size_class, void **out, int count);
 
 /* Gives `owner` a span of `size_class` with free objects (from the class's
  * nonempty list, else new); `owner_pending` is where remote frees of its
- * objects announce it.  Returns its free objects (0 and *out NULL only when
- * the OS refuses memory). */
-uint32_t central_claim(uint32_t size_class, void *owner, void **owner_pending, struct span **out);
+ * objects announce it.  NULL only when the OS refuses memory. */
+struct span *central_claim(uint32_t size_class, void *owner, void **owner_pending);
 
 /* Moves up to `want` free objects of a span into a list linked through
  * their first words (*list_out): never-used ones first, in address order.
@@ -43,10 +42,10 @@ uint32_t span_take_free_objects(struct span *span, uint32_t size_class, uint32_t
                                 void **list_out);
 
 /* Takes up to `max_spans` spans off the pending list *pending, moving each
- * one's remote objects onto its free list; the spans go in spans[], the
- * object count in *objects.  Returns how many spans. */
+ * one's remote objects onto its free list; the spans go in spans[].
+ * Returns how many spans. */
 uint32_t central_collect_pending(uint32_t size_class, void **pending, struct span **spans,
-                                 uint32_t max_spans, uint64_t *objects);
+                                 uint32_t max_spans);
 
 /* An owned span whose objects are all free goes back to the page heap. */
 void central_release_owned(uint32_t size_class, struct span *span);
@@ -86,6 +85,8 @@ typedef struct central_class_stats {
                                 of owned ones */
   uint64_t transfer_objects; /* free objects in the transfer cache and on
                                 owned spans' remote lists */
+  uint64_t owned_free_objects; /* free objects in owned spans (their
+                                owners' caches) */
 } central_class_stats_t;
 
 /* A consistent snapshot of every class: lock all (ascending), read each

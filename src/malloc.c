@@ -343,33 +343,39 @@ HS_EXPORT void *hs_malloc(size_t size) {
 
 /* Free's second half, when the bin is full (or the pointer is not a small
  * object of this cache): an object of a span this thread owns goes back on
- * the span's free list, another small object on its class's foreign list. */
-HS_NOINLINE static void free_past_bin(tcache_t *tc, pagemap_leaf_t *leaf, uintptr_t slot,
-                                      uint32_t size_class, void *ptr) {
-  uintptr_t address = (uintptr_t)ptr;
-  tcache_bin_t *bin = &tc->bins[size_class];
-  tcache_foreign_t *foreign = &tc->foreign[size_class];
-  /* foreign[0] (not a small object) has max_count 0, as a cache not yet
-   * attached or already gone has for every class. */
-  if (foreign->max_count != 0 && (address & (HS_MIN_ALIGN - 1)) == 0 && ptr != bin->head) {
+ * the span's free list, another small object on its class's foreign list.
+ * Most frees of a long teardown come here, so the owned case is tested
+ * first and reads one line of the span record. */
+HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache_t *tc,
+                                                              pagemap_leaf_t *leaf, uintptr_t slot,
+                                                              uintptr_t size_class) {
+  if (HS_LIKELY(size_class != 0)) { /* small spans label every page */
     span_t *span = leaf->span[slot];
-    if (span->owner == tc->owner) {
-      void *first = span->free_list;
-      if (HS_LIKELY(ptr != first)) {
+    tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
+    void *first = span->free_list;
+    if (span->owner == owner && owner != NULL) {
+      uint32_t freed = span->free_count + 1;
+      /* Not the last object out, the span not on the full list, and not
+       * the head of either list it could already be on. */
+      if (HS_LIKELY(freed < span->carved_count && span->owned_list != TCACHE_OWNED_FULL &&
+                    ptr != first && ptr != tc->bins[size_class].head &&
+                    span_holds_carved_object(span, size_class, ptr))) {
+        *(void **)ptr = first;
+        span->free_list = ptr;
+        span->free_count = freed;
         tc->free_count++;
-        uint32_t freed = span->free_count + 1;
-        if (HS_LIKELY(span->owned_list != TCACHE_OWNED_FULL && freed < span->carved_count &&
-                      span_holds_carved_object(span, size_class, ptr))) {
-          *(void **)ptr = first;
-          span->free_list = ptr;
-          span->free_count = freed;
-          tc->owned[size_class].free_objects++;
-          return;
-        }
-        tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
         return;
       }
-    } else if (HS_LIKELY(foreign->count < foreign->max_count && ptr != foreign->head)) {
+      if (ptr == first || ptr == tc->bins[size_class].head)
+        hs_fatal_pointer("free", "double free", ptr);
+      tc->free_count++;
+      tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
+      return;
+    }
+    tcache_foreign_t *foreign = &tc->foreign[size_class];
+    if (HS_LIKELY(foreign->count < foreign->max_count && ptr != foreign->head &&
+                  ptr != tc->bins[size_class].head &&
+                  ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {
       *(void **)ptr = foreign->head;
       foreign->head = ptr;
       foreign->count++;
@@ -397,7 +403,7 @@ HS_EXPORT void hs_free(void *ptr) {
       tc->free_count++;
       return;
     }
-    free_past_bin(tc, leaf, slot, size_class, ptr);
+    free_past_bin(ptr, tc, leaf, slot, size_class);
     return;
   }
   free_slow(ptr);

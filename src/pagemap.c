@@ -6,6 +6,7 @@
 #include "metadata.h"
 
 pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS];
+pagemap_hot_t pagemap_hot = {UINTPTR_MAX, NULL};
 
 bool pagemap_ensure_locked(uintptr_t first_page, size_t count) {
   uintptr_t last_page = first_page + count - 1;
@@ -16,6 +17,10 @@ bool pagemap_ensure_locked(uintptr_t first_page, size_t count) {
     pagemap_leaf_t *leaf = metadata_alloc(sizeof(pagemap_leaf_t));
     if (!leaf) return false;
     __atomic_store_n(&pagemap_root[index], leaf, __ATOMIC_RELEASE);
+    if (pagemap_hot.index == UINTPTR_MAX) {
+      pagemap_hot.leaf = leaf;
+      __atomic_store_n(&pagemap_hot.index, index, __ATOMIC_RELEASE);
+    }
   }
   return true;
 }

@@ -30,9 +30,24 @@ typedef struct pagemap_leaf {
 extern pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS]
     __attribute__((visibility("hidden")));
 
+/* The first leaf made, which holds most programs' whole heap, and its root
+ * index (UINTPTR_MAX before).  Set once: the leaf, then the index.  A
+ * lookup that hits it needs no root load, so a free's size-class load
+ * waits only on arithmetic on the pointer, not on a load before it. */
+typedef struct pagemap_hot {
+  uintptr_t index;
+  pagemap_leaf_t *leaf;
+} pagemap_hot_t;
+extern pagemap_hot_t pagemap_hot __attribute__((visibility("hidden")));
+
 /* The leaf for `addr`, or NULL when no heapscope memory was ever there. */
 HS_INLINE pagemap_leaf_t *pagemap_leaf_of(uintptr_t addr) {
   uintptr_t index = addr >> (HS_PAGE_SHIFT + PAGEMAP_LEAF_BITS);
+  if (HS_LIKELY(index == __atomic_load_n(&pagemap_hot.index, __ATOMIC_ACQUIRE))) {
+    pagemap_leaf_t *leaf = pagemap_hot.leaf;
+    if (leaf == NULL) __builtin_unreachable();
+    return leaf;
+  }
   if (HS_UNLIKELY(index >= (1u << PAGEMAP_ROOT_BITS))) return NULL;
   return __atomic_load_n(&pagemap_root[index], __ATOMIC_RELAXED);
 }

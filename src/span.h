@@ -21,32 +21,36 @@
 enum span_state { SPAN_FREE = 0, SPAN_SMALL = 1, SPAN_LARGE = 2 };
 
 typedef struct span {
-  struct span *next, *prev;   /* list links (owner's lock) */
+  /* The first cache line holds what a free of an owned span's object reads
+   * and writes (malloc.c, free_past_bin); span records are line-aligned. */
   uintptr_t first_page;       /* address >> HS_PAGE_SHIFT */
   size_t page_count;
+  void *free_list;            /* SPAN_SMALL: returned objects */
+  void *owner;                /* SPAN_SMALL: its thread's tcache_owner_t, or NULL */
+  char *carve_next;           /* SPAN_SMALL: never-used objects start here */
+  uint32_t free_count;        /* SPAN_SMALL: objects on free_list */
+  uint32_t carved_count;      /* SPAN_SMALL: objects carved so far */
+  uint32_t allocated_count;   /* SPAN_SMALL, unowned: objects out of the span */
   uint8_t state;              /* enum span_state */
   uint8_t size_class;         /* SPAN_SMALL: the class; else 0 */
+  uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
+  uint8_t on_list;            /* SPAN_SMALL: on its class's nonempty list */
+  uint8_t pending;            /* on the owner's pending list */
   uint8_t zeroed;             /* SPAN_FREE: every byte is known to be zero */
   uint8_t released;           /* SPAN_FREE: its pages were returned to the OS
                                  (free spans are wholly released or not) */
-  uint8_t on_list;            /* SPAN_SMALL: on its class's nonempty list */
-  uint32_t allocated_count;   /* SPAN_SMALL, unowned: objects out of the span */
-  uint32_t free_count;        /* SPAN_SMALL: objects on free_list */
-  uint32_t carved_count;      /* SPAN_SMALL: objects carved so far */
-  void *free_list;            /* SPAN_SMALL: returned objects */
+  struct span *next, *prev;   /* list links (owner's lock) */
+  char *carve_end;
   /* Ownership (central.h): an owned span's free_list, free_count and carve
    * fields belong to its owner alone; other threads' frees of its objects
    * wait on remote_list, guarded by the class lock, and the span is put on
    * the owner's pending list (*owner_pending) to be collected. */
-  void *owner;                /* SPAN_SMALL: its thread's tcache_owner_t, or NULL */
   void **owner_pending;       /* the owner's pending list for this class */
   void *remote_list;
   uint32_t remote_count;
-  uint8_t pending;            /* on the owner's pending list */
-  uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
   struct span *pending_next;
-  char *carve_next;           /* SPAN_SMALL: never-used objects start here */
-  char *carve_end;
+  struct span *owned_next, *owned_prev; /* central's list of its class's
+                                 owned spans (class lock) */
   uint64_t requested_bytes;   /* SPAN_LARGE: the size asked for */
   void *sample_bucket;        /* SPAN_LARGE holding a sampled object: its
                                  profile bucket (see malloc.c), else NULL */
@@ -65,6 +69,7 @@ typedef struct span {
   uint8_t releasing;          /* SPAN_FREE: being returned to the OS with the
                                  page-heap lock dropped (on no list) */
 } span_t;
+_Static_assert(offsetof(span_t, released) < 64, "free_past_bin's fields span one cache line");
 
 static inline void *span_start(const span_t *span) {
   return (void *)(span->first_page << HS_PAGE_SHIFT);

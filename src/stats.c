@@ -46,7 +46,8 @@ static void snapshot(hs_stats_t *s) {
     /* Racy per-thread reads may count an object passed between threads
      * twice; clamp so a class never claims more than its slots. */
     uint64_t out_of_central = cs[c].objects_out - cs[c].transfer_objects;
-    uint64_t in_cache = HS_MIN(threads.cached_objects[c], out_of_central);
+    uint64_t in_cache =
+        HS_MIN(threads.cached_objects[c] + cs[c].owned_free_objects, out_of_central);
     uint64_t live = out_of_central - in_cache;
     hs_class_stats_t *k = &s->classes[c - 1];
     k->size_bytes = bytes;

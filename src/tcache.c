@@ -209,9 +209,7 @@ static bool collect_pending(tcache_t *tc, uint32_t size_class) {
   uint32_t n;
   bool any = false;
   do {
-    uint64_t objects;
-    n = central_collect_pending(size_class, pending, spans, 32, &objects);
-    owned->free_objects += objects;
+    n = central_collect_pending(size_class, pending, spans, 32);
     for (uint32_t i = 0; i < n; i++) {
       if (spans[i]->owned_list == TCACHE_OWNED_FULL) {
         owned_remove(owned, spans[i]);
@@ -242,7 +240,6 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
     if (span && span_has_free(span)) {
       void *list;
       uint32_t got = span_take_free_objects(span, size_class, want, &list);
-      owned->free_objects -= got;
       return bin_fill(bin, list, got);
     }
     if (span) {
@@ -266,8 +263,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
       *(void **)batch[loose - 1] = NULL;
       return bin_fill(bin, batch[0], (uint32_t)loose);
     }
-    owned->free_objects +=
-        central_claim(size_class, tc->owner, &tc->owner->pending[size_class], &span);
+    span = central_claim(size_class, tc->owner, &tc->owner->pending[size_class]);
     if (span) {
       owned->current = span;
       continue;
@@ -289,7 +285,6 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
   span->free_list = object;
   span->free_count++;
   tcache_owned_t *owned = &tc->owned[size_class];
-  owned->free_objects++;
   if (span->owned_list == TCACHE_OWNED_FULL) {
     owned_remove(owned, span);
     owned_push(owned, span, TCACHE_OWNED_WITH_FREE);
@@ -297,7 +292,6 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
   if (span->free_count == span->carved_count && span != owned->current) {
     /* Every object is back: the pages can serve any size. */
     owned_remove(owned, span);
-    owned->free_objects -= size_class_objects[size_class];
     central_release_owned(size_class, span);
   }
 }
@@ -371,7 +365,6 @@ void tcache_flush_all(tcache_t *tc) {
     }
     if (tc->owner && __atomic_load_n(&tc->owner->pending[c], __ATOMIC_RELAXED))
       central_clear_pending(c, &tc->owner->pending[c]);
-    owned->free_objects = 0;
   }
 }
 
@@ -436,8 +429,7 @@ void tcache_read_totals_locked(tcache_totals_t *out) {
         __atomic_load_n(&tc->bytes_until_sample, __ATOMIC_RELAXED));
     for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
       out->cached_objects[c] += __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED) +
-                                __atomic_load_n(&tc->foreign[c].count, __ATOMIC_RELAXED) +
-                                __atomic_load_n(&tc->owned[c].free_objects, __ATOMIC_RELAXED);
+                                __atomic_load_n(&tc->foreign[c].count, __ATOMIC_RELAXED);
     out->threads++;
   }
 }

@@ -49,7 +49,6 @@ typedef struct tcache_owned {
   struct span *current;    /* the span refills take from */
   struct span *with_free;  /* the others with free objects */
   struct span *full;       /* the others without */
-  uint64_t free_objects;   /* free objects in all owned spans */
 } tcache_owned_t;
 
 /* The identity an owned span names (span->owner), and where other threads
