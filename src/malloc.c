@@ -255,7 +255,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
     pageheap_free(span);
   } else if (tc->state == TCACHE_ACTIVE) {
     tcache_bin_t *bin = &tc->bins[size_class];
-    if (HS_UNLIKELY(ptr == bin->head || ptr == tc->foreign[size_class].head ||
+    if (HS_UNLIKELY(ptr == bin->head || ptr == tc->owner->foreign[size_class].head ||
                     (span->owner == tc->owner && ptr == span->free_list)))
       hs_fatal_pointer("free", "double free", ptr);
     if (span->owner == tc->owner) {
@@ -349,11 +349,12 @@ HS_EXPORT void *hs_malloc(size_t size) {
 HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache_t *tc,
                                                               pagemap_leaf_t *leaf, uintptr_t slot,
                                                               uintptr_t size_class) {
-  if (HS_LIKELY(size_class != 0)) { /* small spans label every page */
+  tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
+  /* Small spans label every page. */
+  if (HS_LIKELY(size_class != 0 && owner != NULL)) {
     span_t *span = leaf->span[slot];
-    tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
     void *first = span->free_list;
-    if (span->owner == owner && owner != NULL) {
+    if (span->owner == owner) {
       uint32_t freed = span->free_count + 1;
       /* Not the last object out, the span not on the full list, and not
        * the head of either list it could already be on. */
@@ -372,7 +373,7 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache
       tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
       return;
     }
-    tcache_foreign_t *foreign = &tc->foreign[size_class];
+    tcache_foreign_t *foreign = &owner->foreign[size_class];
     if (HS_LIKELY(foreign->count < foreign->max_count && ptr != foreign->head &&
                   ptr != tc->bins[size_class].head &&
                   ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {

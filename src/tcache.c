@@ -100,10 +100,7 @@ static void thread_exit(void *arg) {
     atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
     pageheap_free(spare);
   }
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
-    tc->bins[c].max_count = 0;
-    tc->foreign[c].max_count = 0;
-  }
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
   atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
   tc->capacity_bytes = 0;
   hs_lock(&registry_lock);
@@ -147,10 +144,11 @@ void tcache_attach(tcache_t *tc) {
     return;
   }
   owner->next_free = NULL;
-  tc->owner = owner;
-  /* Only now may frees take the owned-span path (it needs tc->owner). */
+  /* A reused record's lists are empty (its thread flushed them). */
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
-    tc->foreign[c].max_count = size_class_batch[c];
+    owner->foreign[c].max_count = size_class_batch[c];
+  /* Only now may frees take the owned-span path (it needs tc->owner). */
+  tc->owner = owner;
   tc->registry_prev = NULL;
   tc->registry_next = registry_head;
   if (registry_head) registry_head->registry_prev = tc;
@@ -202,7 +200,7 @@ static bool span_has_free(const span_t *span) {
 /* Moves the spans whose remote frees were collected onto with_free.
  * Returns whether any were. */
 static bool collect_pending(tcache_t *tc, uint32_t size_class) {
-  tcache_owned_t *owned = &tc->owned[size_class];
+  tcache_owned_t *owned = &tc->owner->owned[size_class];
   void **pending = &tc->owner->pending[size_class];
   if (!__atomic_load_n(pending, __ATOMIC_RELAXED)) return false;
   span_t *spans[32];
@@ -232,7 +230,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   tcache_slow_path_events(tc);
   grow_bin(tc, size_class);
   tcache_bin_t *bin = &tc->bins[size_class];
-  tcache_owned_t *owned = &tc->owned[size_class];
+  tcache_owned_t *owned = &tc->owner->owned[size_class];
   uint32_t want = HS_MAX(1u, bin->max_count);
   bool collected = false, trimmed = false;
   for (;;) {
@@ -284,7 +282,7 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
   *(void **)object = span->free_list;
   span->free_list = object;
   span->free_count++;
-  tcache_owned_t *owned = &tc->owned[size_class];
+  tcache_owned_t *owned = &tc->owner->owned[size_class];
   if (span->owned_list == TCACHE_OWNED_FULL) {
     owned_remove(owned, span);
     owned_push(owned, span, TCACHE_OWNED_WITH_FREE);
@@ -312,11 +310,11 @@ static void flush_list(uint32_t size_class, void **list, uint32_t count) {
 
 void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
   tcache_slow_path_events(tc);
-  tcache_foreign_t *foreign = &tc->foreign[size_class];
-  if (foreign->max_count == 0) {
+  if (!tc->owner) {
     central_insert_range(size_class, &object, 1);
     return;
   }
+  tcache_foreign_t *foreign = &tc->owner->foreign[size_class];
   if (foreign->count >= foreign->max_count) {
     flush_list(size_class, &foreign->head, foreign->count);
     foreign->count = 0;
@@ -329,7 +327,6 @@ void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
 void tcache_flush_all(tcache_t *tc) {
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
     tcache_bin_t *bin = &tc->bins[c];
-    tcache_owned_t *owned = &tc->owned[c];
     /* The bin's objects of owned spans go home; the rest to the class. */
     void *others = NULL;
     uint32_t other_count = 0;
@@ -349,8 +346,11 @@ void tcache_flush_all(tcache_t *tc) {
     }
     bin->count = 0;
     flush_list(c, &others, other_count);
-    flush_list(c, &tc->foreign[c].head, tc->foreign[c].count);
-    tc->foreign[c].count = 0;
+    if (!tc->owner) continue; /* no foreign lists, no owned spans */
+    tcache_foreign_t *foreign = &tc->owner->foreign[c];
+    flush_list(c, &foreign->head, foreign->count);
+    foreign->count = 0;
+    tcache_owned_t *owned = &tc->owner->owned[c];
     if (owned->current) central_disown(c, owned->current);
     owned->current = NULL;
     while (owned->with_free) {
@@ -363,7 +363,7 @@ void tcache_flush_all(tcache_t *tc) {
       owned_remove(owned, span);
       central_disown(c, span);
     }
-    if (tc->owner && __atomic_load_n(&tc->owner->pending[c], __ATOMIC_RELAXED))
+    if (__atomic_load_n(&tc->owner->pending[c], __ATOMIC_RELAXED))
       central_clear_pending(c, &tc->owner->pending[c]);
   }
 }
@@ -429,7 +429,9 @@ void tcache_read_totals_locked(tcache_totals_t *out) {
         __atomic_load_n(&tc->bytes_until_sample, __ATOMIC_RELAXED));
     for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
       out->cached_objects[c] += __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED) +
-                                __atomic_load_n(&tc->foreign[c].count, __ATOMIC_RELAXED);
+                                (tc->owner ? __atomic_load_n(&tc->owner->foreign[c].count,
+                                                             __ATOMIC_RELAXED)
+                                           : 0);
     out->threads++;
   }
 }

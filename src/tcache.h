@@ -1,13 +1,16 @@
 /* tcache.h — the front end: per thread, one bin of free objects per size
- * class (a singly linked list) and the spans the thread owns, living in
- * initial-exec TLS so the fast paths in malloc.c reach them with one
- * %fs-relative address and no lock, system call or atomic read-modify-write.
+ * class (a singly linked list), living in initial-exec TLS so the fast
+ * paths in malloc.c reach them with one %fs-relative address and no lock,
+ * system call or atomic read-modify-write; and, in the thread's owner
+ * record (metadata), the spans it owns and its foreign lists.  Keeping
+ * those out of TLS keeps the library's static TLS at ~1.3 KiB, within what
+ * glibc can still give a library loaded with dlopen.
  *
- * A thread's cache starts all zero: every bin empty with max_count and
- * foreign max_count 0 and state TCACHE_UNBORN, so the first malloc and the first
+ * A thread's cache starts all zero: every bin empty with max_count 0, no
+ * owner record, and state TCACHE_UNBORN, so the first malloc and the first
  * free both miss and take the slow path, which attaches the cache.  After
  * the thread's destructor has run (TCACHE_DEAD) the bins stay empty with
- * both limits 0, it owns no span, and every call goes straight to the
+ * max_count 0, it has no owner record, and every call goes straight to the
  * central lists.  The registry of live caches (for statistics and fork) is
  * guarded by registry_lock, the outermost lock.  See docs/design.md. */
 #ifndef HS_TCACHE_H
@@ -37,7 +40,7 @@ typedef struct tcache_bin {
 typedef struct tcache_foreign {
   void *head;
   uint32_t count;
-  uint32_t max_count;      /* 0 sends every such free to the slow path */
+  uint32_t max_count;
 } tcache_foreign_t;
 
 /* span->owned_list: which of its owner's lists a span is on (0 also for
@@ -51,14 +54,18 @@ typedef struct tcache_owned {
   struct span *full;       /* the others without */
 } tcache_owned_t;
 
-/* The identity an owned span names (span->owner), and where other threads
- * report remote frees of its objects: kept out of TLS, in metadata, and
- * reused only after its thread gave up every span.  A forked child never
- * reuses the records of the threads it did not inherit, so a new thread
- * whose TLS lands where an old one's was cannot take over its spans. */
+/* The identity an owned span names (span->owner), the spans its thread
+ * owns, its foreign lists, and where other threads report remote frees of
+ * its objects: kept out of TLS, in metadata, and reused only after its
+ * thread gave up every span.  A forked child never reuses the records of
+ * the threads it did not inherit, so a new thread whose TLS lands where an
+ * old one's was cannot take over its spans. */
 typedef struct tcache_owner {
-  void *pending[SIZE_CLASS_COUNT]; /* owned spans with remote frees (central.h) */
-  struct tcache_owner *next_free;  /* registry_lock */
+  tcache_foreign_t foreign[SIZE_CLASS_COUNT]; /* its thread only */
+  tcache_owned_t owned[SIZE_CLASS_COUNT];     /* its thread only */
+  struct tcache_owner *next_free;             /* registry_lock */
+  /* Written by other threads under the class lock. */
+  void *pending[SIZE_CLASS_COUNT] __attribute__((aligned(HS_CACHELINE)));
 } tcache_owner_t;
 
 typedef struct tcache {
@@ -66,9 +73,8 @@ typedef struct tcache {
   int64_t bytes_until_sample; /* requested bytes left before the next sample */
   uint64_t malloc_count;      /* fast and slow paths, this thread */
   uint64_t free_count;
+  tcache_owner_t *owner;      /* set while ACTIVE; read by frees past a bin */
   tcache_bin_t bins[SIZE_CLASS_COUNT]; /* bins[0] stays empty (not a class) */
-  /* Warm: frees past a full bin. */
-  tcache_foreign_t foreign[SIZE_CLASS_COUNT];
   /* Cold: slow paths only. */
   uint32_t state;                 /* enum tcache_state */
   int64_t counter_loaded;         /* bytes_until_sample when last loaded */
@@ -76,8 +82,6 @@ typedef struct tcache {
   int64_t sample_rate;            /* the rate the current gap was drawn at */
   int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
-  tcache_owner_t *owner;          /* set while ACTIVE */
-  tcache_owned_t owned[SIZE_CLASS_COUNT];
   uint32_t trim_seen;             /* the trim epoch last honoured */
   struct tcache *registry_next, *registry_prev;
   struct span *sample_spare;      /* a free one-page span for the next sample */
