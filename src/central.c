@@ -401,7 +401,7 @@ void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) 
   out->transfer_objects = c->transfer_count + c->remote_objects;
   /* Owners change these without the lock: a racy read, as for bins. */
   uint64_t owned_free = 0;
-  if (c->nonempty.next) {
+  if (c->nonempty.next) { /* the class was ever used (init_class_locked) */
     for (span_t *span = c->owned.owned_next; span != &c->owned; span = span->owned_next)
       owned_free += __atomic_load_n(&span->free_count, __ATOMIC_RELAXED) +
                     size_class_objects[size_class] -

@@ -36,8 +36,7 @@ struct span *central_claim(uint32_t size_class, void *owner, void **owner_pendin
 
 /* Moves up to `want` free objects of a span into a list linked through
  * their first words (*list_out): never-used ones first, in address order.
- * Returns how many.  pre: the caller owns the span, or holds its class
- * lock and the span is unowned. */
+ * Returns how many.  pre: the caller owns the span. */
 uint32_t span_take_free_objects(struct span *span, uint32_t size_class, uint32_t want,
                                 void **list_out);
 

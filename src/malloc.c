@@ -350,9 +350,8 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache
                                                               pagemap_leaf_t *leaf, uintptr_t slot,
                                                               uintptr_t size_class) {
   tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
-  /* Small spans label every page. */
   if (HS_LIKELY(size_class != 0 && owner != NULL)) {
-    span_t *span = leaf->span[slot];
+    span_t *span = leaf->span[slot]; /* small spans label every page */
     void *first = span->free_list;
     if (span->owner == owner) {
       uint32_t freed = span->free_count + 1;
@@ -374,7 +373,7 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
-    if (HS_LIKELY(foreign->count < foreign->max_count && ptr != foreign->head &&
+    if (HS_LIKELY(foreign->count < size_class_batch[size_class] && ptr != foreign->head &&
                   ptr != tc->bins[size_class].head &&
                   ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {
       *(void **)ptr = foreign->head;

@@ -5,7 +5,8 @@
  * kernel's.  A span is in exactly one state:
  *   SPAN_FREE   owned by the page heap, on one of its free lists;
  *   SPAN_SMALL  carved into objects of one size class, owned by that class's
- *               central list (guarded by the class lock);
+ *               central list (guarded by the class lock) or by one thread
+ *               (central.h, "Owned spans");
  *   SPAN_LARGE  one object larger than the largest size class.
  * The `next`/`prev` links belong to whichever list currently owns the span.
  * Span records come from metadata and are recycled by the page heap. */

@@ -74,12 +74,12 @@ static uint32_t bin_limit(uint32_t size_class) {
  * first words); small objects still come a batch at a time, so a thread's
  * first objects never share cache lines with another thread's. */
 static void grow_bin(tcache_t *tc, uint32_t size_class) {
-  uint32_t *refill_max = &tc->bins[size_class].max_count;
+  tcache_bin_t *bin = &tc->bins[size_class];
   uint32_t limit = bin_limit(size_class);
-  if (*refill_max >= limit) return;
+  if (bin->max_count >= limit) return;
   uint32_t batch = size_class_batch[size_class];
   uint32_t slow_step = HS_MAX(1u, HS_MIN(batch, TCACHE_SLOW_START_BYTES / size_class_bytes[size_class]));
-  uint32_t step = HS_MIN(*refill_max < batch ? slow_step : batch, limit - *refill_max);
+  uint32_t step = HS_MIN(bin->max_count < batch ? slow_step : batch, limit - bin->max_count);
   uint64_t bytes = (uint64_t)step * size_class_bytes[size_class];
   if (tc->capacity_bytes + bytes > TCACHE_THREAD_MAX_BYTES) return;
   if (hs_relaxed_add(&total_capacity_bytes, bytes) + bytes > TCACHE_TOTAL_MAX_BYTES) {
@@ -87,7 +87,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
     return;
   }
   tc->capacity_bytes += bytes;
-  *refill_max += step;
+  bin->max_count += step;
 }
 
 static void thread_exit(void *arg) {
@@ -143,10 +143,7 @@ void tcache_attach(tcache_t *tc) {
     tc->state = TCACHE_DEAD; /* no memory for the record: run uncached */
     return;
   }
-  owner->next_free = NULL;
-  /* A reused record's lists are empty (its thread flushed them). */
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++)
-    owner->foreign[c].max_count = size_class_batch[c];
+  owner->next_free = NULL; /* a reused record's lists are empty (flushed) */
   /* Only now may frees take the owned-span path (it needs tc->owner). */
   tc->owner = owner;
   tc->registry_prev = NULL;
@@ -315,7 +312,7 @@ void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
     return;
   }
   tcache_foreign_t *foreign = &tc->owner->foreign[size_class];
-  if (foreign->count >= foreign->max_count) {
+  if (foreign->count >= size_class_batch[size_class]) {
     flush_list(size_class, &foreign->head, foreign->count);
     foreign->count = 0;
   }

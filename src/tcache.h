@@ -3,7 +3,7 @@
  * paths in malloc.c reach them with one %fs-relative address and no lock,
  * system call or atomic read-modify-write; and, in the thread's owner
  * record (metadata), the spans it owns and its foreign lists.  Keeping
- * those out of TLS keeps the library's static TLS at ~1.3 KiB, within what
+ * those out of TLS keeps the library's static TLS at 1.5 KiB, within what
  * glibc can still give a library loaded with dlopen.
  *
  * A thread's cache starts all zero: every bin empty with max_count 0, no
@@ -36,11 +36,11 @@ typedef struct tcache_bin {
 } tcache_bin_t;
 
 /* Per class, for frees past a full bin: objects of spans this thread does
- * not own, on their way to the central lists. */
+ * not own, on their way to the central lists a batch
+ * (size_class_batch[class]) at a time. */
 typedef struct tcache_foreign {
   void *head;
   uint32_t count;
-  uint32_t max_count;
 } tcache_foreign_t;
 
 /* span->owned_list: which of its owner's lists a span is on (0 also for
@@ -102,12 +102,14 @@ void tcache_attach(tcache_t *tc);
 
 /* Slow halves of the fast paths.  pre: tc->state == TCACHE_ACTIVE. */
 void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */
-void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object); /* foreign list full */
-/* A free, already counted, of an object of a span this thread owns, when
- * the bin is full and the span is full or the object its last one out:
- * back on its span's free list, and the span moved or given back.  Aborts
- * on a pointer that is not an object's start.
- * pre: object != span->free_list. */
+/* free_slow's free of an object of a span this thread does not own: onto
+ * the class's foreign list (flushed to the central lists when full). */
+void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object);
+/* A free, already counted, of an object of a span this thread owns that
+ * free_past_bin's inline case does not take (the span full, or the object
+ * its last one out) or that reached free_slow: back on its span's free
+ * list, and the span moved or given back.  Aborts on a pointer that is not
+ * an object's start.  pre: object != span->free_list. */
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, struct span *span, void *object);
 
 /* Counter value when sampling is off: never reaches zero in practice. */
