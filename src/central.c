@@ -146,7 +146,7 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
   span_t *span = pagemap_span_holding(object);
   if (HS_UNLIKELY(!span || span->state != SPAN_SMALL || span->size_class != size_class))
     hs_fatal_pointer("free", "invalid pointer", object);
-  if (HS_UNLIKELY(!span_holds_carved_object(span, size_class, object)))
+  if (HS_UNLIKELY(!span_holds_carved_object(span, object)))
     hs_fatal_pointer("free", "invalid pointer", object);
   if (span->owner) {
     /* Its free list is its owner's: leave the object on remote_list and

@@ -318,21 +318,27 @@ HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
  * allocates.  `boundary_cfa` is __builtin_dwarf_cfa() of that entry point:
  * the profiler records only the frames above it. */
 HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
-  tcache_t *tc = &tls_tcache;
-  if (HS_LIKELY(size <= SIZE_CLASS_MAX_BYTES)) {
-    tcache_bin_t *bin = &tc->bins[size_class_of(size)];
-    void *object = bin->head;
-    int64_t left = tc->bytes_until_sample - (int64_t)size;
-    if (HS_LIKELY(object != NULL && left >= 0)) {
-      void *next = *(void **)object;
-      tc->bytes_until_sample = left;
-      bin->head = next;
-      __builtin_prefetch(next); /* the next malloc of this class reads it */
-      bin->count--;
-      tc->malloc_count++;
-      if (zero) memset(object, 0, size);
-      return object;
-    }
+  tcache_t *tc = tcache_self();
+  /* size_class_of, with the common case (≤ 1 KiB) tested first; a request
+   * past the largest class takes bins[0], which is always empty. */
+  uint32_t size_class = 0;
+  if (HS_LIKELY(size <= SIZE_CLASS_SMALL_LOOKUP_MAX))
+    size_class = size_class_index_small[(size + 15) >> 4];
+  else if (size <= SIZE_CLASS_MAX_BYTES)
+    size_class = size_class_index_large[(size + 127) >> 7];
+  tcache_bin_t *bin = &tc->bins[size_class];
+  void *object = bin->head;
+  /* Wraps for a size past the largest class, whose bin is empty anyway. */
+  int64_t left = (int64_t)((uint64_t)tc->bytes_until_sample - size);
+  if (HS_LIKELY(object != NULL && left >= 0)) {
+    void *next = *(void **)object;
+    tc->bytes_until_sample = left;
+    bin->head = next;
+    __builtin_prefetch(next); /* the next malloc of this class reads it */
+    bin->count--;
+    tc->malloc_count++;
+    if (zero) memset(object, 0, size);
+    return object;
   }
   return malloc_slow(size, zero, boundary_cfa);
 }
@@ -347,6 +353,7 @@ HS_EXPORT void *hs_malloc(size_t size) {
  * Most frees of a long teardown come here, so the owned case is tested
  * first and reads one line of the span record. */
 HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache_t *tc,
+                                                              const tcache_bin_t *bin,
                                                               pagemap_leaf_t *leaf, uintptr_t slot,
                                                               uintptr_t size_class) {
   tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
@@ -358,24 +365,21 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache
       /* Not the last object out, the span not on the full list, and not
        * the head of either list it could already be on. */
       if (HS_LIKELY(freed < span->carved_count && span->owned_list != TCACHE_OWNED_FULL &&
-                    ptr != first && ptr != tc->bins[size_class].head &&
-                    span_holds_carved_object(span, size_class, ptr))) {
+                    ptr != first && ptr != bin->head && span_holds_carved_object(span, ptr))) {
         *(void **)ptr = first;
         span->free_list = ptr;
         span->free_count = freed;
         tc->free_count++;
         return;
       }
-      if (ptr == first || ptr == tc->bins[size_class].head)
-        hs_fatal_pointer("free", "double free", ptr);
+      if (ptr == first || ptr == bin->head) hs_fatal_pointer("free", "double free", ptr);
       tc->free_count++;
       tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
     if (HS_LIKELY(foreign->count < size_class_batch[size_class] && ptr != foreign->head &&
-                  ptr != tc->bins[size_class].head &&
-                  ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {
+                  ptr != bin->head && ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {
       *(void **)ptr = foreign->head;
       foreign->head = ptr;
       foreign->count++;
@@ -388,25 +392,24 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache
 
 HS_EXPORT void hs_free(void *ptr) {
   uintptr_t address = (uintptr_t)ptr;
-  pagemap_leaf_t *leaf = pagemap_leaf_of(address);
-  if (HS_LIKELY(leaf != NULL)) {
-    uintptr_t slot = pagemap_slot_of(address);
-    tcache_t *tc = &tls_tcache;
-    uint32_t size_class = leaf->size_class[slot];
-    tcache_bin_t *bin = &tc->bins[size_class];
-    /* bins[0] (not a small object) has max_count 0, so it always misses. */
-    if (HS_LIKELY(bin->count < bin->max_count && ptr != bin->head &&
-                  (address & (HS_MIN_ALIGN - 1)) == 0)) {
-      *(void **)ptr = bin->head;
-      bin->head = ptr;
-      bin->count++;
-      tc->free_count++;
-      return;
-    }
-    free_past_bin(ptr, tc, leaf, slot, size_class);
+  uint32_t size_class;
+  pagemap_leaf_t *leaf = pagemap_class_of(address, &size_class);
+  if (HS_UNLIKELY(leaf == NULL)) {
+    free_slow(ptr);
     return;
   }
-  free_slow(ptr);
+  tcache_t *tc = tcache_self();
+  tcache_bin_t *bin = &tc->bins[size_class];
+  /* bins[0] (not a small object) has max_count 0, so it always misses. */
+  if (HS_LIKELY(bin->count < bin->max_count && ptr != bin->head &&
+                (address & (HS_MIN_ALIGN - 1)) == 0)) {
+    *(void **)ptr = bin->head;
+    bin->head = ptr;
+    bin->count++;
+    tc->free_count++;
+    return;
+  }
+  free_past_bin(ptr, tc, bin, leaf, pagemap_slot_of(address), size_class);
 }
 
 /* ---- The rest of the family ---- */
@@ -438,9 +441,8 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   /* Fast path, the shape of free's: a small object whose class still fits
    * the new size (and is not more than twice it) stays where it is. */
   uintptr_t address = (uintptr_t)ptr;
-  pagemap_leaf_t *leaf = pagemap_leaf_of(address);
-  if (HS_LIKELY(leaf != NULL)) {
-    uint32_t size_class = leaf->size_class[pagemap_slot_of(address)];
+  uint32_t size_class;
+  if (HS_LIKELY(pagemap_class_of(address, &size_class) != NULL)) {
     size_t class_bytes = size_class_bytes[size_class]; /* 0 for class 0 */
     if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&
                   (address & (HS_MIN_ALIGN - 1)) == 0))

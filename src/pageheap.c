@@ -419,6 +419,8 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     if (span) {
       span->state = state;
       span->size_class = size_class;
+      span->object_bytes = size_class_bytes[size_class];
+      span->div_magic = size_class_div_magic[size_class];
       if (state == SPAN_SMALL) pagemap_set_span_locked(span, size_class);
       else pagemap_set_ends_locked(span);
       if (state == SPAN_LARGE) {

@@ -6,7 +6,7 @@
 #include "metadata.h"
 
 pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS];
-pagemap_hot_t pagemap_hot = {UINTPTR_MAX, NULL};
+pagemap_hot_t pagemap_hot = {UINTPTR_MAX, NULL, 0};
 
 bool pagemap_ensure_locked(uintptr_t first_page, size_t count) {
   uintptr_t last_page = first_page + count - 1;
@@ -19,6 +19,7 @@ bool pagemap_ensure_locked(uintptr_t first_page, size_t count) {
     __atomic_store_n(&pagemap_root[index], leaf, __ATOMIC_RELEASE);
     if (pagemap_hot.index == UINTPTR_MAX) {
       pagemap_hot.leaf = leaf;
+      pagemap_hot.class_of_page = (uintptr_t)leaf->size_class - (index << PAGEMAP_LEAF_BITS);
       __atomic_store_n(&pagemap_hot.index, index, __ATOMIC_RELEASE);
     }
   }

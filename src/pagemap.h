@@ -31,12 +31,16 @@ extern pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS]
     __attribute__((visibility("hidden")));
 
 /* The first leaf made, which holds most programs' whole heap, and its root
- * index (UINTPTR_MAX before).  Set once: the leaf, then the index.  A
- * lookup that hits it needs no root load, so a free's size-class load
- * waits only on arithmetic on the pointer, not on a load before it. */
+ * index (UINTPTR_MAX before).  Set once: the leaf and class_of_page, then
+ * the index.  A lookup that hits it needs no root load, so a free's
+ * size-class load waits only on one shift of the pointer. */
 typedef struct pagemap_hot {
   uintptr_t index;
   pagemap_leaf_t *leaf;
+  /* The address of leaf->size_class less the leaf's first page number:
+   * class_of_page + (address >> HS_PAGE_SHIFT) is the class byte of an
+   * address in the leaf, without masking the page number to a slot. */
+  uintptr_t class_of_page;
 } pagemap_hot_t;
 extern pagemap_hot_t pagemap_hot __attribute__((visibility("hidden")));
 
@@ -54,6 +58,22 @@ HS_INLINE pagemap_leaf_t *pagemap_leaf_of(uintptr_t addr) {
 
 HS_INLINE uintptr_t pagemap_slot_of(uintptr_t addr) {
   return (addr >> HS_PAGE_SHIFT) & (PAGEMAP_LEAF_PAGES - 1);
+}
+
+/* The leaf for `addr` and, through `size_class`, its page's class byte; NULL
+ * (size_class untouched) when no heapscope memory was ever there.  The
+ * free and realloc fast paths' lookup. */
+HS_INLINE pagemap_leaf_t *pagemap_class_of(uintptr_t addr, uint32_t *size_class) {
+  uintptr_t page = addr >> HS_PAGE_SHIFT;
+  if (HS_LIKELY(page >> PAGEMAP_LEAF_BITS == __atomic_load_n(&pagemap_hot.index, __ATOMIC_ACQUIRE))) {
+    pagemap_leaf_t *leaf = pagemap_hot.leaf;
+    if (leaf == NULL) __builtin_unreachable();
+    *size_class = *(const uint8_t *)(pagemap_hot.class_of_page + page);
+    return leaf;
+  }
+  pagemap_leaf_t *leaf = pagemap_leaf_of(addr);
+  if (leaf) *size_class = leaf->size_class[pagemap_slot_of(addr)];
+  return leaf;
 }
 
 /* The span holding `addr`, or NULL. */

@@ -25,13 +25,14 @@ typedef struct span {
   /* The first cache line holds what a free of an owned span's object reads
    * and writes (malloc.c, free_past_bin); span records are line-aligned. */
   uintptr_t first_page;       /* address >> HS_PAGE_SHIFT */
-  size_t page_count;
   void *free_list;            /* SPAN_SMALL: returned objects */
   void *owner;                /* SPAN_SMALL: its thread's tcache_owner_t, or NULL */
   char *carve_next;           /* SPAN_SMALL: never-used objects start here */
   uint32_t free_count;        /* SPAN_SMALL: objects on free_list */
   uint32_t carved_count;      /* SPAN_SMALL: objects carved so far */
   uint32_t allocated_count;   /* SPAN_SMALL, unowned: objects out of the span */
+  uint32_t object_bytes;      /* SPAN_SMALL: size_class_bytes[size_class] */
+  uint32_t div_magic;         /* SPAN_SMALL: size_class_div_magic[size_class] */
   uint8_t state;              /* enum span_state */
   uint8_t size_class;         /* SPAN_SMALL: the class; else 0 */
   uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
@@ -40,6 +41,7 @@ typedef struct span {
   uint8_t zeroed;             /* SPAN_FREE: every byte is known to be zero */
   uint8_t released;           /* SPAN_FREE: its pages were returned to the OS
                                  (free spans are wholly released or not) */
+  size_t page_count;
   struct span *next, *prev;   /* list links (owner's lock) */
   char *carve_end;
   /* Ownership (central.h): an owned span's free_list, free_count and carve
@@ -78,13 +80,12 @@ static inline void *span_start(const span_t *span) {
 static inline size_t span_bytes(const span_t *span) {
   return span->page_count << HS_PAGE_SHIFT;
 }
-/* Whether `object` starts one of the objects of SPAN_SMALL `span` (of
- * `size_class`) carved so far: what a free of it must be. */
-static inline bool span_holds_carved_object(const span_t *span, uint32_t size_class,
-                                            const void *object) {
+/* Whether `object` starts one of the objects of SPAN_SMALL `span` carved so
+ * far: what a free of it must be. */
+static inline bool span_holds_carved_object(const span_t *span, const void *object) {
   size_t offset = (size_t)((const char *)object - (const char *)span_start(span));
-  return size_class_object_index(size_class, offset) * size_class_bytes[size_class] == offset &&
-         (const char *)object < span->carve_next;
+  uint32_t index = (uint32_t)(((uint64_t)offset * span->div_magic) >> SIZE_CLASS_DIV_SHIFT);
+  return (size_t)index * span->object_bytes == offset && (const char *)object < span->carve_next;
 }
 
 /* Circular doubly linked lists with a sentinel span as head. */

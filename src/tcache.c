@@ -274,7 +274,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
 }
 
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *object) {
-  if (HS_UNLIKELY(!span_holds_carved_object(span, size_class, object)))
+  if (HS_UNLIKELY(!span_holds_carved_object(span, object)))
     hs_fatal_pointer("free", "invalid pointer", object);
   *(void **)object = span->free_list;
   span->free_list = object;

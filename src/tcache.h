@@ -94,6 +94,16 @@ extern _Atomic uint64_t tcache_sample_spares __attribute__((visibility("hidden")
 extern _Thread_local tcache_t tls_tcache
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+/* &tls_tcache, computed once into a register.  Left to itself GCC folds the
+ * thread-pointer and TLS-offset adds into every bin address, which in free
+ * puts four adds, not two, between the size-class load and the bin's loads
+ * and stores: the chain a malloc+free loop waits on. */
+HS_INLINE tcache_t *tcache_self(void) {
+  tcache_t *tc = &tls_tcache;
+  __asm__("" : "+r"(tc));
+  return tc;
+}
+
 /* Once per process, before any tcache_attach (creates the exit key). */
 void tcache_global_init(void);
 
