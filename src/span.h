@@ -38,6 +38,7 @@ typedef struct span {
   uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
   uint8_t on_list;            /* SPAN_SMALL: on its class's nonempty list */
   uint8_t pending;            /* on the owner's pending list */
+  uint8_t kept_empty;         /* owned, every object back, kept for reuse */
   uint8_t zeroed;             /* SPAN_FREE: every byte is known to be zero */
   uint8_t released;           /* SPAN_FREE: its pages were returned to the OS
                                  (free spans are wholly released or not) */

@@ -64,6 +64,7 @@ typedef struct tcache_owner {
   tcache_foreign_t foreign[SIZE_CLASS_COUNT]; /* its thread only */
   tcache_owned_t owned[SIZE_CLASS_COUNT];     /* its thread only */
   struct tcache_owner *next_free;             /* registry_lock */
+  uint64_t empty_bytes;       /* owned spans kept empty for reuse (tcache.c) */
   /* Written by other threads under the class lock. */
   void *pending[SIZE_CLASS_COUNT] __attribute__((aligned(HS_CACHELINE)));
 } tcache_owner_t;
