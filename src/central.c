@@ -216,7 +216,16 @@ uint32_t span_take_free_objects(span_t *span, uint32_t size_class, uint32_t want
   if (carved > 0) {
     char *first = span->carve_next;
     char *last = first + (size_t)(carved - 1) * bytes;
-    for (char *p = first; p < last; p += bytes) *(void **)p = p + bytes;
+    char *p = first;
+    /* Links the objects four at a time (a refill from a fresh span links
+     * a whole bin's worth: most of what a build after a teardown costs). */
+    for (size_t quad = 4 * (size_t)bytes; p + quad <= last; p += quad) {
+      *(void **)p = p + bytes;
+      *(void **)(p + bytes) = p + 2 * (size_t)bytes;
+      *(void **)(p + 2 * (size_t)bytes) = p + 3 * (size_t)bytes;
+      *(void **)(p + 3 * (size_t)bytes) = p + quad;
+    }
+    for (; p < last; p += bytes) *(void **)p = p + bytes;
     *(void **)last = list;
     list = first;
     span->carve_next = last + bytes;
