@@ -1,6 +1,8 @@
 /* prof_overhead.c — what the sampling profiler costs, measured in one run
  * (rates are switched with hs_prof_set_rate, runs alternate, medians of 7):
- *   1. malloc(32)+free pair, tight loop: rate off vs default (512 KiB);
+ *   1. malloc(32)+free pair, tight loop: rate off vs default (512 KiB),
+ *      directly and scaled from rate 8 KiB (the cost of a sample in the
+ *      loop, times the default rate's samples per pair);
  *   2. cost per sample at a shallow stack and at a ~30-frame stack: the
  *      difference between rate 1 (every allocation sampled) and rate off,
  *      per allocation;
@@ -111,6 +113,25 @@ int main(void) {
   double off = median(off32, REPEATS), on = median(on32, REPEATS);
   printf("malloc(32)+free pair:   off %.2f ns, default rate %.2f ns, difference %+.2f ns\n", off,
          on, on - off);
+
+  /* 1b. The same, scaled: at the default rate a 32-byte pair is sampled
+   * once in 16,384, so its share is far below what two timings of
+   * separate processes resolve.  At SCALE_RATE the loop samples 64 times
+   * as often; the difference per sample, times the default rate's
+   * samples per pair, is the default rate's share. */
+  enum { SCALE_RATE = 8192 };
+  double base8[REPEATS], on8[REPEATS];
+  for (int r = 0; r < REPEATS; r++) {
+    for (int half = 0; half < 2; half++) {
+      int rate_on = (half + r) % 2;
+      (rate_on ? on8 : base8)[r] = pairs_in_child(rate_on ? SCALE_RATE : 0, 32, 20000000);
+    }
+  }
+  double off8 = median(base8, REPEATS), at8 = median(on8, REPEATS);
+  double per_sample = (at8 - off8) * SCALE_RATE / 32.0;
+  printf("  scaled: rate %d %.2f ns vs off %.2f ns: %.0f ns per sample in the loop,"
+         " so %+.3f ns a pair at the default rate\n",
+         SCALE_RATE, at8, off8, per_sample, per_sample * 32.0 / (double)default_rate);
 
   /* 2. Cost per sample: rate 1 samples every allocation. */
   for (int depth = 0; depth <= 28; depth += 28) {

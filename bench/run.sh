@@ -56,7 +56,7 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 if [ $build -eq 1 ]; then
-  make -s BUILD="$BUILD" "$BUILD/libheapscope.so" bench-suite-bins >&2
+  make -s BUILD="$BUILD" "$BUILD/libheapscope.so" bench-suite-bins "$BUILD/bench/prof_overhead" >&2
 fi
 case $BUILD in
   /*) BUILD_ABS=$BUILD ;;
@@ -160,6 +160,11 @@ for ((r = 1; r <= runs; r++)); do
   echo "run $r of $runs done ($(($(date +%s) - started)) s)" >&2
 done
 echo "# loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - started)) s" >>"$raw"
+# The profiler's cost on the pair, in one process (see docs/performance.md).
+if [ -x "$BUILD_ABS/bench/prof_overhead" ]; then
+  echo "run.sh: bench/prof_overhead" >&2
+  "$BUILD_ABS/bench/prof_overhead" 2>&1 | sed 's/^/# prof_overhead: /' >>"$raw"
+fi
 
 "$PYTHON" bench/report.py "$raw" >"$out"
 cat "$out"

@@ -70,6 +70,7 @@ done
     printf '%s\tb\tmimalloc\t4.0\t2048\t0\tb ops=1 time_s=4 final_rss_kib=100 check=1\n' $run
     printf '%s\tb\theapscope\t2.0\t2048\t0\tb ops=1 time_s=2 final_rss_kib=50 check=1\n' $run
   done
+  echo '# prof_overhead:   scaled: rate 8192 5.04 ns vs off 4.15 ns: 228 ns per sample in the loop, so +0.014 ns a pair at the default rate'
 } >"$TMP/results.tsv"
 if "$PYTHON" bench/report.py "$TMP/results.tsv" >"$TMP/report.md" 2>"$TMP/err"; then
   grep -q '^| a | 1.000 | 2.00 | 1.00 | mimalloc | 2.00 |$' "$TMP/report.md" || fail "report: row a wrong"
@@ -79,6 +80,9 @@ if "$PYTHON" bench/report.py "$TMP/results.tsv" >"$TMP/report.md" 2>"$TMP/err"; 
   grep -q 'geomean time heapscope / mimalloc: 1.000' "$TMP/report.md" || fail "report: acceptance line wrong"
   grep -q 'benchmarks > 1.25× the fastest anchor: a 2.00× mimalloc' "$TMP/report.md" ||
     fail "report: worst-benchmark line wrong"
+  grep -q 'one process, scaled from rate 8 KiB: +0.014 ns (target within ±0.1 ns: ok)' "$TMP/report.md" ||
+    fail "report: scaled profiling line wrong"
+  grep -q '^- prof_overhead' "$TMP/report.md" && fail "report: prof_overhead lines listed with the header"
 else
   fail "report.py failed: $(head -c 200 "$TMP/err")"
 fi
