@@ -1,5 +1,5 @@
 /* prof_overhead.c — what the sampling profiler costs, measured in one run
- * (rates are switched with hs_prof_set_rate, runs alternate, medians of 7):
+ * (rates are switched with hs_prof_set_rate, runs alternate, medians of 11):
  *   1. malloc(32)+free pair, tight loop: rate off vs default (512 KiB),
  *      directly and scaled from rate 8 KiB (the cost of a sample in the
  *      loop, times the default rate's samples per pair);
