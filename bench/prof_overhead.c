@@ -85,6 +85,21 @@ static double median(double *v, int n) {
   return v[n / 2];
 }
 
+/* Times `n` pairs of `size` bytes in fresh children, REPEATS times at rate
+ * off and at `rate`, the two swapping places every repetition so that
+ * neither always runs first; the medians go to *off and *on. */
+static void off_and_on(int64_t rate, size_t size, long n, double *off, double *on) {
+  double off_runs[REPEATS], on_runs[REPEATS];
+  for (int r = 0; r < REPEATS; r++) {
+    for (int half = 0; half < 2; half++) {
+      int rate_on = (half + r) % 2;
+      (rate_on ? on_runs : off_runs)[r] = pairs_in_child(rate_on ? rate : 0, size, n);
+    }
+  }
+  *off = median(off_runs, REPEATS);
+  *on = median(on_runs, REPEATS);
+}
+
 /* Median ns per pair at `rate`, at stack depth `depth` above the loop. */
 static double measure(int64_t rate, int depth, size_t size, long n, double *out_runs) {
   hs_prof_set_rate(rate);
@@ -103,14 +118,8 @@ int main(void) {
   printf("heapscope %s — profiler overhead (medians of %d runs)\n", hs_version(), REPEATS);
 
   /* 1. Fast path: alternate off/default so drift affects both alike. */
-  double off32[REPEATS], on32[REPEATS];
-  for (int r = 0; r < REPEATS; r++) {
-    for (int half = 0; half < 2; half++) {
-      int rate_on = (half + r) % 2;
-      (rate_on ? on32 : off32)[r] = pairs_in_child(rate_on ? default_rate : 0, 32, 20000000);
-    }
-  }
-  double off = median(off32, REPEATS), on = median(on32, REPEATS);
+  double off, on;
+  off_and_on(default_rate, 32, 20000000, &off, &on);
   printf("malloc(32)+free pair:   off %.2f ns, default rate %.2f ns, difference %+.2f ns\n", off,
          on, on - off);
 
@@ -120,14 +129,8 @@ int main(void) {
    * as often; the difference per sample, times the default rate's
    * samples per pair, is the default rate's share. */
   enum { SCALE_RATE = 8192 };
-  double base8[REPEATS], on8[REPEATS];
-  for (int r = 0; r < REPEATS; r++) {
-    for (int half = 0; half < 2; half++) {
-      int rate_on = (half + r) % 2;
-      (rate_on ? on8 : base8)[r] = pairs_in_child(rate_on ? SCALE_RATE : 0, 32, 20000000);
-    }
-  }
-  double off8 = median(base8, REPEATS), at8 = median(on8, REPEATS);
+  double off8, at8;
+  off_and_on(SCALE_RATE, 32, 20000000, &off8, &at8);
   double per_sample = (at8 - off8) * SCALE_RATE / 32.0;
   printf("  scaled: rate %d %.2f ns vs off %.2f ns: %.0f ns per sample in the loop,"
          " so %+.3f ns a pair at the default rate\n",
@@ -142,14 +145,8 @@ int main(void) {
   }
 
   /* 3. Worst case: 1 KiB objects at the default rate. */
-  double off1k[REPEATS], on1k[REPEATS];
-  for (int r = 0; r < REPEATS; r++) {
-    for (int half = 0; half < 2; half++) {
-      int rate_on = (half + r) % 2;
-      (rate_on ? on1k : off1k)[r] = pairs_in_child(rate_on ? default_rate : 0, 1024, 5000000);
-    }
-  }
-  double off1 = median(off1k, REPEATS), on1 = median(on1k, REPEATS);
+  double off1, on1;
+  off_and_on(default_rate, 1024, 5000000, &off1, &on1);
   printf("1 KiB pairs:            off %.2f ns, default rate %.2f ns, overhead %+.1f%%\n", off1,
          on1, 100 * (on1 - off1) / off1);
   return 0;

@@ -319,14 +319,7 @@ HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
  * the profiler records only the frames above it. */
 HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
   tcache_t *tc = tcache_self();
-  /* size_class_of, with the common case (≤ 1 KiB) tested first; a request
-   * past the largest class takes bins[0], which is always empty. */
-  uint32_t size_class = 0;
-  if (HS_LIKELY(size <= SIZE_CLASS_SMALL_LOOKUP_MAX))
-    size_class = size_class_index_small[(size + 15) >> 4];
-  else if (size <= SIZE_CLASS_MAX_BYTES)
-    size_class = size_class_index_large[(size + 127) >> 7];
-  tcache_bin_t *bin = &tc->bins[size_class];
+  tcache_bin_t *bin = &tc->bins[size_class_of(size)]; /* past the largest: bins[0] */
   void *object = bin->head;
   /* Wraps for a size past the largest class, whose bin is empty anyway. */
   int64_t left = (int64_t)((uint64_t)tc->bytes_until_sample - size);

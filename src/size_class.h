@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+
 #define HS_PAGE_SHIFT 13                       /* heapscope page, not OS page */
 #define HS_PAGE_BYTES ((size_t)1 << HS_PAGE_SHIFT)
 #define SIZE_CLASS_COUNT 77                    /* class 0 reserved ("not small") */
@@ -30,12 +32,14 @@ extern const uint32_t size_class_div_magic[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDE
 extern const uint8_t size_class_index_small[SIZE_CLASS_SMALL_LOOKUP_MAX / 16 + 1] HS_SIZE_CLASS_HIDDEN;
 extern const uint8_t size_class_index_large[SIZE_CLASS_MAX_BYTES / 128 + 1] HS_SIZE_CLASS_HIDDEN;
 
-/* The smallest class whose objects hold `size` bytes (size 0 -> class 1).
- * Pre: size <= SIZE_CLASS_MAX_BYTES.  Returns 1..SIZE_CLASS_COUNT-1. */
+/* The smallest class whose objects hold `size` bytes (size 0 -> class 1),
+ * 1..SIZE_CLASS_COUNT-1; 0 (no class) past SIZE_CLASS_MAX_BYTES.  The
+ * common case, <= 1 KiB, is tested first: on malloc's fast path that is one
+ * compare, and a large request falls through to bins[0], which is always
+ * empty. */
 static inline uint32_t size_class_of(size_t size) {
-  return size <= SIZE_CLASS_SMALL_LOOKUP_MAX
-             ? size_class_index_small[(size + 15) >> 4]
-             : size_class_index_large[(size + 127) >> 7];
+  if (HS_LIKELY(size <= SIZE_CLASS_SMALL_LOOKUP_MAX)) return size_class_index_small[(size + 15) >> 4];
+  return size <= SIZE_CLASS_MAX_BYTES ? size_class_index_large[(size + 127) >> 7] : 0;
 }
 
 /* offset_in_span / size_class_bytes[cls] without a divide.  Exact for every

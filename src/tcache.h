@@ -1,7 +1,7 @@
 /* tcache.h — the front end: per thread, one bin of free objects per size
  * class (a singly linked list), living in initial-exec TLS so the fast
- * paths in malloc.c reach them with one %fs-relative address and no lock,
- * system call or atomic read-modify-write; and, in the thread's owner
+ * paths in malloc.c reach them from the thread pointer (tcache_self) with
+ * no lock, system call or atomic read-modify-write; and, in the thread's owner
  * record (metadata), the spans it owns and its foreign lists.  Keeping
  * those out of TLS keeps the library's static TLS at 1.5 KiB, within what
  * glibc can still give a library loaded with dlopen.

@@ -72,6 +72,11 @@ int main(void) {
     uint32_t got = size_class_of(size);
     EXPECT(got == want, "size_class_of(%zu) = %u, want %u", size, got, want);
   }
+  /* Past the largest class: 0, whose bin malloc's fast path finds empty. */
+  const size_t past[] = {SIZE_CLASS_MAX_BYTES + 1, SIZE_CLASS_MAX_BYTES + 128, (size_t)1 << 40, SIZE_MAX};
+  for (size_t i = 0; i < sizeof past / sizeof past[0]; i++)
+    EXPECT(size_class_of(past[i]) == 0, "size_class_of(%zu) = %u, want 0", past[i],
+           size_class_of(past[i]));
 
   /* size_class_object_index: exact division for every offset of every span. */
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
