@@ -7,7 +7,8 @@
 # Columns (MiB unless noted): peak RSS after allocating ~1.1 GiB; RSS right
 # after freeing everything; 1 s, 3 s and 5 s later (no allocator calls);
 # the 3 s figure as % of peak; seconds until RSS < 10% of peak; RSS after
-# malloc_trim(0).
+# malloc_trim(0).  heapscope runs twice: as it comes, and with
+# release_on_drain=0, where only the background scavenger returns memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -24,10 +25,11 @@ heapscope_lib=$(cd "$BUILD" && pwd)/libheapscope.so
 
 printf '%-10s %8s %10s %8s %8s %8s %10s %12s %10s\n' allocator peak after_free at_1s at_3s \
   at_5s 'at_3s/peak' 'to_<10%_s' after_trim
-run() { # name preload
-  env ${2:+LD_PRELOAD=$2} "$BUILD/bench/rss_return" "$1"
+run() { # name preload [HEAPSCOPE options]
+  env ${2:+LD_PRELOAD=$2} ${3:+HEAPSCOPE=$3} "$BUILD/bench/rss_return" "$1"
 }
 run heapscope "$heapscope_lib"
+run hs_nodrain "$heapscope_lib" release_on_drain=0
 run glibc ""
 run jemalloc "$LIBDIR/libjemalloc.so.2"
 run mimalloc "$LIBDIR/libmimalloc.so.2"

@@ -19,7 +19,7 @@
 
 static uint64_t rss_workload_random_state = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rss_workload_random(void) {
+static inline uint64_t rss_workload_random(void) {
   uint64_t x = rss_workload_random_state;
   x ^= x << 13;
   x ^= x >> 7;
@@ -27,14 +27,14 @@ static uint64_t rss_workload_random(void) {
   return rss_workload_random_state = x;
 }
 
-static double rss_workload_now_s(void) {
+static inline double rss_workload_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Resident set size in bytes, from /proc/self/statm (0 if unreadable). */
-static uint64_t rss_workload_rss_bytes(void) {
+static inline uint64_t rss_workload_rss_bytes(void) {
   char text[128];
   int fd = open("/proc/self/statm", O_RDONLY);
   ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
@@ -49,7 +49,7 @@ static uint64_t rss_workload_rss_bytes(void) {
 /* Allocates and touches about `small_bytes` of small objects, then
  * `large_count` large ones, into objects[0..max_objects); returns how many.
  * Sets *out_of_memory and stops early if malloc fails. */
-static size_t rss_workload_allocate(void **objects, size_t max_objects, size_t small_bytes,
+static inline size_t rss_workload_allocate(void **objects, size_t max_objects, size_t small_bytes,
                                     int large_count, bool *out_of_memory) {
   size_t n = 0, total = 0;
   *out_of_memory = false;
@@ -72,7 +72,7 @@ static size_t rss_workload_allocate(void **objects, size_t max_objects, size_t s
 }
 
 /* Frees objects[0..n) in a random order. */
-static void rss_workload_free_shuffled(void **objects, size_t n) {
+static inline void rss_workload_free_shuffled(void **objects, size_t n) {
   for (size_t i = n; i > 1; i--) {
     size_t j = (size_t)(rss_workload_random() % i);
     void *t = objects[i - 1];

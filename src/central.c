@@ -308,6 +308,7 @@ void central_release_owned(uint32_t size_class, span_t *span) {
   c->objects_out -= size_class_objects[size_class];
   pageheap_free(span);
   hs_unlock(&c->lock);
+  pageheap_release_if_drained();
 }
 
 void central_disown(uint32_t size_class, span_t *span) {
@@ -330,6 +331,7 @@ void central_disown(uint32_t size_class, span_t *span) {
     span_list_push_front(&c->nonempty, span);
   }
   hs_unlock(&c->lock);
+  pageheap_release_if_drained();
 }
 
 void central_clear_pending(uint32_t size_class, void **pending) {
@@ -363,6 +365,7 @@ void central_insert_range(uint32_t size_class, void **objects, int count) {
     for (int i = 0; i < count; i++) release_to_span_locked(c, size_class, objects[i], 0);
   }
   hs_unlock(&c->lock);
+  pageheap_release_if_drained();
 }
 
 void central_drain_all(void) {
@@ -373,6 +376,7 @@ void central_drain_all(void) {
       release_to_span_locked(c, size_class, c->transfer[--c->transfer_count], 0);
     hs_unlock(&c->lock);
   }
+  pageheap_release_if_drained();
 }
 
 uint64_t central_drain_idle(bool all, uint64_t idle_since_ns) {
@@ -392,6 +396,7 @@ uint64_t central_drain_idle(bool all, uint64_t idle_since_ns) {
     c->touched = 0;
     hs_unlock(&c->lock);
   }
+  pageheap_release_if_drained();
   return drained;
 }
 

@@ -253,6 +253,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
       }
     }
     pageheap_free(span);
+    pageheap_release_if_drained();
   } else if (tc->state == TCACHE_ACTIVE) {
     tcache_bin_t *bin = &tc->bins[size_class];
     if (HS_UNLIKELY(ptr == bin->head || ptr == tc->owner->foreign[size_class].head ||

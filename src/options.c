@@ -11,7 +11,7 @@ extern char **environ;
 
 hs_options_t hs_options = {.stats_at_exit = 0, .sample_rate_bytes = HS_DEFAULT_SAMPLE_RATE_BYTES,
                            .scavenger = 1, .scavenger_delay_ms = 500,
-                           .scavenger_cpu_percent = 20};
+                           .scavenger_cpu_percent = 20, .release_on_drain = 1};
 
 typedef struct option_spec {
   const char *name;
@@ -40,6 +40,7 @@ static const option_spec_t option_table[] = {
      "milliseconds a free page stays before release, 1..3600000"},
     {"scavenger_cpu_percent", offsetof(hs_options_t, scavenger_cpu_percent), 1, 100,
      "a percentage of one CPU, 1..100"},
+    {"release_on_drain", offsetof(hs_options_t, release_on_drain), 0, 1, "0 or 1"},
     {"memory_limit_bytes", offsetof(hs_options_t, memory_limit_bytes), 0, INT64_MAX / 4,
      "a byte count, 0 for none, e.g. 256M"},
     {"memory_limit_mode", offsetof(hs_options_t, memory_limit_mode), WORD_OPTION, 1, "soft|hard"},

@@ -47,6 +47,22 @@
 #define PAGEHEAP_IDLE_WALK 64
 /* The footprint at which a background scavenger starts to pay off. */
 #define PAGEHEAP_SCAVENGER_START_BYTES ((uint64_t)16 << 20)
+/* The heap has drained when the pages in use fall below 1/DRAIN_INUSE_FRACTION
+ * of their peak since the last drain, or those in large spans below
+ * 1/DRAIN_LARGE_FRACTION of theirs where they made at least half the peak
+ * in use (thread caches keep a few MiB of small-object spans in use after
+ * the program freed everything; large spans have no cache).  free then returns the free pages to the OS at once,
+ * keeping in use / 8 of them, if at least DRAIN_MIN_BYTES are resident.  A
+ * drain the heap grows back from (by half what it released, before the
+ * next) was a dip, not an end: the wait before the next doubles, from
+ * DRAIN_BACKOFF_MIN_NS up to DRAIN_BACKOFF_MAX_NS, and halves after a drain
+ * that held, so a program that empties and refills its heap in a loop pays a
+ * refault every few seconds, not one per loop. */
+#define PAGEHEAP_DRAIN_INUSE_FRACTION 32
+#define PAGEHEAP_DRAIN_LARGE_FRACTION 64
+#define PAGEHEAP_DRAIN_MIN_BYTES ((uint64_t)1 << 20)
+#define PAGEHEAP_DRAIN_BACKOFF_MIN_NS ((uint64_t)10000000)
+#define PAGEHEAP_DRAIN_BACKOFF_MAX_NS ((uint64_t)4000000000)
 
 typedef struct free_set {
   span_t exact[PAGEHEAP_EXACT_PAGES + 1]; /* [n]: spans of exactly n pages */
@@ -65,6 +81,12 @@ static span_t idle_spans;          /* sentinel, via idle_next/idle_prev: normal
 static span_t large_spans;         /* sentinel: SPAN_LARGE spans */
 static span_t *inflight[PAGEHEAP_INFLIGHT_SLOTS]; /* `releasing` spans */
 static uint64_t inflight_bytes;    /* guarded by pageheap_lock */
+static uint64_t inuse_peak_bytes;  /* guarded by pageheap_lock: since the last drain */
+static uint64_t large_peak_bytes;  /* guarded by pageheap_lock: since the last drain */
+/* Guarded by pageheap_lock: the last drain, what it released, what the
+ * heap took from released pages since, and the wait before the next. */
+static uint64_t last_drain_ns, last_drain_bytes, regrown_bytes, drain_backoff_ns;
+static _Atomic int drain_pending;  /* set under pageheap_lock, read without */
 /* Set by hs_set_memory_limit; UINT64_MAX: not set, the option applies
  * (read live, so it is right however start-up was ordered). */
 static _Atomic uint64_t limit_bytes = UINT64_MAX;
@@ -392,6 +414,13 @@ static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
   return true;
 }
 
+/* After the heap's pages in use grew: the peaks a drain is measured from. */
+static void note_peaks_locked(void) {
+  uint64_t in_use = totals.sys_bytes - totals.free_bytes;
+  if (in_use > inuse_peak_bytes) inuse_peak_bytes = in_use;
+  if (totals.large_bytes > large_peak_bytes) large_peak_bytes = totals.large_bytes;
+}
+
 span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t size_class) {
   size_t search = pages + align_pages - 1;
   span_t *span = NULL;
@@ -414,6 +443,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     }
     if (found) {
       size_t offset = ((found->first_page + align_pages - 1) & ~(align_pages - 1)) - found->first_page;
+      if (found->released) regrown_bytes += (uint64_t)pages << HS_PAGE_SHIFT;
       span = take_locked(found, offset, pages);
     }
     if (span) {
@@ -429,6 +459,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
         span->requested_bytes = (uint64_t)pages << HS_PAGE_SHIFT; /* until the caller sets it */
         span_list_push_front(&large_spans, span);
       }
+      note_peaks_locked();
     }
     hs_unlock(&pageheap_lock);
     if (span || !refused || !may_retry) break;
@@ -457,6 +488,44 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   span->idle_since_ns = idle_since_ns;
   totals.free_bytes += span_bytes(span);
   coalesce_and_insert_locked(span);
+  uint64_t in_use = totals.sys_bytes - totals.free_bytes;
+  bool inuse_drained = in_use < inuse_peak_bytes / PAGEHEAP_DRAIN_INUSE_FRACTION;
+  /* Large spans count on their own only where they made most of the heap. */
+  bool large_drained = totals.large_bytes < large_peak_bytes / PAGEHEAP_DRAIN_LARGE_FRACTION &&
+                       large_peak_bytes >= inuse_peak_bytes / 2;
+  if (HS_UNLIKELY(inuse_drained || large_drained) &&
+      totals.free_bytes - totals.released_bytes - inflight_bytes >= PAGEHEAP_DRAIN_MIN_BYTES &&
+      hs_options.release_on_drain) {
+    /* The next drain of the same kind needs a new rise and fall. */
+    if (inuse_drained) inuse_peak_bytes = in_use;
+    if (large_drained) large_peak_bytes = totals.large_bytes;
+    hs_relaxed_store(&drain_pending, 1);
+  }
+  hs_unlock(&pageheap_lock);
+}
+
+void pageheap_release_if_drained(void) {
+  if (HS_LIKELY(!hs_relaxed_load(&drain_pending))) return;
+  if (atomic_exchange_explicit(&drain_pending, 0, memory_order_relaxed) == 0) return;
+  uint64_t now = pageheap_now_ns();
+  hs_lock(&pageheap_lock);
+  bool due = last_drain_ns == 0 || now - last_drain_ns >= drain_backoff_ns;
+  uint64_t keep = (totals.sys_bytes - totals.free_bytes) / 8;
+  if (due) {
+    if (last_drain_ns != 0 && regrown_bytes >= last_drain_bytes / 2)
+      drain_backoff_ns = HS_MIN(HS_MAX(2 * drain_backoff_ns, PAGEHEAP_DRAIN_BACKOFF_MIN_NS),
+                                PAGEHEAP_DRAIN_BACKOFF_MAX_NS);
+    else
+      drain_backoff_ns /= 2;
+    last_drain_ns = now;
+    totals.drain_releases++;
+  }
+  hs_unlock(&pageheap_lock);
+  if (!due) return;
+  uint64_t released = pageheap_release(UINT64_MAX, UINT64_MAX, keep);
+  hs_lock(&pageheap_lock);
+  last_drain_bytes = released;
+  regrown_bytes = 0;
   hs_unlock(&pageheap_lock);
 }
 
@@ -475,6 +544,8 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
       span->page_count += need;
       pagemap_set_ends_locked(span);
       totals.large_bytes += (uint64_t)need << HS_PAGE_SHIFT;
+      if (right->released) regrown_bytes += (uint64_t)need << HS_PAGE_SHIFT;
+      note_peaks_locked();
       drop_record_locked(taken);
       grown = true;
     }

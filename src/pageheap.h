@@ -44,6 +44,13 @@ uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t 
 /* Returns every free, unreleased page to the OS; the number of bytes. */
 uint64_t pageheap_release_all(void);
 
+/* After a free that took the pages in use below 1/64 of their peak (the
+ * program has freed nearly everything): returns every free page to the OS,
+ * at most once a second (option release_on_drain).  The free paths call it
+ * once they hold no lock; otherwise it is one relaxed load.
+ * pre: no allocator lock held. */
+void pageheap_release_if_drained(void);
+
 /* CLOCK_MONOTONIC in nanoseconds (vDSO; no lock, no allocation). */
 uint64_t pageheap_now_ns(void);
 
@@ -79,6 +86,7 @@ typedef struct pageheap_stats {
   uint64_t limit_overruns;  /* soft limit: growths that ended above it */
   uint64_t limit_refusals;  /* hard limit: allocations refused */
   uint64_t limit_releases;  /* bytes released synchronously for the limit */
+  uint64_t drain_releases;  /* times a drained heap was released at once */
   uint64_t oldest_idle_ns;  /* idle_since of the oldest unreleased free span
                                (0: none) */
 } pageheap_stats_t;

@@ -92,6 +92,7 @@ static void snapshot(hs_stats_t *s) {
   s->limit_overruns = ph.limit_overruns;
   s->limit_refusals = ph.limit_refusals;
   s->limit_released = ph.limit_releases;
+  s->drain_releases = ph.drain_releases;
 }
 
 HS_EXPORT int hs_stats(hs_stats_t *out) {
@@ -229,6 +230,7 @@ HS_EXPORT void malloc_stats(void) {
   stat_line(&k, "sys", s.sys, 1);
   stat_line(&k, "rss", s.rss, 1);
   stat_line(&k, "released_total", s.released_total, 1);
+  stat_line(&k, "drain_releases", s.drain_releases, 0);
   stat_line(&k, "scavenger_cycles", s.scavenger_cycles, 0);
   stat_line(&k, "scavenger_released", s.scavenger_released, 1);
   stat_line(&k, "scavenger_drained", s.scavenger_drained_objects, 0);
@@ -283,7 +285,7 @@ HS_EXPORT size_t hs_stats_json(char *buf, size_t size) {
   F(thread_cache_bytes); F(central_cache_bytes); F(metadata_sys); F(sys); F(rss);
   F(released_total); F(scavenger_cycles); F(scavenger_released); F(scavenger_drained_objects);
   F(scavenger_running); F(cache_trims); F(memory_limit); F(memory_limit_hard);
-  F(limit_overruns); F(limit_refusals); F(limit_released);
+  F(limit_overruns); F(limit_refusals); F(limit_released); F(drain_releases);
 #undef F
   json_field(&k, "fragmentation_bytes", s.heap_inuse - s.heap_alloc, &first);
   put(&k, ",\"classes\":[");

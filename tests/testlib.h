@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "heapscope.h"
 
@@ -116,6 +117,23 @@ static TESTLIB_UNUSED_ bool testlib_env_is_1_(const char *name) {
 /* True when HEAPSCOPE_TEST_QUICK=1: use reduced iteration counts. */
 static TESTLIB_UNUSED_ bool testlib_quick(void) {
   return testlib_env_is_1_("HEAPSCOPE_TEST_QUICK");
+}
+
+/* Makes sure the process runs with `option` (e.g. "release_on_drain=0") in
+ * HEAPSCOPE, which heapscope reads once at start-up: if it is not there,
+ * appends it and re-executes the program with the same arguments (and the
+ * same LD_PRELOAD).  Returns only when the option is in effect. */
+static TESTLIB_UNUSED_ void testlib_run_with_option(char **argv, const char *option) {
+  const char *current = getenv("HEAPSCOPE");
+  if (current && strstr(current, option)) return;
+  char value[512];
+  snprintf(value, sizeof value, "%s%s%s", current ? current : "", current && *current ? "," : "",
+           option);
+  setenv("HEAPSCOPE", value, 1);
+  fflush(NULL);
+  execv("/proc/self/exe", argv);
+  fprintf(stderr, "FATAL %s: cannot re-execute with HEAPSCOPE=%s\n", testlib_prog(), value);
+  exit(2);
 }
 
 /* When HEAPSCOPE_TEST_EXPECT=1, checks that heapscope is the malloc in use:

@@ -6,7 +6,9 @@
  * ("hs-scavenger" among its tasks), the memory go back (heap_released and
  * RSS), and sane statistics.  Then a re-executed child with
  * HEAPSCOPE=scavenger=0 must run no thread, keep its idle memory until it
- * calls hs_background_step(), and get it back through those calls.
+ * calls hs_background_step(), and get it back through those calls.  Both
+ * run with release_on_drain=0, so that the last free leaves the memory to
+ * the scavenger.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -137,6 +139,7 @@ static void host_driven(void) {
 }
 
 int main(int argc, char **argv) {
+  testlib_run_with_option(argv, "release_on_drain=0");
   if (argc > 1 && strcmp(argv[1], "host") == 0) {
     host_driven();
     return testlib_done();
@@ -163,7 +166,7 @@ int main(int argc, char **argv) {
 
   pid = fork();
   if (pid == 0) {
-    setenv("HEAPSCOPE", "scavenger=0", 1);
+    setenv("HEAPSCOPE", "scavenger=0,release_on_drain=0", 1);
     execl("/proc/self/exe", "scavenger_fork_test", "host", (char *)NULL);
     _exit(127);
   }

@@ -1,0 +1,111 @@
+/* drain_release_test.c — a program that frees nearly everything gets its
+ * memory back at once (option release_on_drain, on by default).
+ *
+ * Runs with scavenger=0, so only free itself can return memory.
+ *  1. ~256 MiB of mixed small and large objects, touched and freed in random
+ *     order: straight after the last free, RSS is below 10% of its peak
+ *     and drain_releases has counted the release.
+ *  2. An 8 MiB block allocated, touched and freed 300 times with nothing
+ *     else live: each free drains the heap, but the back-off lets only a few
+ *     of them release (not one per loop).
+ *  3. Re-executed with release_on_drain=0: the same workload leaves its
+ *     free pages resident and drain_releases stays 0.
+ * The pointer array lives in mmap'd memory, outside the heap measured. */
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "testlib.h"
+#include "../../bench/rss_workload.h"
+
+#define MIB ((size_t)1 << 20)
+#define MAX_OBJECTS (1u << 20)
+
+static hs_stats_t stats_now(void) {
+  hs_stats_t s = {.struct_size = sizeof s};
+  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
+  if (stats) stats(&s);
+  return s;
+}
+
+/* Allocates and frees the mixed workload; returns the peak RSS. */
+static uint64_t churn(void **objects) {
+  bool out_of_memory;
+  size_t n = rss_workload_allocate(objects, MAX_OBJECTS, 240 * MIB, 8, &out_of_memory);
+  CHECK_MSG(!out_of_memory, "malloc failed after %zu objects", n);
+  uint64_t peak = rss_workload_rss_bytes();
+  rss_workload_free_shuffled(objects, n);
+  return peak;
+}
+
+static void drained_heap_goes_back(void **objects) {
+  hs_stats_t before = stats_now();
+  uint64_t peak = churn(objects);
+  uint64_t rss = rss_workload_rss_bytes();
+  hs_stats_t after = stats_now();
+  fprintf(stderr, "drained: peak rss %.1f MiB, after the last free %.1f MiB, drain_releases %llu\n",
+          peak / 1048576.0, rss / 1048576.0, (unsigned long long)after.drain_releases);
+  CHECK_MSG(peak >= 200 * MIB, "peak rss %.1f MiB: the allocation did not happen",
+            peak / 1048576.0);
+  CHECK_MSG(rss < peak / 10, "rss %.1f MiB straight after the last free, peak %.1f MiB",
+            rss / 1048576.0, peak / 1048576.0);
+  CHECK(after.drain_releases > before.drain_releases);
+  CHECK(after.scavenger_running == 0 && after.scavenger_released == 0);
+}
+
+static void refill_loop_backs_off(void) {
+  enum { LOOPS = 300 };
+  hs_stats_t before = stats_now();
+  for (int i = 0; i < LOOPS; i++) {
+    unsigned char *block = malloc(8 * MIB);
+    if (!CHECK(block != NULL)) return;
+    for (size_t at = 0; at < 8 * MIB; at += 4096) block[at] = (unsigned char)i;
+    free(block);
+  }
+  hs_stats_t after = stats_now();
+  uint64_t drains = after.drain_releases - before.drain_releases;
+  fprintf(stderr, "refill loop: %d frees that drained the heap, %llu releases\n", LOOPS,
+          (unsigned long long)drains);
+  CHECK(drains >= 1);
+  CHECK_MSG(drains <= LOOPS / 10, "%llu releases in %d loops: no back-off",
+            (unsigned long long)drains, LOOPS);
+}
+
+static void option_off(void **objects) {
+  uint64_t peak = churn(objects);
+  hs_stats_t s = stats_now();
+  fprintf(stderr, "release_on_drain=0: peak rss %.1f MiB, after the last free %.1f MiB\n",
+          peak / 1048576.0, rss_workload_rss_bytes() / 1048576.0);
+  CHECK(s.drain_releases == 0);
+  CHECK_MSG(s.heap_idle - s.heap_released >= 100 * MIB, "only %llu bytes left resident",
+            (unsigned long long)(s.heap_idle - s.heap_released));
+}
+
+int main(int argc, char **argv) {
+  bool off = argc > 1 && strcmp(argv[1], "off") == 0;
+  testlib_run_with_option(argv, off ? "scavenger=0,release_on_drain=0" : "scavenger=0");
+  testlib_expect_heapscope();
+  void **objects = mmap(NULL, MAX_OBJECTS * sizeof(void *), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (!CHECK(objects != MAP_FAILED)) return testlib_done();
+  if (off) {
+    option_off(objects);
+    return testlib_done();
+  }
+  drained_heap_goes_back(objects);
+  refill_loop_backs_off();
+
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *child_argv[] = {argv[0], "off", NULL};
+    unsetenv("HEAPSCOPE");
+    execv("/proc/self/exe", child_argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "release_on_drain=0 child failed (%d)",
+            status);
+  munmap(objects, MAX_OBJECTS * sizeof(void *));
+  return testlib_done();
+}
