@@ -18,6 +18,10 @@
  * it finds (pagemap_span_holding), so stale labels inside a free or large
  * span read as invalid pointers.
  *
+ * A free that leaves the heap drained (far below its peak in use) sets
+ * drain_pending; the free paths, once they hold no lock, then release the
+ * free pages at once (pageheap_release_if_drained), as glibc trims at free.
+ *
  * Guarded by pageheap_lock (released around madvise for spans marked
  * `releasing`, which are on no list).  May call: pagemap, metadata, os, base. */
 #include "pageheap.h"
@@ -51,13 +55,14 @@
  * of their peak since the last drain, or those in large spans below
  * 1/DRAIN_LARGE_FRACTION of theirs where they made at least half the peak
  * in use (thread caches keep a few MiB of small-object spans in use after
- * the program freed everything; large spans have no cache).  free then returns the free pages to the OS at once,
- * keeping in use / 8 of them, if at least DRAIN_MIN_BYTES are resident.  A
- * drain the heap grows back from (by half what it released, before the
- * next) was a dip, not an end: the wait before the next doubles, from
- * DRAIN_BACKOFF_MIN_NS up to DRAIN_BACKOFF_MAX_NS, and halves after a drain
- * that held, so a program that empties and refills its heap in a loop pays a
- * refault every few seconds, not one per loop. */
+ * the program freed everything; large spans have no cache).  free then
+ * returns the free pages to the OS at once, keeping in use / 8 of them, if
+ * at least DRAIN_MIN_BYTES are resident.  A drain the heap grows back from
+ * (by half what it released, before the next) was a dip, not an end: the
+ * wait before the next doubles, from DRAIN_BACKOFF_MIN_NS up to
+ * DRAIN_BACKOFF_MAX_NS, and halves after a drain that held, so a program
+ * that empties and refills its heap in a loop pays a refault every few
+ * seconds, not one per loop. */
 #define PAGEHEAP_DRAIN_INUSE_FRACTION 32
 #define PAGEHEAP_DRAIN_LARGE_FRACTION 64
 #define PAGEHEAP_DRAIN_MIN_BYTES ((uint64_t)1 << 20)
