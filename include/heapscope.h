@@ -101,9 +101,9 @@ typedef struct hs_stats {
   hs_class_stats_t classes[HS_STATS_MAX_CLASSES]; /* [0]: the smallest class  */
   /* -- appended after classes[], so that an older caller's struct_size
    *    still ends where the fields it knows end -- */
-  uint64_t drain_releases;  /* times free found the heap drained (in use      */
-                            /* below 1/64 of its peak) and released every     */
-                            /* free page at once, cumulative                  */
+  uint64_t drain_releases;  /* times free found the heap drained (pages in    */
+                            /* use below 1/32 of their peak) and released the */
+                            /* free pages at once, cumulative                 */
 } hs_stats_t;
 
 /* Fills *out (up to out->struct_size bytes).  Returns 0, or -1 if out is NULL

@@ -42,12 +42,16 @@ static inline uint32_t size_class_of(size_t size) {
   return size <= SIZE_CLASS_MAX_BYTES ? size_class_index_large[(size + 127) >> 7] : 0;
 }
 
-/* offset_in_span / size_class_bytes[cls] without a divide.  Exact for every
- * offset in [0, size_class_pages[cls] * HS_PAGE_BYTES) (verified by the
- * generator and tests/unit/size_class_test.c); undefined beyond. */
+/* offset_in_span / size_class_bytes[cls] without a divide, from the class's
+ * division magic (size_class_divide; a span carries its class's) or its
+ * index.  Exact for every offset in [0, size_class_pages[cls] *
+ * HS_PAGE_BYTES) (verified by the generator and tests/unit/size_class_test.c);
+ * undefined beyond. */
+static inline uint32_t size_class_divide(size_t offset_in_span, uint32_t div_magic) {
+  return (uint32_t)(((uint64_t)offset_in_span * div_magic) >> SIZE_CLASS_DIV_SHIFT);
+}
 static inline uint32_t size_class_object_index(uint32_t cls, size_t offset_in_span) {
-  return (uint32_t)(((uint64_t)offset_in_span * size_class_div_magic[cls]) >>
-                    SIZE_CLASS_DIV_SHIFT);
+  return size_class_divide(offset_in_span, size_class_div_magic[cls]);
 }
 
 #endif /* HS_SIZE_CLASS_H */

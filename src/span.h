@@ -85,7 +85,7 @@ static inline size_t span_bytes(const span_t *span) {
  * far: what a free of it must be. */
 static inline bool span_holds_carved_object(const span_t *span, const void *object) {
   size_t offset = (size_t)((const char *)object - (const char *)span_start(span));
-  uint32_t index = (uint32_t)(((uint64_t)offset * span->div_magic) >> SIZE_CLASS_DIV_SHIFT);
+  uint32_t index = size_class_divide(offset, span->div_magic);
   return (size_t)index * span->object_bytes == offset && (const char *)object < span->carve_next;
 }
 

@@ -9,6 +9,9 @@
  *   testlib_expect_heapscope()  when HEAPSCOPE_TEST_EXPECT=1, fail loudly unless
  *                               heapscope really is the malloc in use
  *   testlib_quick()             true when HEAPSCOPE_TEST_QUICK=1 (reduce iterations)
+ *   testlib_stats()             hs_stats() now (zeros when heapscope is not loaded)
+ *   testlib_run_with_option(argv, "name=value")
+ *                               re-execute with that in HEAPSCOPE unless it is there
  *
  * Counters are atomic, so CHECK may be used from several threads.  Failure
  * reporting uses fprintf(stderr, ...) only (stderr is unbuffered), and the number
@@ -117,6 +120,15 @@ static TESTLIB_UNUSED_ bool testlib_env_is_1_(const char *name) {
 /* True when HEAPSCOPE_TEST_QUICK=1: use reduced iteration counts. */
 static TESTLIB_UNUSED_ bool testlib_quick(void) {
   return testlib_env_is_1_("HEAPSCOPE_TEST_QUICK");
+}
+
+/* heapscope's statistics now, through hs_stats when it is loaded (all zero
+ * otherwise). */
+static TESTLIB_UNUSED_ hs_stats_t testlib_stats(void) {
+  hs_stats_t s = {.struct_size = sizeof s};
+  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
+  if (stats) stats(&s);
+  return s;
 }
 
 /* Makes sure the process runs with `option` (e.g. "release_on_drain=0") in

@@ -20,13 +20,6 @@
 #define MIB ((size_t)1 << 20)
 #define MAX_OBJECTS (1u << 20)
 
-static hs_stats_t stats_now(void) {
-  hs_stats_t s = {.struct_size = sizeof s};
-  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
-  if (stats) stats(&s);
-  return s;
-}
-
 /* Allocates and frees the mixed workload; returns the peak RSS. */
 static uint64_t churn(void **objects) {
   bool out_of_memory;
@@ -38,10 +31,10 @@ static uint64_t churn(void **objects) {
 }
 
 static void drained_heap_goes_back(void **objects) {
-  hs_stats_t before = stats_now();
+  hs_stats_t before = testlib_stats();
   uint64_t peak = churn(objects);
   uint64_t rss = rss_workload_rss_bytes();
-  hs_stats_t after = stats_now();
+  hs_stats_t after = testlib_stats();
   fprintf(stderr, "drained: peak rss %.1f MiB, after the last free %.1f MiB, drain_releases %llu\n",
           peak / 1048576.0, rss / 1048576.0, (unsigned long long)after.drain_releases);
   CHECK_MSG(peak >= 200 * MIB, "peak rss %.1f MiB: the allocation did not happen",
@@ -54,14 +47,14 @@ static void drained_heap_goes_back(void **objects) {
 
 static void refill_loop_backs_off(void) {
   enum { LOOPS = 300 };
-  hs_stats_t before = stats_now();
+  hs_stats_t before = testlib_stats();
   for (int i = 0; i < LOOPS; i++) {
     unsigned char *block = malloc(8 * MIB);
     if (!CHECK(block != NULL)) return;
     for (size_t at = 0; at < 8 * MIB; at += 4096) block[at] = (unsigned char)i;
     free(block);
   }
-  hs_stats_t after = stats_now();
+  hs_stats_t after = testlib_stats();
   uint64_t drains = after.drain_releases - before.drain_releases;
   fprintf(stderr, "refill loop: %d frees that drained the heap, %llu releases\n", LOOPS,
           (unsigned long long)drains);
@@ -72,7 +65,7 @@ static void refill_loop_backs_off(void) {
 
 static void option_off(void **objects) {
   uint64_t peak = churn(objects);
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   fprintf(stderr, "release_on_drain=0: peak rss %.1f MiB, after the last free %.1f MiB\n",
           peak / 1048576.0, rss_workload_rss_bytes() / 1048576.0);
   CHECK(s.drain_releases == 0);

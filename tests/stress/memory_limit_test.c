@@ -39,13 +39,6 @@ static uint64_t status_kib(const char *key) {
   return value;
 }
 
-static hs_stats_t stats_now(void) {
-  hs_stats_t s = {.struct_size = sizeof s};
-  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
-  if (stats) stats(&s);
-  return s;
-}
-
 static void *slots[SLOTS];
 static size_t sizes[SLOTS];
 
@@ -53,7 +46,7 @@ static void soft_limit(void) {
   uint64_t (*set_limit)(uint64_t) = (uint64_t (*)(uint64_t))hs_fn("hs_set_memory_limit");
   if (!CHECK(set_limit != NULL)) return;
   set_limit(getenv("NOLIMIT") ? 0 : (uint64_t)256 * MIB);
-  CHECK(stats_now().memory_limit == (uint64_t)256 * MIB);
+  CHECK(testlib_stats().memory_limit == (uint64_t)256 * MIB);
   size_t live = 0, count = 0;
   for (int cycle = 0; cycle < 50; cycle++) {
     int mix = cycle % 3; /* 0: small, 1: medium, 2: large objects */
@@ -89,7 +82,7 @@ static void soft_limit(void) {
     live = kept_bytes;
   }
   uint64_t hwm = status_kib("VmHWM:") << 10;
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   fprintf(stderr,
           "soft limit 256 MiB: peak rss %.1f MiB; overruns %llu, limit releases %.1f MiB, "
           "released total %.1f MiB\n",
@@ -102,7 +95,7 @@ static void soft_limit(void) {
 }
 
 static void hard_limit_child(void) {
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   CHECK(s.memory_limit == 64 * MIB);
   CHECK(s.memory_limit_hard == 1);
   /* Large blocks until refused. */
@@ -115,7 +108,7 @@ static void hard_limit_child(void) {
   }
   CHECK_MSG(count < 1000 && errno == ENOMEM, "%zu blocks, errno %d", count, errno);
   CHECK_MSG(count >= 40 && count <= 64, "%zu MiB fit under a 64 MiB limit", count);
-  s = stats_now();
+  s = testlib_stats();
   CHECK(s.limit_refusals >= 1);
   CHECK_MSG(s.heap_sys - s.heap_released <= 64 * MIB, "footprint %llu",
             (unsigned long long)(s.heap_sys - s.heap_released));
@@ -189,7 +182,7 @@ int main(int argc, char **argv) {
     return testlib_done();
   }
   if (argc > 1 && strcmp(argv[1], "noop") == 0) {
-    CHECK(stats_now().memory_limit_hard == 0);
+    CHECK(testlib_stats().memory_limit_hard == 0);
     return testlib_done();
   }
   testlib_expect_heapscope();

@@ -20,13 +20,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-static hs_stats_t stats_now(void) {
-  hs_stats_t s = {.struct_size = sizeof s};
-  int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
-  if (stats) stats(&s);
-  return s;
-}
-
 static int scavenger_threads(void) {
   int found = 0;
   DIR *dir = opendir("/proc/self/task");
@@ -88,17 +81,17 @@ static int thread_count_without_malloc(void) {
 
 static void fork_child(void) {
   int threads_at_fork = thread_count_without_malloc();
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   CHECK_MSG(threads_at_fork == 1, "the child starts with %d threads, want 1", threads_at_fork);
   CHECK_MSG(s.scavenger_running == 0, "the parent's scavenger thread is not in the child");
   check_sane(&s);
   uint64_t released_before = s.released_total;
   churn(128 * MIB);
-  uint64_t peak = s.rss > 0 ? stats_now().rss : 0;
-  hs_stats_t after = stats_now();
+  uint64_t peak = s.rss > 0 ? testlib_stats().rss : 0;
+  hs_stats_t after = testlib_stats();
   for (int waited = 0; waited < 5000; waited += 100) {
     sleep_ms(100);
-    after = stats_now();
+    after = testlib_stats();
     if (after.released_total - released_before >= 100 * MIB && after.rss < peak / 2) break;
   }
   fprintf(stderr, "child: released %.1f MiB, rss %.1f MiB (peak %.1f MiB), threads %d\n",
@@ -118,7 +111,7 @@ static void host_driven(void) {
   if (!CHECK(step != NULL)) return;
   churn(128 * MIB);
   sleep_ms(1200); /* longer than the release delay: a thread would act now */
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   CHECK_MSG(s.scavenger_running == 0 && scavenger_threads() == 0, "scavenger=0 ran a thread");
   CHECK_MSG(s.heap_idle - s.heap_released >= 100 * MIB,
             "idle memory went back without hs_background_step (%llu unreleased)",
@@ -128,7 +121,7 @@ static void host_driven(void) {
     released += step();
     sleep_ms(10);
   }
-  hs_stats_t after = stats_now();
+  hs_stats_t after = testlib_stats();
   fprintf(stderr, "host-driven: hs_background_step released %.1f MiB, rss %.1f -> %.1f MiB\n",
           released / 1048576.0, s.rss / 1048576.0, after.rss / 1048576.0);
   CHECK_MSG(released >= 100 * MIB, "hs_background_step released only %llu bytes",
@@ -146,10 +139,10 @@ int main(int argc, char **argv) {
   }
   testlib_expect_heapscope();
   churn(64 * MIB);
-  hs_stats_t s = stats_now();
+  hs_stats_t s = testlib_stats();
   for (int i = 0; i < 50 && !s.scavenger_running; i++) {
     churn(MIB);
-    s = stats_now();
+    s = testlib_stats();
   }
   CHECK_MSG(s.scavenger_running == 1, "the parent's scavenger did not start");
   CHECK(scavenger_threads() == 1);
