@@ -509,15 +509,15 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   hs_unlock(&pageheap_lock);
 }
 
-void pageheap_release_if_drained(void) {
-  if (HS_LIKELY(!hs_relaxed_load(&drain_pending))) return;
-  if (atomic_exchange_explicit(&drain_pending, 0, memory_order_relaxed) == 0) return;
+bool pageheap_drain_begin(void) {
   uint64_t now = pageheap_now_ns();
   hs_lock(&pageheap_lock);
-  bool due = last_drain_ns == 0 || now - last_drain_ns >= drain_backoff_ns;
-  uint64_t keep = (totals.sys_bytes - totals.free_bytes) / 8;
+  /* A heap that has not grown back since the last drain can be drained
+   * again at once: there is nothing to refault. */
+  bool regrown = regrown_bytes >= last_drain_bytes / 2;
+  bool due = last_drain_ns == 0 || !regrown || now - last_drain_ns >= drain_backoff_ns;
   if (due) {
-    if (last_drain_ns != 0 && regrown_bytes >= last_drain_bytes / 2)
+    if (last_drain_ns != 0 && regrown)
       drain_backoff_ns = HS_MIN(HS_MAX(2 * drain_backoff_ns, PAGEHEAP_DRAIN_BACKOFF_MIN_NS),
                                 PAGEHEAP_DRAIN_BACKOFF_MAX_NS);
     else
@@ -526,12 +526,24 @@ void pageheap_release_if_drained(void) {
     totals.drain_releases++;
   }
   hs_unlock(&pageheap_lock);
-  if (!due) return;
+  return due;
+}
+
+void pageheap_drain_finish(void) {
+  hs_lock(&pageheap_lock);
+  uint64_t keep = (totals.sys_bytes - totals.free_bytes) / 8;
+  hs_unlock(&pageheap_lock);
   uint64_t released = pageheap_release(UINT64_MAX, UINT64_MAX, keep);
   hs_lock(&pageheap_lock);
   last_drain_bytes = released;
   regrown_bytes = 0;
   hs_unlock(&pageheap_lock);
+}
+
+void pageheap_release_if_drained(void) {
+  if (HS_LIKELY(!hs_relaxed_load(&drain_pending))) return;
+  if (atomic_exchange_explicit(&drain_pending, 0, memory_order_relaxed) == 0) return;
+  if (pageheap_drain_begin()) pageheap_drain_finish();
 }
 
 void pageheap_free(span_t *span) { pageheap_free_idle_since(span, pageheap_now_ns()); }

@@ -52,6 +52,13 @@ uint64_t pageheap_release_all(void);
  * is one relaxed load.
  * pre: no allocator lock held. */
 void pageheap_release_if_drained(void);
+/* The two halves of a drain, for callers that find the heap drained by
+ * other means (a thread whose live objects fell far below their peak,
+ * tcache.c): begin applies the back-off and counts the drain, and returns
+ * whether it is due; finish then releases every free page but in use / 8.
+ * Call both with no allocator lock held. */
+bool pageheap_drain_begin(void);
+void pageheap_drain_finish(void);
 
 /* CLOCK_MONOTONIC in nanoseconds (vDSO; no lock, no allocation). */
 uint64_t pageheap_now_ns(void);

@@ -40,6 +40,7 @@
 #include "central.h"
 #include "pageheap.h"
 #include "metadata.h"
+#include "options.h"
 #include "pagemap.h"
 #include "scavenger.h"
 
@@ -59,6 +60,17 @@
  * and reuses memory still in cache (tree: 0.93x the time). */
 #define TCACHE_EMPTY_MAX_BYTES ((uint64_t)1 << 20)
 #define TCACHE_EMPTY_TOTAL_MAX_BYTES ((uint64_t)16 << 20)
+/* A thread whose live objects (its mallocs less its frees) fall below
+ * 1/TCACHE_DRAIN_FRACTION of their peak since its last drain, from a peak of
+ * at least TCACHE_DRAIN_MIN_OBJECTS, has freed nearly everything it built:
+ * its cache and the page heap's free pages are idle, and a span of its
+ * emptying is the moment to give them back (drain_if_thread_drained).  The
+ * page heap's own test cannot see this: cached objects keep their spans in
+ * use.  A thread's exit tests the live objects of all threads together
+ * against their peak at earlier exits, for programs whose threads free each
+ * other's objects. */
+#define TCACHE_DRAIN_FRACTION 32
+#define TCACHE_DRAIN_MIN_OBJECTS 4096
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 _Atomic uint64_t tcache_sample_spares;
@@ -70,6 +82,7 @@ static _Atomic uint64_t orphan_mallocs, orphan_frees, orphan_requested;
 static _Atomic uint64_t total_capacity_bytes;
 static _Atomic uint64_t total_empty_bytes;    /* kept empty spans, all threads */
 static tcache_owner_t *free_owners;          /* registry_lock */
+static uint64_t exit_live_peak;               /* registry_lock: most live objects at an exit */
 static pthread_key_t exit_key;
 static int exit_key_ready;
 
@@ -101,6 +114,18 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
   bin->max_count += step;
 }
 
+/* Live objects of all threads: mallocs less frees, exited ones included
+ * (racy reads of the live caches' counters).  pre: registry_lock held. */
+static uint64_t live_objects_locked(void) {
+  uint64_t frees = exited_frees + hs_relaxed_load(&orphan_frees);
+  uint64_t mallocs = exited_mallocs + hs_relaxed_load(&orphan_mallocs);
+  for (tcache_t *tc = registry_head; tc; tc = tc->registry_next) {
+    frees += __atomic_load_n(&tc->free_count, __ATOMIC_RELAXED);
+    mallocs += __atomic_load_n(&tc->malloc_count, __ATOMIC_RELAXED);
+  }
+  return mallocs > frees ? mallocs - frees : 0;
+}
+
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
   tcache_flush_all(tc);
@@ -129,7 +154,15 @@ static void thread_exit(void *arg) {
     exited_requested += tcache_requested_bytes(tc);
   }
   tc->state = TCACHE_DEAD;
+  uint64_t live = live_objects_locked();
+  bool drained = exit_live_peak >= TCACHE_DRAIN_MIN_OBJECTS &&
+                 live < exit_live_peak / TCACHE_DRAIN_FRACTION;
+  if (live > exit_live_peak || drained) exit_live_peak = live;
   hs_unlock(&registry_lock);
+  if (drained && hs_options.release_on_drain && pageheap_drain_begin()) {
+    central_drain_all();
+    pageheap_drain_finish();
+  }
 }
 
 void tcache_global_init(void) {
@@ -253,6 +286,11 @@ static void *bin_fill(tcache_bin_t *bin, void *list, uint32_t got) {
 
 void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   tcache_slow_path_events(tc);
+  int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
+  if (HS_UNLIKELY(live > (int64_t)tc->live_peak)) {
+    tc->live_peak = (uint64_t)live;
+    tc->drain_below = live >= TCACHE_DRAIN_MIN_OBJECTS ? live / TCACHE_DRAIN_FRACTION : 0;
+  }
   grow_bin(tc, size_class);
   tcache_bin_t *bin = &tc->bins[size_class];
   tcache_owned_t *owned = &tc->owner->owned[size_class];
@@ -305,6 +343,24 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   }
 }
 
+/* After a span of this thread's emptied: if the thread has freed nearly
+ * all it built (TCACHE_DRAIN_FRACTION), gives back its cache, the transfer
+ * caches and the page heap's free pages, subject to the page heap's
+ * back-off.  No lock is held here. */
+static void drain_if_thread_drained(tcache_t *tc) {
+  int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
+  if (HS_LIKELY(live >= tc->drain_below)) return;
+  /* The next drain needs a new rise, or another fall by as much: the last
+   * objects of a teardown are freed after the first drain, and pin the
+   * spans they are in until they are. */
+  tc->live_peak = live > 0 ? (uint64_t)live : 0;
+  tc->drain_below = live > 0 ? live / TCACHE_DRAIN_FRACTION : 0;
+  if (!hs_options.release_on_drain || !pageheap_drain_begin()) return;
+  tcache_flush_all(tc);
+  central_drain_all();
+  pageheap_drain_finish();
+}
+
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *object) {
   if (HS_UNLIKELY(!span_holds_carved_object(span, object)))
     hs_fatal_pointer("free", "invalid pointer", object);
@@ -330,6 +386,7 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
       owned_remove(owned, span);
       central_release_owned(size_class, span);
     }
+    drain_if_thread_drained(tc);
   }
 }
 
@@ -357,6 +414,7 @@ void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object) {
   if (foreign->count >= size_class_batch[size_class]) {
     flush_list(size_class, &foreign->head, foreign->count);
     foreign->count = 0;
+    drain_if_thread_drained(tc);
   }
   *(void **)object = foreign->head;
   foreign->head = object;

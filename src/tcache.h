@@ -84,6 +84,9 @@ typedef struct tcache {
   int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
   uint32_t trim_seen;             /* the trim epoch last honoured */
+  uint64_t live_peak;             /* most live objects (mallocs − frees)
+                                     seen at a refill since the last drain */
+  int64_t drain_below;            /* live objects that make a drain (tcache.c) */
   struct tcache *registry_next, *registry_prev;
   struct span *sample_spare;      /* a free one-page span for the next sample */
 } tcache_t;

@@ -8,7 +8,12 @@
  *  2. An 8 MiB block allocated, touched and freed 300 times with nothing
  *     else live: each free drains the heap, but the back-off lets only a few
  *     of them release (not one per loop).
- *  3. Re-executed with release_on_drain=0: the same workload leaves its
+ *  3. ~64 MiB of small objects only, freed in random order by the thread
+ *     that allocated them: its cache keeps spans in use, so the page heap
+ *     never looks drained, but the thread sees its live objects fall below
+ *     1/32 of their peak and gives back its cache and the free pages: RSS
+ *     is below 1/8 of its peak straight after the last free.
+ *  4. Re-executed with release_on_drain=0: the same workload as 1 leaves its
  *     free pages resident and drain_releases stays 0.
  * The pointer array lives in mmap'd memory, outside the heap measured. */
 #include <sys/mman.h>
@@ -63,6 +68,28 @@ static void refill_loop_backs_off(void) {
             (unsigned long long)drains, LOOPS);
 }
 
+static void small_objects_drain_the_thread(void **objects) {
+  hs_stats_t before = testlib_stats();
+  bool out_of_memory;
+  size_t n = rss_workload_allocate(objects, MAX_OBJECTS, 64 * MIB, 0, &out_of_memory);
+  CHECK_MSG(!out_of_memory, "malloc failed after %zu objects", n);
+  uint64_t peak = rss_workload_rss_bytes();
+  rss_workload_free_shuffled(objects, n);
+  uint64_t rss = rss_workload_rss_bytes();
+  hs_stats_t after = testlib_stats();
+  fprintf(stderr,
+          "small objects: peak rss %.1f MiB, after the last free %.1f MiB (thread caches %.1f MiB, "
+          "central %.1f MiB), drain_releases +%llu\n",
+          peak / 1048576.0, rss / 1048576.0, after.thread_cache_bytes / 1048576.0,
+          after.central_cache_bytes / 1048576.0,
+          (unsigned long long)(after.drain_releases - before.drain_releases));
+  CHECK_MSG(peak >= 48 * MIB, "peak rss %.1f MiB: the allocation did not happen",
+            peak / 1048576.0);
+  CHECK_MSG(rss < peak / 8, "rss %.1f MiB straight after the last free, peak %.1f MiB",
+            rss / 1048576.0, peak / 1048576.0);
+  CHECK(after.drain_releases > before.drain_releases);
+}
+
 static void option_off(void **objects) {
   uint64_t peak = churn(objects);
   hs_stats_t s = testlib_stats();
@@ -86,6 +113,7 @@ int main(int argc, char **argv) {
   }
   drained_heap_goes_back(objects);
   refill_loop_backs_off();
+  small_objects_drain_the_thread(objects);
 
   fflush(NULL);
   pid_t pid = fork();
