@@ -69,10 +69,13 @@
 #define PAGEHEAP_DRAIN_BACKOFF_MIN_NS ((uint64_t)10000000)
 #define PAGEHEAP_DRAIN_BACKOFF_MAX_NS ((uint64_t)4000000000)
 
+/* Each list is a head pointer and spans linked through next and prev,
+ * NULL-terminated: heads rather than sentinel records keep the sets at
+ * 2 KiB, which the first allocation of every process touches. */
 typedef struct free_set {
-  span_t exact[PAGEHEAP_EXACT_PAGES + 1]; /* [n]: spans of exactly n pages */
-  span_t longer;                          /* spans of more pages */
-  uint64_t nonempty[2];                   /* bit n-1: exact[n] nonempty */
+  span_t *exact[PAGEHEAP_EXACT_PAGES + 1]; /* [n]: spans of exactly n pages */
+  span_t *longer;                          /* spans of more pages */
+  uint64_t nonempty[2];                    /* bit n-1: exact[n] nonempty */
 } free_set_t;
 
 static hs_lock_t pageheap_lock;
@@ -130,11 +133,6 @@ static void idle_insert_locked(span_t *span) {
 }
 
 static void init_lists_locked(void) {
-  free_set_t *sets[2] = {&normal_spans, &released_spans};
-  for (int s = 0; s < 2; s++) {
-    for (int n = 0; n <= PAGEHEAP_EXACT_PAGES; n++) span_list_init(&sets[s]->exact[n]);
-    span_list_init(&sets[s]->longer);
-  }
   idle_spans.idle_next = idle_spans.idle_prev = &idle_spans;
   span_list_init(&large_spans);
   lists_ready = true;
@@ -161,23 +159,31 @@ static free_set_t *set_of(const span_t *span) {
   return span->released ? &released_spans : &normal_spans;
 }
 
+static span_t **list_of(free_set_t *set, size_t pages) {
+  return pages <= PAGEHEAP_EXACT_PAGES ? &set->exact[pages] : &set->longer;
+}
+
 static void insert_locked(span_t *span) {
   free_set_t *set = set_of(span);
   size_t n = span->page_count;
-  if (n <= PAGEHEAP_EXACT_PAGES) {
-    span_list_push_front(&set->exact[n], span);
-    set->nonempty[(n - 1) >> 6] |= (uint64_t)1 << ((n - 1) & 63);
-  } else {
-    span_list_push_front(&set->longer, span);
-  }
+  span_t **head = list_of(set, n);
+  span->prev = NULL;
+  span->next = *head;
+  if (*head) (*head)->prev = span;
+  *head = span;
+  if (n <= PAGEHEAP_EXACT_PAGES) set->nonempty[(n - 1) >> 6] |= (uint64_t)1 << ((n - 1) & 63);
   totals.free_spans++;
 }
 
 static void remove_locked(span_t *span) {
   free_set_t *set = set_of(span);
   size_t n = span->page_count;
-  span_list_remove(span);
-  if (n <= PAGEHEAP_EXACT_PAGES && span_list_empty(&set->exact[n]))
+  span_t **head = list_of(set, n);
+  if (span->prev) span->prev->next = span->next;
+  else *head = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+  if (n <= PAGEHEAP_EXACT_PAGES && !*head)
     set->nonempty[(n - 1) >> 6] &= ~((uint64_t)1 << ((n - 1) & 63));
   totals.free_spans--;
 }
@@ -188,11 +194,11 @@ static span_t *find_in_set_locked(free_set_t *set, size_t pages) {
     for (size_t word = (pages - 1) >> 6; word < 2; word++) {
       uint64_t bits = set->nonempty[word];
       if (word == (pages - 1) >> 6) bits &= ~(uint64_t)0 << ((pages - 1) & 63);
-      if (bits) return set->exact[word * 64 + (size_t)__builtin_ctzll(bits) + 1].next;
+      if (bits) return set->exact[word * 64 + (size_t)__builtin_ctzll(bits) + 1];
     }
   }
   span_t *best = NULL;
-  for (span_t *s = set->longer.next; s != &set->longer; s = s->next) {
+  for (span_t *s = set->longer; s; s = s->next) {
     if (s->page_count >= pages &&
         (!best || s->page_count < best->page_count ||
          (s->page_count == best->page_count && s->first_page < best->first_page)))

@@ -334,9 +334,14 @@ static uint64_t compute_rule_locked(const module_t *module, uintptr_t pc) {
   return rule;
 }
 
+/* Within a 64 KiB stretch of code the slot follows the address (no two
+ * calls share one), so the return addresses of a program's hot paths fill
+ * a few pages of the table rather than one page each; stretches start at
+ * scattered slots. */
 static cache_entry_t *cache_slot(uintptr_t pc) {
-  uint64_t h = (uint64_t)pc * 0x9E3779B97F4A7C15ull;
-  return &rule_cache[h >> (64 - UNWIND_CACHE_BITS)];
+  uint64_t stretch = (uint64_t)(pc >> 16) * 0x9E3779B97F4A7C15ull;
+  uint64_t index = (pc >> 2) + (stretch >> (64 - UNWIND_CACHE_BITS));
+  return &rule_cache[index & (((uint64_t)1 << UNWIND_CACHE_BITS) - 1)];
 }
 
 static uint64_t rule_for(uintptr_t pc) {
