@@ -30,9 +30,11 @@
  * statistics and fork read the counters of registered caches under
  * registry_lock, and remote frees push on `owner->pending[c]` under the
  * class lock.  Trimming (tcache_request_trim) is a request each thread
- * honours at its next slow-path event.  May call: central, pagemap,
- * metadata, size_class, base, and scavenger_start_if_wanted (which starts the
- * background thread from a slow path, where no allocator lock is held). */
+ * honours at its next slow-path event.  A thread that freed nearly all it
+ * built gives its cache back and drains the page heap (TCACHE_DRAIN_*).
+ * May call: central, pageheap, pagemap, metadata, size_class, base,
+ * options, and scavenger_start_if_wanted (which starts the background
+ * thread from a slow path, where no allocator lock is held). */
 #include "tcache.h"
 
 #include <pthread.h>
