@@ -351,7 +351,9 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
  * back-off.  No lock is held here. */
 static void drain_if_thread_drained(tcache_t *tc) {
   int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
-  if (HS_LIKELY(live >= tc->drain_below)) return;
+  /* drain_below 0: no peak worth a drain yet.  (A thread that frees other
+   * threads' objects can have fewer than no live objects of its own.) */
+  if (HS_LIKELY(tc->drain_below <= 0 || live >= tc->drain_below)) return;
   /* The next drain needs a new rise, or another fall by as much: the last
    * objects of a teardown are freed after the first drain, and pin the
    * spans they are in until they are. */
