@@ -160,9 +160,9 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
     /* The page this thread's last small sample lived on: no page-heap
      * round trip (most of a sample's cost). */
     tc->sample_spare = NULL;
-    spare->sample_spare = 0;
+    __atomic_store_n(&spare->sample_spare, 0, __ATOMIC_RELEASE); /* before the request */
     atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
-    spare->requested_bytes = size;
+    __atomic_store_n(&spare->requested_bytes, size, __ATOMIC_RELEASE);
     object = span_start(spare);
     if (zero) memset(object, 0, size);
   } else {
@@ -245,8 +245,10 @@ HS_NOINLINE static void free_slow(void *ptr) {
       profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
       span->sample_bucket = NULL;
       if (span->page_count == 1 && tc->state == TCACHE_ACTIVE && !tc->sample_spare) {
-        span->sample_spare = 1; /* kept for this thread's next small sample */
-        span->requested_bytes = 0;
+        /* kept for this thread's next small sample; marked before its
+         * request is cleared (pageheap_read_stats) */
+        __atomic_store_n(&span->sample_spare, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELEASE);
         tc->sample_spare = span;
         hs_relaxed_add(&tcache_sample_spares, 1);
         return;

@@ -644,14 +644,21 @@ void pageheap_read_stats(pageheap_stats_t *out) {
   hs_lock(&pageheap_lock);
   if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   *out = totals;
-  uint64_t requested = 0;
+  uint64_t requested = 0, spares = 0;
   for (span_t *s = large_spans.next; s != &large_spans; s = s->next) {
-    /* requested_bytes is written by its owner without this lock; a stale
-     * value is still at most the span's size. */
+    /* requested_bytes and sample_spare are written by the owner without
+     * this lock.  A spare is marked before its requested_bytes is zeroed
+     * and unmarked before it is set, so a span counted as a spare adds no
+     * request and one that is not adds at most its size. */
+    if (__atomic_load_n(&s->sample_spare, __ATOMIC_ACQUIRE)) {
+      spares++;
+      continue;
+    }
     uint64_t r = __atomic_load_n(&s->requested_bytes, __ATOMIC_RELAXED);
     requested += HS_MIN(r, (uint64_t)span_bytes(s));
   }
   out->large_requested_bytes = requested;
+  out->sample_spares = spares;
   out->oldest_idle_ns = idle_spans.idle_next != &idle_spans ? idle_spans.idle_next->idle_since_ns : 0;
   hs_unlock(&pageheap_lock);
 }

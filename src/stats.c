@@ -69,8 +69,7 @@ static void snapshot(hs_stats_t *s) {
   s->heap_released = ph.released_bytes;
   s->heap_inuse = ph.sys_bytes - ph.free_bytes;
   /* Spare sample pages are large spans to the page heap but hold nothing. */
-  uint64_t spares = hs_relaxed_load(&tcache_sample_spares);
-  if (spares > ph.large_count) spares = ph.large_count;
+  uint64_t spares = ph.sample_spares;
   s->heap_alloc_rounded = small_live + ph.large_bytes - spares * HS_PAGE_BYTES;
   s->heap_alloc = small_live + ph.large_requested_bytes;
   s->live_objects = live_objects + ph.large_count - spares;
