@@ -161,7 +161,6 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
      * round trip (most of a sample's cost). */
     tc->sample_spare = NULL;
     __atomic_store_n(&spare->sample_spare, 0, __ATOMIC_RELEASE); /* before the request */
-    atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
     __atomic_store_n(&spare->requested_bytes, size, __ATOMIC_RELEASE);
     object = span_start(spare);
     if (zero) memset(object, 0, size);
@@ -250,7 +249,6 @@ HS_NOINLINE static void free_slow(void *ptr) {
         __atomic_store_n(&span->sample_spare, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELEASE);
         tc->sample_spare = span;
-        hs_relaxed_add(&tcache_sample_spares, 1);
         return;
       }
     }

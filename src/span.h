@@ -91,7 +91,6 @@ static inline bool span_holds_carved_object(const span_t *span, const void *obje
 
 /* Circular doubly linked lists with a sentinel span as head. */
 static inline void span_list_init(span_t *head) { head->next = head->prev = head; }
-static inline int span_list_empty(const span_t *head) { return head->next == head; }
 static inline void span_list_remove(span_t *span) {
   span->prev->next = span->next;
   span->next->prev = span->prev;

@@ -68,14 +68,12 @@
  * its cache and the page heap's free pages are idle, and a span of its
  * emptying is the moment to give them back (drain_if_thread_drained).  The
  * page heap's own test cannot see this: cached objects keep their spans in
- * use.  A thread's exit tests the live objects of all threads together
- * against their peak at earlier exits, for programs whose threads free each
- * other's objects. */
+ * use.  Programs whose threads free each other's objects are not covered:
+ * a thread's own count says nothing there. */
 #define TCACHE_DRAIN_FRACTION 32
 #define TCACHE_DRAIN_MIN_OBJECTS 4096
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
-_Atomic uint64_t tcache_sample_spares;
 
 static hs_lock_t registry_lock;
 static tcache_t *registry_head;               /* guarded by registry_lock */
@@ -84,7 +82,6 @@ static _Atomic uint64_t orphan_mallocs, orphan_frees, orphan_requested;
 static _Atomic uint64_t total_capacity_bytes;
 static _Atomic uint64_t total_empty_bytes;    /* kept empty spans, all threads */
 static tcache_owner_t *free_owners;          /* registry_lock */
-static uint64_t exit_live_peak;               /* registry_lock: most live objects at an exit */
 static pthread_key_t exit_key;
 static int exit_key_ready;
 
@@ -116,18 +113,6 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
   bin->max_count += step;
 }
 
-/* Live objects of all threads: mallocs less frees, exited ones included
- * (racy reads of the live caches' counters).  pre: registry_lock held. */
-static uint64_t live_objects_locked(void) {
-  uint64_t frees = exited_frees + hs_relaxed_load(&orphan_frees);
-  uint64_t mallocs = exited_mallocs + hs_relaxed_load(&orphan_mallocs);
-  for (tcache_t *tc = registry_head; tc; tc = tc->registry_next) {
-    frees += __atomic_load_n(&tc->free_count, __ATOMIC_RELAXED);
-    mallocs += __atomic_load_n(&tc->malloc_count, __ATOMIC_RELAXED);
-  }
-  return mallocs > frees ? mallocs - frees : 0;
-}
-
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
   tcache_flush_all(tc);
@@ -135,7 +120,6 @@ static void thread_exit(void *arg) {
     span_t *spare = tc->sample_spare;
     tc->sample_spare = NULL;
     spare->sample_spare = 0;
-    atomic_fetch_sub_explicit(&tcache_sample_spares, 1, memory_order_relaxed);
     pageheap_free(spare);
   }
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
@@ -156,15 +140,7 @@ static void thread_exit(void *arg) {
     exited_requested += tcache_requested_bytes(tc);
   }
   tc->state = TCACHE_DEAD;
-  uint64_t live = live_objects_locked();
-  bool drained = exit_live_peak >= TCACHE_DRAIN_MIN_OBJECTS &&
-                 live < exit_live_peak / TCACHE_DRAIN_FRACTION;
-  if (live > exit_live_peak || drained) exit_live_peak = live;
   hs_unlock(&registry_lock);
-  if (drained && hs_options.release_on_drain && pageheap_drain_begin()) {
-    central_drain_all();
-    pageheap_drain_finish();
-  }
 }
 
 void tcache_global_init(void) {

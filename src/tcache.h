@@ -91,9 +91,6 @@ typedef struct tcache {
   struct span *sample_spare;      /* a free one-page span for the next sample */
 } tcache_t;
 
-/* One-page spans threads keep free for their next sample (malloc.c):
- * still SPAN_LARGE in the page heap's books, so statistics take them out. */
-extern _Atomic uint64_t tcache_sample_spares __attribute__((visibility("hidden")));
 
 extern _Thread_local tcache_t tls_tcache
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
