@@ -36,7 +36,7 @@
 
 typedef struct central {
   hs_lock_t lock;
-  uint32_t transfer_count;          /* objects in transfer[] */
+  uint32_t transfer_count;          /* objects in transfer_slots[class] */
   uint32_t transfer_capacity;
   uint32_t touched;                 /* used since the last central_drain_idle */
   span_t nonempty;                  /* sentinel: spans with free objects */
@@ -48,10 +48,14 @@ typedef struct central {
                                        unowned span's allocated_count and
                                        every slot of an owned span */
   uint64_t remote_objects;          /* on owned spans' remote lists */
-  void *transfer[CENTRAL_TRANSFER_SLOTS];
 } __attribute__((aligned(HS_CACHELINE))) central_t;
 
+/* The class records lie together, a few pages for all classes; each class's
+ * transfer slots are apart from them and filled from the first, so a class
+ * costs resident memory only for the slots it has used (a record beside its
+ * slots put every class used on a page of its own). */
 static central_t central[SIZE_CLASS_COUNT];
+static void *transfer_slots[SIZE_CLASS_COUNT][CENTRAL_TRANSFER_SLOTS]; /* central[c].lock */
 
 static void init_class_locked(central_t *c, uint32_t size_class) {
   if (c->nonempty.next) return;
@@ -96,7 +100,7 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
   if (c->transfer_count > 0) {
     int take = (int)HS_MIN((uint32_t)count, c->transfer_count);
     c->transfer_count -= (uint32_t)take;
-    memcpy(out, &c->transfer[c->transfer_count], (size_t)take * sizeof(void *));
+    memcpy(out, &transfer_slots[size_class][c->transfer_count], (size_t)take * sizeof(void *));
     got = take;
   }
   uint32_t bytes = size_class_bytes[size_class];
@@ -348,7 +352,7 @@ int central_remove_transfer(uint32_t size_class, void **out, int count) {
   c->touched = 1;
   int take = (int)HS_MIN((uint32_t)count, c->transfer_count);
   c->transfer_count -= (uint32_t)take;
-  memcpy(out, &c->transfer[c->transfer_count], (size_t)take * sizeof(void *));
+  memcpy(out, &transfer_slots[size_class][c->transfer_count], (size_t)take * sizeof(void *));
   hs_unlock(&c->lock);
   return take;
 }
@@ -359,7 +363,7 @@ void central_insert_range(uint32_t size_class, void **objects, int count) {
   init_class_locked(c, size_class);
   c->touched = 1;
   if (c->transfer_count + (uint32_t)count <= c->transfer_capacity) {
-    memcpy(&c->transfer[c->transfer_count], objects, (size_t)count * sizeof(void *));
+    memcpy(&transfer_slots[size_class][c->transfer_count], objects, (size_t)count * sizeof(void *));
     c->transfer_count += (uint32_t)count;
   } else {
     for (int i = 0; i < count; i++) release_to_span_locked(c, size_class, objects[i], 0);
@@ -371,9 +375,11 @@ void central_insert_range(uint32_t size_class, void **objects, int count) {
 void central_drain_all(void) {
   for (uint32_t size_class = 1; size_class < SIZE_CLASS_COUNT; size_class++) {
     central_t *c = &central[size_class];
+    /* A racy peek first: locking every class would make each record resident. */
+    if (!__atomic_load_n(&c->transfer_count, __ATOMIC_RELAXED)) continue;
     hs_lock(&c->lock);
     while (c->transfer_count > 0)
-      release_to_span_locked(c, size_class, c->transfer[--c->transfer_count], 0);
+      release_to_span_locked(c, size_class, transfer_slots[size_class][--c->transfer_count], 0);
     hs_unlock(&c->lock);
   }
   pageheap_release_if_drained();
@@ -391,7 +397,7 @@ uint64_t central_drain_idle(bool all, uint64_t idle_since_ns) {
     if (all || !c->touched) {
       drained += c->transfer_count;
       while (c->transfer_count > 0)
-        release_to_span_locked(c, size_class, c->transfer[--c->transfer_count], idle_since_ns);
+        release_to_span_locked(c, size_class, transfer_slots[size_class][--c->transfer_count], idle_since_ns);
     }
     c->touched = 0;
     hs_unlock(&c->lock);

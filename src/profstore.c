@@ -12,7 +12,11 @@
 #include "base.h"
 #include "metadata.h"
 
-#define BUCKET_TABLE_BITS 16
+/* The bucket table starts at one page and doubles when it holds as many
+ * buckets as slots: it is read at random, so a table sized for the worst
+ * case would make a page resident per bucket in every profiled program. */
+#define BUCKET_TABLE_MIN_BITS 9
+#define BUCKET_TABLE_MAX_BITS 20
 #define LABEL_TABLE_BITS 10
 
 struct prof_bucket {
@@ -27,6 +31,8 @@ struct prof_bucket {
 
 static hs_lock_t profile_lock;
 static prof_bucket_t **bucket_table;   /* guarded by profile_lock */
+static uint32_t bucket_table_bits;     /* guarded by profile_lock */
+static uint64_t bucket_count;          /* guarded by profile_lock */
 static labelset_t **label_table;       /* guarded by profile_lock */
 static uint32_t label_set_count;       /* guarded by profile_lock */
 static const labelset_t *overflow_set; /* guarded by profile_lock */
@@ -44,9 +50,33 @@ static uint64_t hash_stack(const uintptr_t *pcs, int depth, const labelset_t *la
 }
 
 static bool ensure_tables_locked(void) {
-  if (!bucket_table) bucket_table = metadata_alloc(sizeof(void *) << BUCKET_TABLE_BITS);
+  if (!bucket_table) {
+    bucket_table = metadata_alloc(sizeof(void *) << BUCKET_TABLE_MIN_BITS);
+    bucket_table_bits = BUCKET_TABLE_MIN_BITS;
+  }
   if (!label_table) label_table = metadata_alloc(sizeof(void *) << LABEL_TABLE_BITS);
   return bucket_table && label_table;
+}
+
+/* Doubles the bucket table once it holds as many buckets as slots.  The old
+ * table stays in metadata (which never frees): all the old ones together are
+ * smaller than the new one.  Keeps the old table if no memory is left. */
+static void grow_bucket_table_locked(void) {
+  if (bucket_count < ((uint64_t)1 << bucket_table_bits) || bucket_table_bits >= BUCKET_TABLE_MAX_BITS)
+    return;
+  uint32_t bits = bucket_table_bits + 1;
+  prof_bucket_t **table = metadata_alloc(sizeof(void *) << bits);
+  if (!table) return;
+  for (size_t i = 0; i < ((size_t)1 << bucket_table_bits); i++) {
+    for (prof_bucket_t *b = bucket_table[i], *next; b; b = next) {
+      next = b->next;
+      prof_bucket_t **slot = &table[b->hash >> (64 - bits)];
+      b->next = *slot;
+      *slot = b;
+    }
+  }
+  bucket_table = table;
+  bucket_table_bits = bits;
 }
 
 prof_bucket_t *profstore_record_alloc(const uintptr_t *pcs, int depth, const labelset_t *labels,
@@ -55,7 +85,7 @@ prof_bucket_t *profstore_record_alloc(const uintptr_t *pcs, int depth, const lab
   hs_lock(&profile_lock);
   prof_bucket_t *bucket = NULL;
   if (ensure_tables_locked()) {
-    prof_bucket_t **slot = &bucket_table[hash >> (64 - BUCKET_TABLE_BITS)];
+    prof_bucket_t **slot = &bucket_table[hash >> (64 - bucket_table_bits)];
     for (bucket = *slot; bucket; bucket = bucket->next)
       if (bucket->hash == hash && bucket->labels == labels && bucket->depth == (uint32_t)depth &&
           memcmp(bucket->pcs, pcs, sizeof(uintptr_t) * (size_t)depth) == 0)
@@ -69,6 +99,8 @@ prof_bucket_t *profstore_record_alloc(const uintptr_t *pcs, int depth, const lab
         memcpy(bucket->pcs, pcs, sizeof(uintptr_t) * (size_t)depth);
         bucket->next = *slot;
         *slot = bucket;
+        bucket_count++;
+        grow_bucket_table_locked();
       }
     }
     if (bucket) {
@@ -90,7 +122,7 @@ void profstore_record_free(prof_bucket_t *bucket, double weight, uint64_t size) 
 void profile_for_each(prof_visit_fn visit, void *arg) {
   hs_lock(&profile_lock);
   if (bucket_table) {
-    for (size_t i = 0; i < ((size_t)1 << BUCKET_TABLE_BITS); i++) {
+    for (size_t i = 0; i < ((size_t)1 << bucket_table_bits); i++) {
       for (prof_bucket_t *b = bucket_table[i]; b; b = b->next) {
         prof_bucket_view_t view = {
             .pcs = b->pcs,

@@ -400,8 +400,8 @@ void unwind_warm_up(void) {
   hs_lock(&unwind_lock);
   refresh_modules_locked();
   hs_unlock(&unwind_lock);
-  uintptr_t pcs[8];
-  unwind_capture(pcs, 8, 0);
+  /* No capture here: the loader's frames it would walk appear in no sample,
+   * and each would make a page of the rule cache resident. */
 }
 
 void unwind_fork_prepare(void) { hs_lock(&unwind_lock); }

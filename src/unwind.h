@@ -14,8 +14,8 @@
  * heapscope's own frames are left out.  Returns the number of frames. */
 int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
 
-/* Looks up (and caches) the rules for the modules loaded now, so the first
- * sample does not pay for it; safe to call more than once. */
+/* Lists the modules loaded now and maps the rule cache, so the first sample
+ * does not pay for it; safe to call more than once. */
 void unwind_warm_up(void);
 
 void unwind_fork_prepare(void);
