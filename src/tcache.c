@@ -72,6 +72,17 @@
  * a thread's own count says nothing there. */
 #define TCACHE_DRAIN_FRACTION 32
 #define TCACHE_DRAIN_MIN_OBJECTS 4096
+/* The same test over the whole process covers threads that free each
+ * other's objects: each thread adds its live-object count's change to
+ * process_live once it moved by TCACHE_PUBLISH_OBJECTS (at a slow-path
+ * event, so the shared line is written every few batches at most), and the
+ * test adds the caller's unpublished change.  The process has freed nearly
+ * everything it built when that falls below 1/TCACHE_DRAIN_FRACTION of its
+ * peak since the last drain, from a peak of at least
+ * TCACHE_PROCESS_DRAIN_MIN_OBJECTS. */
+#define TCACHE_PUBLISH_OBJECTS 64
+#define TCACHE_PROCESS_DRAIN_MIN_OBJECTS 512
+#define TCACHE_TAIL_FRACTION 8
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 
@@ -81,9 +92,16 @@ static uint64_t exited_mallocs, exited_frees, exited_requested; /* registry_lock
 static _Atomic uint64_t orphan_mallocs, orphan_frees, orphan_requested;
 static _Atomic uint64_t total_capacity_bytes;
 static _Atomic uint64_t total_empty_bytes;    /* kept empty spans, all threads */
+static _Atomic int64_t process_live;          /* published live objects, all threads */
+static _Atomic int64_t process_live_peak;     /* its peak since the last drain */
+static _Atomic int64_t process_tail_below;    /* after a drain: drain again below this */
+static _Atomic int32_t active_caches;         /* registered caches (each may hold an
+                                                 unpublished change) */
 static tcache_owner_t *free_owners;          /* registry_lock */
 static pthread_key_t exit_key;
 static int exit_key_ready;
+
+static void drain_if_process_drained(tcache_t *tc, bool force);
 
 static uint32_t bin_limit(uint32_t size_class) {
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / size_class_bytes[size_class];
@@ -115,6 +133,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
 
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
+  drain_if_process_drained(tc, true);
   tcache_flush_all(tc);
   if (tc->sample_spare) {
     span_t *spare = tc->sample_spare;
@@ -138,6 +157,7 @@ static void thread_exit(void *arg) {
     exited_mallocs += tc->malloc_count;
     exited_frees += tc->free_count;
     exited_requested += tcache_requested_bytes(tc);
+    atomic_fetch_sub_explicit(&active_caches, 1, memory_order_relaxed);
   }
   tc->state = TCACHE_DEAD;
   hs_unlock(&registry_lock);
@@ -173,6 +193,7 @@ void tcache_attach(tcache_t *tc) {
   if (registry_head) registry_head->registry_prev = tc;
   registry_head = tc;
   tc->state = TCACHE_ACTIVE;
+  atomic_fetch_add_explicit(&active_caches, 1, memory_order_relaxed);
   hs_unlock(&registry_lock);
 }
 
@@ -269,6 +290,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
     tc->live_peak = (uint64_t)live;
     tc->drain_below = live >= TCACHE_DRAIN_MIN_OBJECTS ? live / TCACHE_DRAIN_FRACTION : 0;
   }
+  if (live - tc->published_live >= TCACHE_PUBLISH_OBJECTS) drain_if_process_drained(tc, false);
   grow_bin(tc, size_class);
   tcache_bin_t *bin = &tc->bins[size_class];
   tcache_owned_t *owned = &tc->owner->owned[size_class];
@@ -321,24 +343,97 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   }
 }
 
+/* After a drain: the next needs a new rise, or another fall by as much. */
+static void reset_thread_peak(tcache_t *tc, int64_t live) {
+  tc->live_peak = live > 0 ? (uint64_t)live : 0;
+  tc->drain_below = live > 0 ? live / TCACHE_DRAIN_FRACTION : 0;
+}
+
+/* After a drain at `estimate` live objects: the objects left pin spans
+ * until they are freed, so a teardown that goes on falling (by
+ * TCACHE_TAIL_FRACTION each time) drains again. */
+static void reset_process_tail(int64_t estimate) {
+  atomic_store_explicit(&process_tail_below, estimate > 0 ? estimate / TCACHE_TAIL_FRACTION : 0,
+                        memory_order_relaxed);
+}
+
+/* Empties the cache and sets every bin's room back to 0, to grow again
+ * from its slow start: until it has, frees past the bins are slow-path
+ * events. */
+static void flush_and_shrink(tcache_t *tc) {
+  tcache_flush_all(tc);
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
+  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
+  tc->capacity_bytes = 0;
+}
+
+/* A drain shrinks the bins too: the objects still live are a teardown's
+ * last, and with the bins at 0 their frees are events that can drain again
+ * (a bin would take hundreds of them silently). */
+static void drain_now(tcache_t *tc) {
+  if (!hs_options.release_on_drain || !pageheap_drain_begin()) return;
+  flush_and_shrink(tc);
+  central_drain_all();
+  pageheap_drain_finish();
+}
+
+/* The process-wide test (TCACHE_PUBLISH_OBJECTS): publishes the caller's
+ * change if it is big enough (or `force`), and drains if the process has
+ * freed nearly all it built.  One thread of those that see the fall wins
+ * the peak's reset and drains. */
+static void drain_if_process_drained(tcache_t *tc, bool force) {
+  int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
+  int64_t unpublished = live - tc->published_live;
+  int64_t process;
+  if (force || unpublished >= TCACHE_PUBLISH_OBJECTS || unpublished <= -TCACHE_PUBLISH_OBJECTS) {
+    tc->published_live = live;
+    process = atomic_fetch_add_explicit(&process_live, unpublished, memory_order_relaxed) + unpublished;
+    unpublished = 0;
+  } else {
+    process = atomic_load_explicit(&process_live, memory_order_relaxed);
+  }
+  int64_t peak = atomic_load_explicit(&process_live_peak, memory_order_relaxed);
+  while (process > peak &&
+         !atomic_compare_exchange_weak_explicit(&process_live_peak, &peak, process,
+                                                memory_order_relaxed, memory_order_relaxed)) {
+  }
+  int64_t estimate = process + unpublished;
+  int64_t drain_below = HS_MAX(peak >= TCACHE_PROCESS_DRAIN_MIN_OBJECTS ? peak / TCACHE_DRAIN_FRACTION : 0,
+                               atomic_load_explicit(&process_tail_below, memory_order_relaxed));
+  if (HS_LIKELY(drain_below == 0)) return;
+  /* Other threads' unpublished changes blur the estimate by up to a
+   * publish step each: a fall below that floor might not show. */
+  int64_t others = atomic_load_explicit(&active_caches, memory_order_relaxed) - 1;
+  if (HS_LIKELY(estimate >= HS_MAX(drain_below, others * TCACHE_PUBLISH_OBJECTS))) return;
+  if (!atomic_compare_exchange_strong_explicit(&process_live_peak, &peak,
+                                               estimate > 0 ? estimate : 0,
+                                               memory_order_relaxed, memory_order_relaxed))
+    return; /* another thread drains */
+  reset_process_tail(estimate);
+  reset_thread_peak(tc, live);
+  drain_now(tc);
+}
+
 /* After a span of this thread's emptied: if the thread has freed nearly
  * all it built (TCACHE_DRAIN_FRACTION), gives back its cache, the transfer
  * caches and the page heap's free pages, subject to the page heap's
- * back-off.  No lock is held here. */
+ * back-off; if not, makes the process-wide test.  No lock is held here. */
 static void drain_if_thread_drained(tcache_t *tc) {
   int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
   /* drain_below 0: no peak worth a drain yet.  (A thread that frees other
    * threads' objects can have fewer than no live objects of its own.) */
-  if (HS_LIKELY(tc->drain_below <= 0 || live >= tc->drain_below)) return;
-  /* The next drain needs a new rise, or another fall by as much: the last
-   * objects of a teardown are freed after the first drain, and pin the
-   * spans they are in until they are. */
-  tc->live_peak = live > 0 ? (uint64_t)live : 0;
-  tc->drain_below = live > 0 ? live / TCACHE_DRAIN_FRACTION : 0;
-  if (!hs_options.release_on_drain || !pageheap_drain_begin()) return;
-  tcache_flush_all(tc);
-  central_drain_all();
-  pageheap_drain_finish();
+  if (HS_LIKELY(tc->drain_below <= 0 || live >= tc->drain_below)) {
+    drain_if_process_drained(tc, false);
+    return;
+  }
+  /* The last objects of a teardown are freed after the first drain, and
+   * pin the spans they are in until they are. */
+  reset_thread_peak(tc, live);
+  /* and the process's: it has drained as far as this thread sees */
+  int64_t process = atomic_load_explicit(&process_live, memory_order_relaxed) + live - tc->published_live;
+  atomic_store_explicit(&process_live_peak, process > 0 ? process : 0, memory_order_relaxed);
+  reset_process_tail(process);
+  drain_now(tc);
 }
 
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *object) {
@@ -459,10 +554,7 @@ uint64_t tcache_trims(void) { return hs_relaxed_load(&trim_count); }
 
 void tcache_trim(tcache_t *tc) {
   tc->trim_seen = hs_relaxed_load(&trim_epoch);
-  tcache_flush_all(tc);
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
-  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
-  tc->capacity_bytes = 0;
+  flush_and_shrink(tc);
   hs_relaxed_add(&trim_count, 1);
 }
 
@@ -540,5 +632,6 @@ void tcache_fork_child(void) {
     registry_head = self;
   }
   hs_relaxed_store(&total_capacity_bytes, kept_capacity);
+  hs_relaxed_store(&active_caches, self->state == TCACHE_ACTIVE ? 1 : 0);
   hs_relaxed_store(&total_empty_bytes, self->owner ? self->owner->empty_bytes : 0);
 }

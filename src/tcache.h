@@ -87,6 +87,8 @@ typedef struct tcache {
   uint64_t live_peak;             /* most live objects (mallocs − frees)
                                      seen at a refill since the last drain */
   int64_t drain_below;            /* live objects that make a drain (tcache.c) */
+  int64_t published_live;         /* mallocs − frees last added to the
+                                     process-wide count (tcache.c) */
   struct tcache *registry_next, *registry_prev;
   struct span *sample_spare;      /* a free one-page span for the next sample */
 } tcache_t;

@@ -5,17 +5,25 @@
  *  1. ~256 MiB of mixed small and large objects, touched and freed in random
  *     order: straight after the last free, RSS is below 10% of its peak
  *     and drain_releases has counted the release.
- *  2. A 32 MiB block allocated, touched and freed 300 times with nothing
- *     else live: each free drains the heap, but the back-off lets only a few
- *     of them release (not one per loop).
- *  3. ~64 MiB of small objects only, freed in random order by the thread
+ *  2. ~64 MiB of small objects only, freed in random order by the thread
  *     that allocated them: its cache keeps spans in use, so the page heap
  *     never looks drained, but the thread sees its live objects fall below
  *     1/32 of their peak and gives back its cache and the free pages: RSS
  *     is below 1/8 of its peak straight after the last free.
- *  4. Re-executed with release_on_drain=0: the same workload as 1 leaves its
+ *  3. ~64 MiB of small objects allocated by a thread that then exits, and
+ *     freed by another (every free remote): the freer's own count goes below
+ *     zero and says nothing, and the transfer caches keep spans in use, but
+ *     the process-wide count falls below 1/32 of its peak: what the case
+ *     added to RSS is below 1/8 of what it added at its peak, straight
+ *     after the last free (case 2 leaves a few MiB resident).
+ *  4. A 32 MiB block allocated, touched and freed 300 times with nothing
+ *     else live: each free drains the heap, but the back-off lets only a few
+ *     of them release (not one per loop).  It runs last: the back-off it
+ *     builds up could hold off the drains the other cases test.
+ *  5. Re-executed with release_on_drain=0: the same workload as 1 leaves its
  *     free pages resident and drain_releases stays 0.
  * The pointer array lives in mmap'd memory, outside the heap measured. */
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -50,10 +58,10 @@ static void drained_heap_goes_back(void **objects) {
   CHECK(after.scavenger_running == 0 && after.scavenger_released == 0);
 }
 
-/* The block is large beside what stays in use after the first case
+/* The block is large beside what stays in use after the cases before
  * (0.05-2.4 MiB, mostly caches, printed below), so that each free leaves
- * the heap drained whatever that case left: with an 8 MiB block one clean
- * run in several saw no drain at all. */
+ * the heap drained whatever they left: with an 8 MiB block one clean run
+ * in several saw no drain at all. */
 #define REFILL_BLOCK_BYTES (32 * MIB)
 
 static void refill_loop_backs_off(void) {
@@ -96,6 +104,52 @@ static void small_objects_drain_the_thread(void **objects) {
   CHECK(after.drain_releases > before.drain_releases);
 }
 
+/* Case 4: the allocating thread exits before the freeing thread starts. */
+typedef struct remote_case {
+  void **objects;
+  size_t count;
+  uint64_t peak, rss;
+} remote_case_t;
+
+static void *remote_allocator(void *arg) {
+  remote_case_t *rc = arg;
+  bool out_of_memory;
+  rc->count = rss_workload_allocate(rc->objects, MAX_OBJECTS, 64 * MIB, 0, &out_of_memory);
+  CHECK_MSG(!out_of_memory, "malloc failed after %zu objects", rc->count);
+  rc->peak = rss_workload_rss_bytes();
+  return NULL;
+}
+
+static void *remote_freer(void *arg) {
+  remote_case_t *rc = arg;
+  rss_workload_free_shuffled(rc->objects, rc->count);
+  rc->rss = rss_workload_rss_bytes();
+  return NULL;
+}
+
+static void remote_frees_drain_the_process(void **objects) {
+  hs_stats_t before = testlib_stats();
+  uint64_t start = rss_workload_rss_bytes();
+  remote_case_t rc = {.objects = objects};
+  pthread_t thread;
+  CHECK(pthread_create(&thread, NULL, remote_allocator, &rc) == 0);
+  pthread_join(thread, NULL);
+  CHECK(pthread_create(&thread, NULL, remote_freer, &rc) == 0);
+  pthread_join(thread, NULL);
+  hs_stats_t after = testlib_stats();
+  fprintf(stderr,
+          "remote frees: rss %.1f MiB at the start, peak %.1f MiB, after the last free %.1f MiB, "
+          "drain_releases +%llu\n",
+          start / 1048576.0, rc.peak / 1048576.0, rc.rss / 1048576.0,
+          (unsigned long long)(after.drain_releases - before.drain_releases));
+  CHECK_MSG(rc.peak >= start + 48 * MIB, "peak rss %.1f MiB: the allocation did not happen",
+            rc.peak / 1048576.0);
+  CHECK_MSG(rc.rss < start + (rc.peak - start) / 8,
+            "rss %.1f MiB straight after the last free, %.1f MiB at the start, peak %.1f MiB",
+            rc.rss / 1048576.0, start / 1048576.0, rc.peak / 1048576.0);
+  CHECK(after.drain_releases > before.drain_releases);
+}
+
 static void option_off(void **objects) {
   uint64_t peak = churn(objects);
   hs_stats_t s = testlib_stats();
@@ -118,8 +172,9 @@ int main(int argc, char **argv) {
     return testlib_done();
   }
   drained_heap_goes_back(objects);
-  refill_loop_backs_off();
   small_objects_drain_the_thread(objects);
+  remote_frees_drain_the_process(objects);
+  refill_loop_backs_off();
 
   fflush(NULL);
   pid_t pid = fork();
