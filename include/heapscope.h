@@ -102,9 +102,10 @@ typedef struct hs_stats {
   /* -- appended after classes[], so that an older caller's struct_size
    *    still ends where the fields it knows end -- */
   uint64_t drain_releases;  /* times free found the heap drained (pages in    */
-                            /* use below 1/32 of their peak) or its thread    */
-                            /* (live objects below 1/32 of their peak) and    */
-                            /* released the free pages at once, cumulative    */
+                            /* use below 1/32 of their peak) or its thread or */
+                            /* the process (live objects below 1/32 of their  */
+                            /* peak) and released the free pages at once,     */
+                            /* cumulative                                     */
 } hs_stats_t;
 
 /* Fills *out (up to out->struct_size bytes).  Returns 0, or -1 if out is NULL

@@ -21,8 +21,9 @@ typedef struct hs_options {
   int64_t scavenger_cpu_percent; /* the background thread's madvise CPU share */
   int64_t release_on_drain;      /* 1: a free that leaves the heap drained (in
                                     use below 1/32 of its peak), or its thread
-                                    (live objects below 1/32 of their peak),
-                                    releases the free pages at once */
+                                    or the process (live objects below 1/32 of
+                                    their peak), releases the free pages at
+                                    once */
   int64_t memory_limit_bytes;    /* heap_sys - heap_released limit; 0: none */
   int64_t memory_limit_mode;     /* 0 soft (count overruns), 1 hard (ENOMEM) */
 } hs_options_t;

@@ -30,8 +30,9 @@
  * statistics and fork read the counters of registered caches under
  * registry_lock, and remote frees push on `owner->pending[c]` under the
  * class lock.  Trimming (tcache_request_trim) is a request each thread
- * honours at its next slow-path event.  A thread that freed nearly all it
- * built gives its cache back and drains the page heap (TCACHE_DRAIN_*).
+ * honours at its next slow-path event.  A thread, or the process, that
+ * freed nearly all it built gives the caller's cache back and drains the
+ * page heap (TCACHE_DRAIN_*, TCACHE_PROCESS_*).
  * May call: central, pageheap, pagemap, metadata, size_class, base,
  * options, and scavenger_start_if_wanted (which starts the background
  * thread from a slow path, where no allocator lock is held). */
@@ -68,8 +69,8 @@
  * its cache and the page heap's free pages are idle, and a span of its
  * emptying is the moment to give them back (drain_if_thread_drained).  The
  * page heap's own test cannot see this: cached objects keep their spans in
- * use.  Programs whose threads free each other's objects are not covered:
- * a thread's own count says nothing there. */
+ * use.  Where threads free each other's objects a thread's own count says
+ * nothing: the process-wide test below covers that. */
 #define TCACHE_DRAIN_FRACTION 32
 #define TCACHE_DRAIN_MIN_OBJECTS 4096
 /* The same test over the whole process covers threads that free each
@@ -79,7 +80,8 @@
  * test adds the caller's unpublished change.  The process has freed nearly
  * everything it built when that falls below 1/TCACHE_DRAIN_FRACTION of its
  * peak since the last drain, from a peak of at least
- * TCACHE_PROCESS_DRAIN_MIN_OBJECTS. */
+ * TCACHE_PROCESS_DRAIN_MIN_OBJECTS, or after a drain below
+ * 1/TCACHE_TAIL_FRACTION of the count at that drain (drain_if_process_drained). */
 #define TCACHE_PUBLISH_OBJECTS 64
 #define TCACHE_PROCESS_DRAIN_MIN_OBJECTS 512
 #define TCACHE_TAIL_FRACTION 8
@@ -133,7 +135,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
 
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
-  drain_if_process_drained(tc, true);
+  if (tc->state == TCACHE_ACTIVE) drain_if_process_drained(tc, true); /* publishes all */
   tcache_flush_all(tc);
   if (tc->sample_spare) {
     span_t *spare = tc->sample_spare;
