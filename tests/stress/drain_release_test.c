@@ -104,7 +104,7 @@ static void small_objects_drain_the_thread(void **objects) {
   CHECK(after.drain_releases > before.drain_releases);
 }
 
-/* Case 4: the allocating thread exits before the freeing thread starts. */
+/* Case 3: the allocating thread exits before the freeing thread starts. */
 typedef struct remote_case {
   void **objects;
   size_t count;
