@@ -133,19 +133,26 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
   bin->max_count += step;
 }
 
+/* Empties the cache and sets every bin's room back to 0, to grow again
+ * from its slow start: until it has, frees past the bins are slow-path
+ * events. */
+static void flush_and_shrink(tcache_t *tc) {
+  tcache_flush_all(tc);
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
+  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
+  tc->capacity_bytes = 0;
+}
+
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
   if (tc->state == TCACHE_ACTIVE) drain_if_process_drained(tc, true); /* publishes all */
-  tcache_flush_all(tc);
+  flush_and_shrink(tc);
   if (tc->sample_spare) {
     span_t *spare = tc->sample_spare;
     tc->sample_spare = NULL;
     spare->sample_spare = 0;
     pageheap_free(spare);
   }
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
-  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
-  tc->capacity_bytes = 0;
   hs_lock(&registry_lock);
   if (tc->owner) { /* it names no span any more */
     tc->owner->next_free = free_owners;
@@ -159,7 +166,7 @@ static void thread_exit(void *arg) {
     exited_mallocs += tc->malloc_count;
     exited_frees += tc->free_count;
     exited_requested += tcache_requested_bytes(tc);
-    atomic_fetch_sub_explicit(&active_caches, 1, memory_order_relaxed);
+    hs_relaxed_add(&active_caches, -1);
   }
   tc->state = TCACHE_DEAD;
   hs_unlock(&registry_lock);
@@ -195,7 +202,7 @@ void tcache_attach(tcache_t *tc) {
   if (registry_head) registry_head->registry_prev = tc;
   registry_head = tc;
   tc->state = TCACHE_ACTIVE;
-  atomic_fetch_add_explicit(&active_caches, 1, memory_order_relaxed);
+  hs_relaxed_add(&active_caches, 1);
   hs_unlock(&registry_lock);
 }
 
@@ -355,18 +362,7 @@ static void reset_thread_peak(tcache_t *tc, int64_t live) {
  * until they are freed, so a teardown that goes on falling (by
  * TCACHE_TAIL_FRACTION each time) drains again. */
 static void reset_process_tail(int64_t estimate) {
-  atomic_store_explicit(&process_tail_below, estimate > 0 ? estimate / TCACHE_TAIL_FRACTION : 0,
-                        memory_order_relaxed);
-}
-
-/* Empties the cache and sets every bin's room back to 0, to grow again
- * from its slow start: until it has, frees past the bins are slow-path
- * events. */
-static void flush_and_shrink(tcache_t *tc) {
-  tcache_flush_all(tc);
-  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
-  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
-  tc->capacity_bytes = 0;
+  hs_relaxed_store(&process_tail_below, estimate > 0 ? estimate / TCACHE_TAIL_FRACTION : 0);
 }
 
 /* A drain shrinks the bins too: the objects still live are a teardown's
@@ -389,23 +385,23 @@ static void drain_if_process_drained(tcache_t *tc, bool force) {
   int64_t process;
   if (force || unpublished >= TCACHE_PUBLISH_OBJECTS || unpublished <= -TCACHE_PUBLISH_OBJECTS) {
     tc->published_live = live;
-    process = atomic_fetch_add_explicit(&process_live, unpublished, memory_order_relaxed) + unpublished;
+    process = hs_relaxed_add(&process_live, unpublished) + unpublished;
     unpublished = 0;
   } else {
-    process = atomic_load_explicit(&process_live, memory_order_relaxed);
+    process = hs_relaxed_load(&process_live);
   }
-  int64_t peak = atomic_load_explicit(&process_live_peak, memory_order_relaxed);
+  int64_t peak = hs_relaxed_load(&process_live_peak);
   while (process > peak &&
          !atomic_compare_exchange_weak_explicit(&process_live_peak, &peak, process,
                                                 memory_order_relaxed, memory_order_relaxed)) {
   }
   int64_t estimate = process + unpublished;
   int64_t drain_below = HS_MAX(peak >= TCACHE_PROCESS_DRAIN_MIN_OBJECTS ? peak / TCACHE_DRAIN_FRACTION : 0,
-                               atomic_load_explicit(&process_tail_below, memory_order_relaxed));
+                               hs_relaxed_load(&process_tail_below));
   if (HS_LIKELY(drain_below == 0)) return;
   /* Other threads' unpublished changes blur the estimate by up to a
    * publish step each: a fall below that floor might not show. */
-  int64_t others = atomic_load_explicit(&active_caches, memory_order_relaxed) - 1;
+  int64_t others = hs_relaxed_load(&active_caches) - 1;
   if (HS_LIKELY(estimate >= HS_MAX(drain_below, others * TCACHE_PUBLISH_OBJECTS))) return;
   if (!atomic_compare_exchange_strong_explicit(&process_live_peak, &peak,
                                                estimate > 0 ? estimate : 0,
@@ -432,8 +428,8 @@ static void drain_if_thread_drained(tcache_t *tc) {
    * pin the spans they are in until they are. */
   reset_thread_peak(tc, live);
   /* and the process's: it has drained as far as this thread sees */
-  int64_t process = atomic_load_explicit(&process_live, memory_order_relaxed) + live - tc->published_live;
-  atomic_store_explicit(&process_live_peak, process > 0 ? process : 0, memory_order_relaxed);
+  int64_t process = hs_relaxed_load(&process_live) + live - tc->published_live;
+  hs_relaxed_store(&process_live_peak, process > 0 ? process : 0);
   reset_process_tail(process);
   drain_now(tc);
 }
