@@ -9,7 +9,12 @@
  * payload) lies within 4 KiB of the previous one: the allocator's address
  * locality, which decides how much of the walk hits cache lines already
  * loaded.  (Its time then includes the walk.)
- *   tree [steps=1200] [1: report locality] */
+ * Given 2 it also prints the seconds spent in each phase of the steps:
+ * walking the oldest kept tree without freeing it, then freeing it (the
+ * walk just loaded its lines, so this phase is mostly free's own cost),
+ * building the next, and the short-lived trees.  (Its time then includes
+ * the walks and the clock reads.)
+ *   tree [steps=1200] [1: report locality | 2: report phase times] */
 #include "suite.h"
 
 enum { TREE_DEPTH = 14, KEPT_TREES = 4, GRAPH_NODES = 2000, GRAPH_EDGES = 8000 };
@@ -38,6 +43,12 @@ static uint64_t tree_free(node_t *n) {
   free(n->payload);
   free(n);
   return sum;
+}
+
+/* The walk tree_free makes, without the frees. */
+static uint64_t tree_sum(const node_t *n) {
+  if (n == NULL) return 0;
+  return n->value + n->payload[0] + tree_sum(n->left) + tree_sum(n->right);
 }
 
 typedef struct graph_node {
@@ -83,19 +94,39 @@ static void locality_walk(const node_t *n, locality_t *l) {
 int main(int argc, char **argv) {
   suite_check_argc(argc, argv, 2, "[steps=1200] [1: report locality]");
   long steps = suite_arg_long(argc, argv, 1, 1200, 10000000);
-  long report_locality = suite_arg_long(argc, argv, 2, 0, 1);
+  long report = suite_arg_long(argc, argv, 2, 0, 2);
   suite_rng_t rng = suite_rng_make(23);
   node_t *kept[KEPT_TREES] = {0};
   uint64_t check = 0;
+  double walk_s = 0, free_s = 0, build_s = 0, small_s = 0;
   double start = suite_now_s();
   for (long s = 0; s < steps; s++) {
     int depth = TREE_DEPTH - 4 + (int)suite_rng_below(&rng, 4);
-    check += tree_free(kept[s % KEPT_TREES]);
-    kept[s % KEPT_TREES] = tree_build(depth, &rng);
-    for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
+    if (report == 2) {
+      double t0 = suite_now_s();
+      check += tree_sum(kept[s % KEPT_TREES]);
+      double t1 = suite_now_s();
+      check += tree_free(kept[s % KEPT_TREES]);
+      double t2 = suite_now_s();
+      kept[s % KEPT_TREES] = tree_build(depth, &rng);
+      double t3 = suite_now_s();
+      for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
+      double t4 = suite_now_s();
+      walk_s += t1 - t0;
+      free_s += t2 - t1;
+      build_s += t3 - t2;
+      small_s += t4 - t3;
+    } else {
+      check += tree_free(kept[s % KEPT_TREES]);
+      kept[s % KEPT_TREES] = tree_build(depth, &rng);
+      for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
+    }
     if (s % 4 == 0) check += graph_build_and_free(&rng);
   }
-  if (report_locality && steps > 0) {
+  if (report == 2)
+    printf("tree_phases walk_s=%.4f free_s=%.4f build_s=%.4f short_lived_s=%.4f\n", walk_s,
+           free_s, build_s, small_s);
+  if (report == 1 && steps > 0) {
     locality_t l = {0};
     locality_walk(kept[(steps - 1) % KEPT_TREES], &l);
     printf("tree_locality nodes=%ld next_node_within_4k=%.1f%% next_payload_within_4k=%.1f%%\n",
