@@ -45,7 +45,7 @@ uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t 
 uint64_t pageheap_release_all(void);
 
 /* After a free that left the heap drained (pages in use below 1/32 of their
- * peak, or large spans below 1/64 of theirs; the program has freed nearly
+ * peak, or large spans below 1/128 of theirs; the program has freed nearly
  * everything): returns the free pages to the OS but a reserve of in use / 8,
  * backing off when the heap grows back (option release_on_drain; pageheap.c
  * has the rule).  The free paths call it once they hold no lock; otherwise it
