@@ -92,7 +92,7 @@ static void locality_walk(const node_t *n, locality_t *l) {
 }
 
 int main(int argc, char **argv) {
-  suite_check_argc(argc, argv, 2, "[steps=1200] [1: report locality]");
+  suite_check_argc(argc, argv, 2, "[steps=1200] [1: report locality | 2: report phase times]");
   long steps = suite_arg_long(argc, argv, 1, 1200, 10000000);
   long report = suite_arg_long(argc, argv, 2, 0, 2);
   suite_rng_t rng = suite_rng_make(23);

@@ -49,8 +49,19 @@ for entry in "${smoke[@]}"; do
   echo "ok $program: $(cat "$TMP/hs")"
 done
 
+# tree's phase report: one line of four phase times before the result
+if LD_PRELOAD=$LIB "$BIN/tree" 2 2 >"$TMP/phases" 2>"$TMP/err"; then
+  grep -Eq '^tree_phases walk_s=[0-9.]+ free_s=[0-9.]+ build_s=[0-9.]+ short_lived_s=[0-9.]+$' \
+    <(head -n 1 "$TMP/phases") || fail "tree 2 2: first line is not the phases: $(head -c 200 "$TMP/phases")"
+  grep -Eq '^tree ops=2 .*time_s=[0-9.]+ final_rss_kib=[1-9]' <(sed -n 2p "$TMP/phases") ||
+    fail "tree 2 2: second line is not the result: $(head -c 200 "$TMP/phases")"
+  [ "$(wc -l <"$TMP/phases")" -eq 2 ] || fail "tree 2 2 printed $(wc -l <"$TMP/phases") lines, want 2"
+else
+  fail "tree 2 2 under heapscope: exit $?: $(head -c 200 "$TMP/err")"
+fi
+
 # 2. bad input
-for bad in "churn 0" "churn x" "larson 10 0" "tree 1 2 3"; do
+for bad in "churn 0" "churn x" "larson 10 0" "tree 1 2 3" "tree 1 3"; do
   read -r program args <<<"$bad"
   # shellcheck disable=SC2086
   "$BIN/$program" $args >"$TMP/out" 2>"$TMP/err"
