@@ -51,6 +51,9 @@ static uint64_t tree_sum(const node_t *n) {
   return n->value + n->payload[0] + tree_sum(n->left) + tree_sum(n->right);
 }
 
+/* The clock, read only when phase times are reported (report 2). */
+static double phase_now(long report) { return report == 2 ? suite_now_s() : 0; }
+
 typedef struct graph_node {
   uint32_t *edges;
   size_t edge_count;
@@ -102,25 +105,19 @@ int main(int argc, char **argv) {
   double start = suite_now_s();
   for (long s = 0; s < steps; s++) {
     int depth = TREE_DEPTH - 4 + (int)suite_rng_below(&rng, 4);
-    if (report == 2) {
-      double t0 = suite_now_s();
-      check += tree_sum(kept[s % KEPT_TREES]);
-      double t1 = suite_now_s();
-      check += tree_free(kept[s % KEPT_TREES]);
-      double t2 = suite_now_s();
-      kept[s % KEPT_TREES] = tree_build(depth, &rng);
-      double t3 = suite_now_s();
-      for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
-      double t4 = suite_now_s();
-      walk_s += t1 - t0;
-      free_s += t2 - t1;
-      build_s += t3 - t2;
-      small_s += t4 - t3;
-    } else {
-      check += tree_free(kept[s % KEPT_TREES]);
-      kept[s % KEPT_TREES] = tree_build(depth, &rng);
-      for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
-    }
+    double t0 = phase_now(report);
+    if (report == 2) check += tree_sum(kept[s % KEPT_TREES]);
+    double t1 = phase_now(report);
+    check += tree_free(kept[s % KEPT_TREES]);
+    double t2 = phase_now(report);
+    kept[s % KEPT_TREES] = tree_build(depth, &rng);
+    double t3 = phase_now(report);
+    for (int t = 0; t < 64; t++) check += tree_free(tree_build(4, &rng));
+    double t4 = phase_now(report);
+    walk_s += t1 - t0;
+    free_s += t2 - t1;
+    build_s += t3 - t2;
+    small_s += t4 - t3;
     if (s % 4 == 0) check += graph_build_and_free(&rng);
   }
   if (report == 2)
