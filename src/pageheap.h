@@ -36,8 +36,10 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns);
 
 /* Returns free, unreleased pages to the OS, oldest idle first: only spans
  * idle since `idle_before_ns` or earlier, at most `max_bytes`, and never
- * leaving less than `keep_bytes` of unreleased free memory.  Works in chunks
- * and drops the lock around each madvise.  Returns the bytes released.
+ * leaving less than `keep_bytes` of unreleased free memory.  Works in chunks,
+ * each one madvise over the whole free run around its oldest span (released
+ * spans in it included), and drops the lock around each.  Returns the bytes
+ * released.
  * pre: no allocator lock held. */
 uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes);
 
@@ -55,7 +57,8 @@ void pageheap_release_if_drained(void);
 /* The two halves of a drain, for callers that find the heap drained by
  * other means (a thread whose live objects fell far below their peak,
  * tcache.c): begin applies the back-off and counts the drain, and returns
- * whether it is due; finish then releases every free page but in use / 8.
+ * whether it is due; finish then releases every free page but in use / 8,
+ * passing over short free runs while 2 MiB or more is in use (pageheap.c).
  * Call both with no allocator lock held. */
 bool pageheap_drain_begin(void);
 void pageheap_drain_finish(void);
