@@ -52,6 +52,7 @@ HS_INLINE void hs_lock_reset(hs_lock_t *lock) {
 #define hs_relaxed_load(p)     atomic_load_explicit((p), memory_order_relaxed)
 #define hs_relaxed_store(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 #define hs_relaxed_add(p, v)   atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define hs_relaxed_sub(p, v)   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
 /* ---- Messages: written with write(2), never with stdio or malloc. ---- */
 /* A fixed buffer that formats strings and numbers without allocating. */

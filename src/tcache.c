@@ -126,7 +126,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
   uint64_t bytes = (uint64_t)step * size_class_bytes[size_class];
   if (tc->capacity_bytes + bytes > TCACHE_THREAD_MAX_BYTES) return;
   if (hs_relaxed_add(&total_capacity_bytes, bytes) + bytes > TCACHE_TOTAL_MAX_BYTES) {
-    atomic_fetch_sub_explicit(&total_capacity_bytes, bytes, memory_order_relaxed);
+    hs_relaxed_sub(&total_capacity_bytes, bytes);
     return;
   }
   tc->capacity_bytes += bytes;
@@ -139,7 +139,7 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
 static void flush_and_shrink(tcache_t *tc) {
   tcache_flush_all(tc);
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
-  atomic_fetch_sub_explicit(&total_capacity_bytes, tc->capacity_bytes, memory_order_relaxed);
+  hs_relaxed_sub(&total_capacity_bytes, tc->capacity_bytes);
   tc->capacity_bytes = 0;
 }
 
@@ -273,7 +273,7 @@ static bool collect_pending(tcache_t *tc, uint32_t size_class) {
 static bool keep_empty(tcache_owner_t *owner, uint64_t bytes) {
   if (owner->empty_bytes + bytes > TCACHE_EMPTY_MAX_BYTES) return false;
   if (hs_relaxed_add(&total_empty_bytes, bytes) + bytes > TCACHE_EMPTY_TOTAL_MAX_BYTES) {
-    atomic_fetch_sub_explicit(&total_empty_bytes, bytes, memory_order_relaxed);
+    hs_relaxed_sub(&total_empty_bytes, bytes);
     return false;
   }
   owner->empty_bytes += bytes;
@@ -282,7 +282,7 @@ static bool keep_empty(tcache_owner_t *owner, uint64_t bytes) {
 
 static void unkeep_empty(tcache_owner_t *owner, uint64_t bytes) {
   owner->empty_bytes -= bytes;
-  atomic_fetch_sub_explicit(&total_empty_bytes, bytes, memory_order_relaxed);
+  hs_relaxed_sub(&total_empty_bytes, bytes);
 }
 
 /* Fills the empty bin from a list of `got` objects; returns the first. */
