@@ -77,8 +77,8 @@
  * joining the runs up for the next drain (tcache.c drains again as the
  * teardown goes on); with less in use, a drain releases every run.  A
  * madvise costs per call and, below the kernel's single-page flush ceiling
- * (33 OS pages), per page: on the 2-core VM in docs/performance.md, 14 us
- * for 8 KiB and 85 us for 64 KiB, against 0.3 us a page in calls of 4 MiB.
+ * (33 OS pages), per page: on the 2-core VM in docs/performance.md, 11-14 us
+ * for 8 KiB and 65-92 us for 64 KiB, against 0.3 us a page in 4 MiB calls.
  * bench/suite/churn's teardown made 1,244 madvise calls (strace -c) and
  * took 37-40 ms (timed in a copy of churn.c); it now makes 131 and takes
  * 10-13 ms, and its final RSS is unchanged. */
