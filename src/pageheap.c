@@ -80,8 +80,8 @@
  * (33 OS pages), per page: on the 2-core VM in docs/performance.md, 11-14 us
  * for 8 KiB and 65-92 us for 64 KiB, against 0.3 us a page in 4 MiB calls.
  * bench/suite/churn's teardown made 1,244 madvise calls (strace -c) and
- * took 37-40 ms (timed in a copy of churn.c); it now makes 131 and takes
- * 10-13 ms, and its final RSS is unchanged. */
+ * took 37-40 ms (timed in a copy of churn.c); it now makes 135-144 and
+ * takes 11-16 ms, and its final RSS is unchanged. */
 #define PAGEHEAP_DRAIN_SPARSE_INUSE_BYTES ((uint64_t)2 << 20)
 #define PAGEHEAP_DRAIN_MIN_RUN_PAGES 16
 #define PAGEHEAP_DRAIN_BACKOFF_MIN_NS ((uint64_t)10000000)
@@ -417,22 +417,45 @@ static void finish_release_locked(span_t *span, bool zeroed, uint64_t already_re
   coalesce_and_insert_locked(span);
 }
 
-/* Takes the free span `next`, beside `piece`, into it if `next` is
- * released, or normal, idle since before `idle_before_ns` and no bigger
- * than *budget_pages (which it then uses up); adds a released one's bytes
- * to *released. */
-static bool absorb_neighbour_locked(span_t *piece, span_t *next, uint64_t idle_before_ns,
-                                    size_t *budget_pages, uint64_t *released) {
+/* A release takes in at most this many pages that were released already:
+ * enough to bridge the gaps an earlier drain left between the spans a
+ * teardown frees later, and few enough that the piece, which other threads
+ * cannot reach while its madvise runs with the lock dropped, hides little
+ * free memory from them (a thread that finds no free span grows the heap
+ * by a 64 MiB region).  Its normal pages stay within the chunk
+ * (PAGEHEAP_RELEASE_CHUNK_BYTES). */
+#define PAGEHEAP_ABSORB_RELEASED_PAGES ((size_t)128)
+
+/* What a release may still take in (absorb_neighbour_locked). */
+typedef struct absorb_budget {
+  uint64_t idle_before_ns; /* normal spans idle since then or earlier */
+  size_t normal_pages;     /* the chunk's pages left */
+  size_t released_pages;   /* of PAGEHEAP_ABSORB_RELEASED_PAGES, left */
+} absorb_budget_t;
+
+/* Whether `next` is a free span that fits in `budget`, which it then uses
+ * up. */
+static bool fits_budget(const span_t *next, absorb_budget_t *budget) {
   if (!next || next->state != SPAN_FREE || next->releasing) return false;
-  if (!next->released && (next->idle_since_ns > idle_before_ns || next->page_count > *budget_pages))
-    return false;
-  remove_locked(next);
   if (next->released) {
-    *released += span_bytes(next);
+    if (next->page_count > budget->released_pages) return false;
+    budget->released_pages -= next->page_count;
   } else {
-    idle_remove_locked(next);
-    *budget_pages -= next->page_count;
+    if (next->idle_since_ns > budget->idle_before_ns || next->page_count > budget->normal_pages)
+      return false;
+    budget->normal_pages -= next->page_count;
   }
+  return true;
+}
+
+/* Takes the free span `next`, beside `piece`, into it if it fits in
+ * `budget`; adds a released one's bytes to *released. */
+static bool absorb_neighbour_locked(span_t *piece, span_t *next, absorb_budget_t *budget,
+                                    uint64_t *released) {
+  if (!fits_budget(next, budget)) return false;
+  remove_locked(next);
+  if (next->released) *released += span_bytes(next);
+  else idle_remove_locked(next);
   if (next->first_page < piece->first_page) piece->first_page = next->first_page;
   piece->page_count += next->page_count;
   drop_record_locked(next);
@@ -440,40 +463,40 @@ static bool absorb_neighbour_locked(span_t *piece, span_t *next, uint64_t idle_b
 }
 
 /* Grows `piece` (free, normal, on no list, about to be released) over the
- * run of free spans around it that absorb_neighbour_locked takes, so that
- * one madvise covers what a call per span would (see
- * PAGEHEAP_DRAIN_MIN_RUN_PAGES for the cost): a teardown after a drain frees
- * span after span between spans that drain released.  Returns the normal
- * pages taken in; adds the released bytes to *released. */
-static size_t absorb_free_run_locked(span_t *piece, uint64_t idle_before_ns, size_t budget_pages,
-                                     uint64_t *released) {
-  size_t budget_left = budget_pages;
+ * free spans around it that fit in `budget`, so that one madvise covers
+ * what a call per span would (see PAGEHEAP_DRAIN_MIN_RUN_PAGES for the
+ * cost): a teardown after a drain frees span after span between spans
+ * that drain released.  Returns the normal pages taken in; adds the
+ * released bytes to *released. */
+static size_t absorb_free_run_locked(span_t *piece, absorb_budget_t budget, uint64_t *released) {
+  size_t normal_before = budget.normal_pages;
   while (absorb_neighbour_locked(
-      piece, pagemap_span_holding((void *)((piece->first_page - 1) << HS_PAGE_SHIFT)),
-      idle_before_ns, &budget_left, released)) {
+      piece, pagemap_span_holding((void *)((piece->first_page - 1) << HS_PAGE_SHIFT)), &budget,
+      released)) {
   }
   while (absorb_neighbour_locked(
       piece, pagemap_span_holding((void *)((piece->first_page + piece->page_count) << HS_PAGE_SHIFT)),
-      idle_before_ns, &budget_left, released)) {
+      &budget, released)) {
   }
   pagemap_set_ends_locked(piece);
-  return budget_pages - budget_left;
+  return normal_before - budget.normal_pages;
 }
 
-/* The normal pages of the free run around normal free span `span`: the
- * spans absorb_free_run_locked would take in with no idle cut-off and no
- * budget, and its own. */
+/* The normal pages of the free run around normal free span `span` that a
+ * drain's release could take in (absorb_free_run_locked with no idle
+ * cut-off and no limit on normal pages), its own included. */
 static size_t free_run_pages_locked(const span_t *span) {
+  absorb_budget_t budget = {UINT64_MAX, SIZE_MAX, PAGEHEAP_ABSORB_RELEASED_PAGES};
   size_t pages = span->page_count;
   for (uintptr_t first = span->first_page;;) {
     const span_t *left = pagemap_span_holding((void *)((first - 1) << HS_PAGE_SHIFT));
-    if (!left || left->state != SPAN_FREE || left->releasing) break;
+    if (!fits_budget(left, &budget)) break;
     if (!left->released) pages += left->page_count;
     first = left->first_page;
   }
   for (uintptr_t end = span->first_page + span->page_count;;) {
     const span_t *right = pagemap_span_holding((void *)(end << HS_PAGE_SHIFT));
-    if (!right || right->state != SPAN_FREE || right->releasing) break;
+    if (!fits_budget(right, &budget)) break;
     if (!right->released) pages += right->page_count;
     end = right->first_page + right->page_count;
   }
@@ -702,8 +725,9 @@ static uint64_t release_runs(uint64_t max_bytes, uint64_t idle_before_ns, uint64
     span_t *piece = split_tail_locked(oldest, pages);
     if (!piece) break;
     uint64_t already = 0;
-    pages += absorb_free_run_locked(piece, idle_before_ns, (size_t)(chunk >> HS_PAGE_SHIFT) - pages,
-                                    &already);
+    absorb_budget_t budget = {idle_before_ns, (size_t)(chunk >> HS_PAGE_SHIFT) - pages,
+                              PAGEHEAP_ABSORB_RELEASED_PAGES};
+    pages += absorb_free_run_locked(piece, budget, &already);
     uint64_t normal = (uint64_t)pages << HS_PAGE_SHIFT;
     int slot = 0;
     while (slot < PAGEHEAP_INFLIGHT_SLOTS && inflight[slot]) slot++;
