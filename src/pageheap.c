@@ -449,13 +449,19 @@ static bool fits_budget(const span_t *next, absorb_budget_t *budget) {
 }
 
 /* Takes the free span `next`, beside `piece`, into it if it fits in
- * `budget`; adds a released one's bytes to *released. */
+ * `budget`; adds a released one's bytes to *released.  If `next` is the
+ * span a walk of the idle list holds in *cursor, moves the cursor back to
+ * the span before it. */
 static bool absorb_neighbour_locked(span_t *piece, span_t *next, absorb_budget_t *budget,
-                                    uint64_t *released) {
+                                    uint64_t *released, span_t **cursor) {
   if (!fits_budget(next, budget)) return false;
   remove_locked(next);
-  if (next->released) *released += span_bytes(next);
-  else idle_remove_locked(next);
+  if (next->released) {
+    *released += span_bytes(next);
+  } else {
+    if (*cursor == next) *cursor = next->idle_prev;
+    idle_remove_locked(next);
+  }
   if (next->first_page < piece->first_page) piece->first_page = next->first_page;
   piece->page_count += next->page_count;
   drop_record_locked(next);
@@ -468,15 +474,16 @@ static bool absorb_neighbour_locked(span_t *piece, span_t *next, absorb_budget_t
  * cost): a teardown after a drain frees span after span between spans
  * that drain released.  Returns the normal pages taken in; adds the
  * released bytes to *released. */
-static size_t absorb_free_run_locked(span_t *piece, absorb_budget_t budget, uint64_t *released) {
+static size_t absorb_free_run_locked(span_t *piece, absorb_budget_t budget, uint64_t *released,
+                                     span_t **cursor) {
   size_t normal_before = budget.normal_pages;
   while (absorb_neighbour_locked(
       piece, pagemap_span_holding((void *)((piece->first_page - 1) << HS_PAGE_SHIFT)), &budget,
-      released)) {
+      released, cursor)) {
   }
   while (absorb_neighbour_locked(
       piece, pagemap_span_holding((void *)((piece->first_page + piece->page_count) << HS_PAGE_SHIFT)),
-      &budget, released)) {
+      &budget, released, cursor)) {
   }
   pagemap_set_ends_locked(piece);
   return normal_before - budget.normal_pages;
@@ -702,14 +709,15 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
 static uint64_t release_runs(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes,
                              size_t min_run_pages) {
   uint64_t done = 0;
-  /* The last span passed over for a short run.  It stays on the idle list
-   * while no other thread changes the list (the runs released meanwhile are
-   * not its run), and the search resumes after it. */
-  span_t *passed = NULL;
+  /* The last span passed over for a short run, where the search resumes
+   * (the idle list's sentinel: its start).  A release that takes it in
+   * moves it back a span; a change to the list by another thread while the
+   * lock is dropped sends the search back to the start. */
+  span_t *passed = &idle_spans;
   hs_lock(&pageheap_lock);
   if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   while (done < max_bytes) {
-    span_t *oldest = passed ? passed->idle_next : idle_spans.idle_next;
+    span_t *oldest = passed->idle_next;
     while (min_run_pages > 1 && oldest != &idle_spans && oldest->idle_since_ns <= idle_before_ns &&
            free_run_pages_locked(oldest) < min_run_pages) {
       passed = oldest;
@@ -727,7 +735,7 @@ static uint64_t release_runs(uint64_t max_bytes, uint64_t idle_before_ns, uint64
     uint64_t already = 0;
     absorb_budget_t budget = {idle_before_ns, (size_t)(chunk >> HS_PAGE_SHIFT) - pages,
                               PAGEHEAP_ABSORB_RELEASED_PAGES};
-    pages += absorb_free_run_locked(piece, budget, &already);
+    pages += absorb_free_run_locked(piece, budget, &already, &passed);
     uint64_t normal = (uint64_t)pages << HS_PAGE_SHIFT;
     int slot = 0;
     while (slot < PAGEHEAP_INFLIGHT_SLOTS && inflight[slot]) slot++;
@@ -744,7 +752,7 @@ static uint64_t release_runs(uint64_t max_bytes, uint64_t idle_before_ns, uint64
       hs_unlock(&pageheap_lock);
       bool zeroed = release_pages(piece);
       hs_lock(&pageheap_lock);
-      if (idle_list_changes != changes) passed = NULL;
+      if (idle_list_changes != changes) passed = &idle_spans;
       if (inflight[slot] == piece) { /* else a fork child took it back */
         inflight[slot] = NULL;
         inflight_bytes -= normal;

@@ -8,6 +8,10 @@
  *     free runs too short to be worth a madvise (1-page spans between spans
  *     in use) and releases the long ones; once the spans between them are
  *     freed too, the joined run is released.
+ *  3. A drain that passed over a short run and then takes that run's span
+ *     into a longer one (the walk from each side spends its budget of
+ *     released pages differently) resumes its search safely: the span it
+ *     would have resumed after is gone.
  * Residency is read with mincore(2). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,7 @@
 #include "pagemap.h"
 #include "testlib.h"
 
-enum { CANDIDATES = 256 };
+enum { CANDIDATES = 512 };
 
 static uint64_t released_total(void) {
   pageheap_stats_t stats;
@@ -143,8 +147,46 @@ TEST(drain_passes_over_short_runs_while_the_heap_is_in_use) {
   CHECK_MSG(resident == 0, "%zu OS pages of the joined run are still resident", resident);
 }
 
+TEST(drain_takes_in_a_span_it_passed_over) {
+  /* Pages, left to right: a guard in use; A, 128 pages released; P, one
+   * page not released, the oldest free span; B, 8 pages released; X, 16
+   * pages not released; a guard in use.  From P the walk spends its 128
+   * released pages on A and stops at B: a run of 1, passed over.  From X
+   * it takes B and P, and stops at A: 17, released with P in it. */
+  enum { A_PAGES = 128, B_PAGES = 8, X_PAGES = 16 };
+  enum { P_AT = 1 + A_PAGES, B_AT = P_AT + 1, X_AT = B_AT + B_PAGES, GUARD_AT = X_AT + X_PAGES };
+  enum { SPANS = GUARD_AT + 1 };
+  span_t *in_use = pageheap_alloc(512, 1, SPAN_LARGE, 0); /* 4 MiB in use */
+  span_t *spans[SPANS];
+  if (!CHECK(in_use != NULL)) return;
+  if (!CHECK_MSG(adjacent_one_page_spans(spans, SPANS), "no %d adjacent one-page spans", SPANS))
+    return;
+  unsigned char *start = span_start(spans[0]);
+  for (int i = 0; i < SPANS; i++) memset(span_start(spans[i]), 0x3C, HS_PAGE_BYTES);
+  for (int i = 1; i < P_AT; i++) pageheap_free(spans[i]);
+  for (int i = B_AT; i < X_AT; i++) pageheap_free(spans[i]);
+  pageheap_release_all(); /* A and B, and whatever else was free */
+  pageheap_free(spans[P_AT]);
+  for (int i = X_AT; i < GUARD_AT; i++) pageheap_free(spans[i]);
+  /* Enough free pages not yet released that the drain gets past X. */
+  span_t *more = pageheap_alloc(256, 1, SPAN_LARGE, 0);
+  if (!CHECK(more != NULL)) return;
+  memset(span_start(more), 0x5A, span_bytes(more));
+  pageheap_free(more);
+  pageheap_drain_finish();
+  size_t resident = resident_pages(start + (size_t)P_AT * HS_PAGE_BYTES,
+                                   (size_t)(GUARD_AT - P_AT) * HS_PAGE_BYTES);
+  CHECK_MSG(resident == 0, "%zu OS pages of P, B and X are resident after the drain", resident);
+  CHECK_MSG(page_holds(span_start(spans[0]), 0x3C) && page_holds(span_start(spans[GUARD_AT]), 0x3C),
+            "a guard in use lost data");
+  pageheap_free(spans[0]);
+  pageheap_free(spans[GUARD_AT]);
+  pageheap_free(in_use);
+}
+
 int main(void) {
   RUN(release_covers_the_free_run);
   RUN(drain_passes_over_short_runs_while_the_heap_is_in_use);
+  RUN(drain_takes_in_a_span_it_passed_over);
   return testlib_done();
 }
