@@ -80,7 +80,7 @@
  * (33 OS pages), per page: on the 2-core VM in docs/performance.md, 11-14 us
  * for 8 KiB and 65-92 us for 64 KiB, against 0.3 us a page in 4 MiB calls.
  * bench/suite/churn's teardown made 1,244 madvise calls (strace -c) and
- * took 37-40 ms (timed in a copy of churn.c); it now makes 135-144 and
+ * took 37-40 ms (timed in a copy of churn.c); it now makes 135-152 and
  * takes 11-16 ms, and its final RSS is unchanged. */
 #define PAGEHEAP_DRAIN_SPARSE_INUSE_BYTES ((uint64_t)2 << 20)
 #define PAGEHEAP_DRAIN_MIN_RUN_PAGES 16
@@ -235,11 +235,20 @@ static span_t *find_in_set_locked(free_set_t *set, size_t pages) {
   return best;
 }
 
+/* The span whose last page lies just before page `page`, and the span
+ * holding `page` (by the page map; NULL where heapscope has none). */
+static span_t *span_before_page(uintptr_t page) {
+  return pagemap_span_holding((void *)((page - 1) << HS_PAGE_SHIFT));
+}
+static span_t *span_at_page(uintptr_t page) {
+  return pagemap_span_holding((void *)(page << HS_PAGE_SHIFT));
+}
+
 /* Merges `span` (free, not on a list, idle_since set) with free neighbours
  * of the same set, labels the result's ends and puts it on its lists; a
  * normal merged span is idle since the latest of its parts. */
 static void coalesce_and_insert_locked(span_t *span) {
-  span_t *left = pagemap_span_holding((void *)((span->first_page - 1) << HS_PAGE_SHIFT));
+  span_t *left = span_before_page(span->first_page);
   if (left && left->state == SPAN_FREE && !left->releasing && left->released == span->released) {
     remove_locked(left);
     if (!left->released) idle_remove_locked(left);
@@ -257,7 +266,7 @@ static void coalesce_and_insert_locked(span_t *span) {
     }
     span->idle_since_ns = idle;
   }
-  span_t *right = pagemap_span_holding((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
+  span_t *right = span_at_page(span->first_page + span->page_count);
   if (right && right->state == SPAN_FREE && !right->releasing && right->released == span->released) {
     remove_locked(right);
     if (!right->released) idle_remove_locked(right);
@@ -477,13 +486,11 @@ static bool absorb_neighbour_locked(span_t *piece, span_t *next, absorb_budget_t
 static size_t absorb_free_run_locked(span_t *piece, absorb_budget_t budget, uint64_t *released,
                                      span_t **cursor) {
   size_t normal_before = budget.normal_pages;
-  while (absorb_neighbour_locked(
-      piece, pagemap_span_holding((void *)((piece->first_page - 1) << HS_PAGE_SHIFT)), &budget,
-      released, cursor)) {
+  while (absorb_neighbour_locked(piece, span_before_page(piece->first_page), &budget, released,
+                                 cursor)) {
   }
-  while (absorb_neighbour_locked(
-      piece, pagemap_span_holding((void *)((piece->first_page + piece->page_count) << HS_PAGE_SHIFT)),
-      &budget, released, cursor)) {
+  while (absorb_neighbour_locked(piece, span_at_page(piece->first_page + piece->page_count),
+                                 &budget, released, cursor)) {
   }
   pagemap_set_ends_locked(piece);
   return normal_before - budget.normal_pages;
@@ -496,13 +503,13 @@ static size_t free_run_pages_locked(const span_t *span) {
   absorb_budget_t budget = {UINT64_MAX, SIZE_MAX, PAGEHEAP_ABSORB_RELEASED_PAGES};
   size_t pages = span->page_count;
   for (uintptr_t first = span->first_page;;) {
-    const span_t *left = pagemap_span_holding((void *)((first - 1) << HS_PAGE_SHIFT));
+    const span_t *left = span_before_page(first);
     if (!fits_budget(left, &budget)) break;
     if (!left->released) pages += left->page_count;
     first = left->first_page;
   }
   for (uintptr_t end = span->first_page + span->page_count;;) {
-    const span_t *right = pagemap_span_holding((void *)(end << HS_PAGE_SHIFT));
+    const span_t *right = span_at_page(end);
     if (!fits_budget(right, &budget)) break;
     if (!right->released) pages += right->page_count;
     end = right->first_page + right->page_count;
@@ -685,7 +692,7 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
   bool grown = false;
   hs_lock(&pageheap_lock);
   size_t need = new_pages - span->page_count;
-  span_t *right = pagemap_span_holding((void *)((span->first_page + span->page_count) << HS_PAGE_SHIFT));
+  span_t *right = span_at_page(span->first_page + span->page_count);
   if (span->state == SPAN_LARGE && new_pages > span->page_count && right &&
       right->state == SPAN_FREE && !right->releasing && right->page_count >= need &&
       (!right->released || limit_allows_locked((uint64_t)need << HS_PAGE_SHIFT, false))) {

@@ -37,9 +37,9 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns);
 /* Returns free, unreleased pages to the OS, oldest idle first: only spans
  * idle since `idle_before_ns` or earlier, at most `max_bytes`, and never
  * leaving less than `keep_bytes` of unreleased free memory.  Works in chunks,
- * each one madvise over the whole free run around its oldest span (released
- * spans in it included), and drops the lock around each.  Returns the bytes
- * released.
+ * each one madvise over the free run around its oldest span (up to 1 MiB of
+ * released spans in it included), and drops the lock around each.  Returns
+ * the bytes released.
  * pre: no allocator lock held. */
 uint64_t pageheap_release(uint64_t max_bytes, uint64_t idle_before_ns, uint64_t keep_bytes);
 
