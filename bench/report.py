@@ -48,7 +48,7 @@ def parse(path):
                     except ValueError:
                         pass
             ok = status == "0" and "time_s" in values
-            rows.append({"bench": bench, "alloc": alloc, "ok": ok,
+            rows.append({"run": run, "bench": bench, "alloc": alloc, "ok": ok,
                          "wall": float(wall) if ok else None,
                          "peak": float(peak) / 1024 if ok and peak.isdigit() else None,
                          "values": values})
@@ -59,6 +59,16 @@ def median_of(rows, bench, alloc, pick):
     values = [pick(r) for r in rows if r["bench"] == bench and r["alloc"] == alloc and r["ok"]]
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def paired_ratio(rows, bench, alloc, base):
+    """The median over runs of alloc's time / base's time in the same run
+    (runs where both finished), or None."""
+    times = {(r["run"], r["alloc"]): r["wall"] for r in rows
+             if r["bench"] == bench and r["ok"] and r["alloc"] in (alloc, base)}
+    ratios = [times[(run, alloc)] / times[(run, base)] for run, a in times
+              if a == alloc and times.get((run, base))]
+    return statistics.median(ratios) if ratios else None
 
 
 def main():
@@ -181,6 +191,13 @@ def main():
             out.append(f"- geomean time heapscope / {a}: {fmt(g, 3)} (target ≤ 1.00: {verdict})")
         bad = [(b, v, f) for b, v, f in worst if v is not None and v > 1.25]
         out.append("- benchmarks > 1.25× the fastest anchor: " +
+                   (", ".join(f"{b} {v:.2f}× {f}" for b, v, f in bad) if bad else "none"))
+        # The same test run by run: each run's heapscope time against the
+        # same run's time of that anchor.  Where this and the line above
+        # disagree, the verdict is inside the host's noise.
+        paired = [(b, paired_ratio(rows, b, "heapscope", f), f) for b, _, f in worst if f]
+        bad = [(b, v, f) for b, v, f in paired if v is not None and v > 1.25]
+        out.append("- the same, run by run (median of each run's heapscope / that anchor): " +
                    (", ".join(f"{b} {v:.2f}× {f}" for b, v, f in bad) if bad else "none"))
         g = geomean([ratio(peak, b, "heapscope") for b in suite])
         verdict = "ok" if g is not None and g <= 1.05 else "MISSED"

@@ -72,7 +72,9 @@ for bad in "churn 0" "churn x" "larson 10 0" "tree 1 2 3" "tree 1 3"; do
 done
 
 # 3. report.py: heapscope twice mimalloc's time on a, half on b → geomean
-# 1.00; peak RSS 3× on a; two runs, medians taken.
+# 1.00; peak RSS 3× on a; two runs, medians taken.  On c the medians are
+# level (1.5 s each) but run by run heapscope is 2.0× and 0.8× mimalloc:
+# the run-by-run line reports c at 1.40×.
 {
   printf 'run\tbenchmark\tallocator\twall_s\tpeak_rss_kib\tstatus\toutput\n'
   for run in 1 2; do
@@ -80,6 +82,8 @@ done
     printf '%s\ta\theapscope\t%s\t3072\t0\ta ops=1 time_s=2 final_rss_kib=50 check=1\n' $run "$([ $run = 1 ] && echo 1.9 || echo 2.1)"
     printf '%s\tb\tmimalloc\t4.0\t2048\t0\tb ops=1 time_s=4 final_rss_kib=100 check=1\n' $run
     printf '%s\tb\theapscope\t2.0\t2048\t0\tb ops=1 time_s=2 final_rss_kib=50 check=1\n' $run
+    printf '%s\tc\tmimalloc\t%s\t1024\t0\tc ops=1 time_s=1 final_rss_kib=100 check=1\n' $run "$([ $run = 1 ] && echo 0.5 || echo 2.5)"
+    printf '%s\tc\theapscope\t%s\t1024\t0\tc ops=1 time_s=1 final_rss_kib=50 check=1\n' $run "$([ $run = 1 ] && echo 1.0 || echo 2.0)"
   done
   echo '# prof_overhead:   scaled: rate 8192 5.04 ns vs off 4.15 ns: 228 ns per sample in the loop, so +0.014 ns a pair at the default rate'
 } >"$TMP/results.tsv"
@@ -89,8 +93,10 @@ if "$PYTHON" bench/report.py "$TMP/results.tsv" >"$TMP/report.md" 2>"$TMP/err"; 
   grep -q '^| \*\*geomean\*\* | | 1.00 | 1.00 | | 1.00 |$' "$TMP/report.md" || fail "report: time geomean wrong"
   grep -q '^| a | 1.0 | 3.00 | 1.00 |$' "$TMP/report.md" || fail "report: peak RSS row wrong"
   grep -q 'geomean time heapscope / mimalloc: 1.000' "$TMP/report.md" || fail "report: acceptance line wrong"
-  grep -q 'benchmarks > 1.25× the fastest anchor: a 2.00× mimalloc' "$TMP/report.md" ||
+  grep -q 'benchmarks > 1.25× the fastest anchor: a 2.00× mimalloc$' "$TMP/report.md" ||
     fail "report: worst-benchmark line wrong"
+  grep -q 'run by run (median of each run.s heapscope / that anchor): a 2.00× mimalloc, c 1.40× mimalloc$' \
+    "$TMP/report.md" || fail "report: run-by-run line wrong"
   grep -q 'one process, scaled from rate 8 KiB: +0.014 ns (target within ±0.1 ns: ok)' "$TMP/report.md" ||
     fail "report: scaled profiling line wrong"
   grep -q '^- prof_overhead' "$TMP/report.md" && fail "report: prof_overhead lines listed with the header"
