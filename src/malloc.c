@@ -52,6 +52,12 @@
 
 #define HS_ALIAS(name) __attribute__((alias(#name), visibility("default")))
 
+/* A thread keeps the span of its last freed sample, up to this many pages
+ * (the 64 KiB class), for its next sample of as many pages: a sample then
+ * skips the page heap's lock, search and page-map labels both when it is
+ * made and when it is freed.  Larger spans go back to the page heap. */
+#define MALLOC_SAMPLE_SPARE_MAX_PAGES 8
+
 /* ---- Start-up ---- */
 
 enum { INIT_NONE = 0, INIT_RUNNING = 1, INIT_DONE = 2 };
@@ -156,9 +162,10 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
   size_t bytes = usable_as_small ? usable_as_small : HS_MAX(size, room);
   void *object;
   span_t *spare = tc->sample_spare;
-  if (spare && align_pages == 1 && bytes <= HS_PAGE_BYTES) {
-    /* The page this thread's last small sample lived on: no page-heap
-     * round trip (most of a sample's cost). */
+  if (spare && align_pages == 1 &&
+      spare->page_count == (bytes + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT) {
+    /* The span this thread's last sample of as many pages lived on: no
+     * page-heap round trip (most of a sample's cost). */
     tc->sample_spare = NULL;
     __atomic_store_n(&spare->sample_spare, 0, __ATOMIC_RELEASE); /* before the request */
     __atomic_store_n(&spare->requested_bytes, size, __ATOMIC_RELEASE);
@@ -243,13 +250,17 @@ HS_NOINLINE static void free_slow(void *ptr) {
     if (HS_UNLIKELY(span->sample_bucket != NULL)) {
       profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
       span->sample_bucket = NULL;
-      if (span->page_count == 1 && tc->state == TCACHE_ACTIVE && !tc->sample_spare) {
-        /* kept for this thread's next small sample; marked before its
-         * request is cleared (pageheap_read_stats) */
+      if (span->page_count <= MALLOC_SAMPLE_SPARE_MAX_PAGES && tc->state == TCACHE_ACTIVE) {
+        /* kept for this thread's next sample of as many pages, in place
+         * of the one kept before; marked before its request is cleared
+         * (pageheap_read_stats) */
+        span_t *old = tc->sample_spare;
         __atomic_store_n(&span->sample_spare, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELEASE);
         tc->sample_spare = span;
-        return;
+        if (!old) return;
+        __atomic_store_n(&old->sample_spare, 0, __ATOMIC_RELEASE);
+        span = old;
       }
     }
     pageheap_free(span);

@@ -803,7 +803,7 @@ void pageheap_read_stats(pageheap_stats_t *out) {
   hs_lock(&pageheap_lock);
   if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   *out = totals;
-  uint64_t requested = 0, spares = 0;
+  uint64_t requested = 0, spares = 0, spare_bytes = 0;
   for (span_t *s = large_spans.next; s != &large_spans; s = s->next) {
     /* requested_bytes and sample_spare are written by the owner without
      * this lock.  A spare is marked before its requested_bytes is zeroed
@@ -811,6 +811,7 @@ void pageheap_read_stats(pageheap_stats_t *out) {
      * request and one that is not adds at most its size. */
     if (__atomic_load_n(&s->sample_spare, __ATOMIC_ACQUIRE)) {
       spares++;
+      spare_bytes += span_bytes(s);
       continue;
     }
     uint64_t r = __atomic_load_n(&s->requested_bytes, __ATOMIC_RELAXED);
@@ -818,6 +819,7 @@ void pageheap_read_stats(pageheap_stats_t *out) {
   }
   out->large_requested_bytes = requested;
   out->sample_spares = spares;
+  out->sample_spare_bytes = spare_bytes;
   out->oldest_idle_ns = idle_spans.idle_next != &idle_spans ? idle_spans.idle_next->idle_since_ns : 0;
   hs_unlock(&pageheap_lock);
 }

@@ -93,8 +93,9 @@ typedef struct pageheap_stats {
   uint64_t large_bytes;     /* in SPAN_LARGE spans */
   uint64_t large_count;     /* SPAN_LARGE spans */
   uint64_t large_requested_bytes; /* bytes asked for in SPAN_LARGE spans */
-  uint64_t sample_spares;   /* one-page SPAN_LARGE spans threads keep free for
-                               their next sample (span->sample_spare) */
+  uint64_t sample_spares;   /* SPAN_LARGE spans threads keep free for their
+                               next sample (span->sample_spare) */
+  uint64_t sample_spare_bytes; /* their bytes */
   uint64_t free_spans;
   uint64_t released_total_bytes; /* returned to the OS so far, cumulative */
   uint64_t limit_overruns;  /* soft limit: growths that ended above it */

@@ -64,8 +64,8 @@ typedef struct span {
   uint32_t sample_usable_bytes; /* a sampled object that would have been
                                  small: its class's size, which is its
                                  usable size; 0 otherwise */
-  uint8_t sample_spare;       /* SPAN_LARGE of one page kept free by a thread
-                                 for its next sample (see malloc.c) */
+  uint8_t sample_spare;       /* SPAN_LARGE kept free by a thread for its
+                                 next sample (see malloc.c) */
   uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free
                                  (CLOCK_MONOTONIC ns) */
   struct span *idle_next, *idle_prev; /* SPAN_FREE, not released: the page

@@ -68,9 +68,9 @@ static void snapshot(hs_stats_t *s) {
   s->heap_idle = ph.free_bytes;
   s->heap_released = ph.released_bytes;
   s->heap_inuse = ph.sys_bytes - ph.free_bytes;
-  /* Spare sample pages are large spans to the page heap but hold nothing. */
+  /* Spare sample spans are large spans to the page heap but hold nothing. */
   uint64_t spares = ph.sample_spares;
-  s->heap_alloc_rounded = small_live + ph.large_bytes - spares * HS_PAGE_BYTES;
+  s->heap_alloc_rounded = small_live + ph.large_bytes - ph.sample_spare_bytes;
   s->heap_alloc = small_live + ph.large_requested_bytes;
   s->live_objects = live_objects + ph.large_count - spares;
   s->thread_cache_bytes = cached;

@@ -135,24 +135,25 @@ static void grow_bin(tcache_t *tc, uint32_t size_class) {
 
 /* Empties the cache and sets every bin's room back to 0, to grow again
  * from its slow start: until it has, frees past the bins are slow-path
- * events. */
+ * events.  The span kept for the next sample (up to 64 KiB) goes back to
+ * the page heap too. */
 static void flush_and_shrink(tcache_t *tc) {
   tcache_flush_all(tc);
   for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) tc->bins[c].max_count = 0;
   hs_relaxed_sub(&total_capacity_bytes, tc->capacity_bytes);
   tc->capacity_bytes = 0;
+  if (tc->sample_spare) {
+    span_t *spare = tc->sample_spare;
+    tc->sample_spare = NULL;
+    __atomic_store_n(&spare->sample_spare, 0, __ATOMIC_RELEASE);
+    pageheap_free(spare);
+  }
 }
 
 static void thread_exit(void *arg) {
   tcache_t *tc = arg;
   if (tc->state == TCACHE_ACTIVE) drain_if_process_drained(tc, true); /* publishes all */
   flush_and_shrink(tc);
-  if (tc->sample_spare) {
-    span_t *spare = tc->sample_spare;
-    tc->sample_spare = NULL;
-    spare->sample_spare = 0;
-    pageheap_free(spare);
-  }
   hs_lock(&registry_lock);
   if (tc->owner) { /* it names no span any more */
     tc->owner->next_free = free_owners;

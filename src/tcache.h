@@ -90,7 +90,8 @@ typedef struct tcache {
   int64_t published_live;         /* mallocs − frees last added to the
                                      process-wide count (tcache.c) */
   struct tcache *registry_next, *registry_prev;
-  struct span *sample_spare;      /* a free one-page span for the next sample */
+  struct span *sample_spare;      /* the span of this thread's last freed
+                                     sample, free, for the next (malloc.c) */
 } tcache_t;
 
 

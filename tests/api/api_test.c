@@ -550,6 +550,45 @@ TEST(sampled_blocks_behave_alike) {
       break;
 }
 
+/* A thread keeps the span of its last freed sample, up to 8 pages, for its
+ * next sample of as many pages.  The statistics count that span as free:
+ * a sampled 64 KiB block made on it adds exactly 64 KiB to
+ * heap_alloc_rounded, and its free takes them away again.  Sampling is off
+ * (rate 0) around the hs_stats reads, so that nothing they allocate can be
+ * sampled and replace the span kept. */
+TEST(sample_spare_accounting) {
+  if (!under_heapscope)
+    return;
+  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+  if (!CHECK(set_rate != NULL))
+    return;
+  int64_t old_rate = set_rate(1);
+  void *first = malloc(V(65536));
+  free(first); /* kept */
+  set_rate(0);
+  hs_stats_t before = testlib_stats();
+  set_rate(1);
+  void *second = malloc(V(65536));
+  set_rate(0);
+  hs_stats_t during = testlib_stats();
+  set_rate(1);
+  free(second);
+  set_rate(0);
+  hs_stats_t after = testlib_stats();
+  set_rate(old_rate);
+  CHECK_MSG(first != NULL && second == first, "sampled 64 KiB blocks at %p, then %p: not the span kept",
+            first, second);
+  CHECK_MSG(during.heap_alloc_rounded - before.heap_alloc_rounded == 65536,
+            "heap_alloc_rounded %llu -> %llu with one sampled 64 KiB block",
+            (unsigned long long)before.heap_alloc_rounded,
+            (unsigned long long)during.heap_alloc_rounded);
+  CHECK_MSG(after.heap_alloc_rounded == before.heap_alloc_rounded,
+            "heap_alloc_rounded %llu before, %llu after the block was freed",
+            (unsigned long long)before.heap_alloc_rounded,
+            (unsigned long long)after.heap_alloc_rounded);
+  CHECK(during.live_objects == before.live_objects + 1 && after.live_objects == before.live_objects);
+}
+
 /* ------------------------------------------------------------ posix_memalign */
 /* A large block grown a little at a time (in place when the pages after it
  * are free) and shrunk again keeps every byte; growing next to a live
@@ -1075,6 +1114,7 @@ int main(void) {
   RUN(realloc_failure);
   RUN(realloc_in_place);
   RUN(sampled_blocks_behave_alike);
+  RUN(sample_spare_accounting);
   RUN(realloc_grow_large);
   RUN(posix_memalign);
   RUN(aligned_alloc);

@@ -201,7 +201,21 @@ int main(void) {
     CHECK(sampled != NULL);
     death_case("double free of a sampled 32-byte block", DO_FREE_TWICE, sampled, FREE_DOUBLE,
                NULL);
-    free(sampled);
+    /* A thread keeps the span of its last freed sample, up to 8 pages: a
+     * sampled 64 KiB block's span is kept in place of the 32-byte one's,
+     * which goes back to the page heap.  Freeing either again is caught. */
+    old_rate = set_rate(1);
+    char *sampled_big = malloc(65536);
+    set_rate(old_rate);
+    CHECK(sampled_big != NULL);
+    death_case("double free of a sampled 64 KiB block", DO_FREE_TWICE, sampled_big, FREE_DOUBLE,
+               NULL);
+    free(sampled);     /* the thread's spare */
+    free(sampled_big); /* the spare now; sampled's span is free */
+    death_case("free of a sampled 64 KiB block kept as the spare", DO_FREE, sampled_big,
+               FREE_DOUBLE, NULL);
+    death_case("free of a sampled 32-byte block whose span the spare replaced", DO_FREE, sampled,
+               FREE_DOUBLE, FREE_INVALID);
   }
 
   /* Past a full bin, a thread's frees of objects from spans it owns go
