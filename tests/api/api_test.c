@@ -496,14 +496,17 @@ TEST(realloc_in_place) {
   free(p);
 }
 
+/* hs_prof_set_rate, looked up in the library loaded (NULL without one). */
+static int64_t (*prof_set_rate_fn(void))(int64_t) {
+  return (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+}
+
 /* A sampled block (rate 1 samples every allocation) lives in a span of its
  * own, but must look exactly like the unsampled block would: the same
  * usable size, and realloc growth through the same sizes. */
 TEST(sampled_blocks_behave_alike) {
-  if (!under_heapscope)
-    return;
-  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
-  if (!CHECK(set_rate != NULL))
+  int64_t (*set_rate)(int64_t) = prof_set_rate_fn();
+  if (!under_heapscope || !CHECK(set_rate != NULL))
     return;
   int64_t old_rate = set_rate(0);
   enum { SIZES = 64, GROWTH_STEPS = 8192 }; /* growth to 64 KiB */
@@ -557,10 +560,8 @@ TEST(sampled_blocks_behave_alike) {
  * (rate 0) around the hs_stats reads, so that nothing they allocate can be
  * sampled and replace the span kept. */
 TEST(sample_spare_accounting) {
-  if (!under_heapscope)
-    return;
-  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
-  if (!CHECK(set_rate != NULL))
+  int64_t (*set_rate)(int64_t) = prof_set_rate_fn();
+  if (!under_heapscope || !CHECK(set_rate != NULL))
     return;
   int64_t old_rate = set_rate(1);
   void *first = malloc(V(65536));
