@@ -75,6 +75,7 @@ static span_t *new_span_locked(central_t *c, uint32_t size_class) {
   span->allocated_count = 0;
   span->free_count = 0;
   span->carved_count = 0;
+  span->free_limit = 0;
   span->free_list = NULL;
   span->owner = NULL;
   span->owner_pending = NULL;
@@ -307,6 +308,7 @@ void central_release_owned(uint32_t size_class, span_t *span) {
   owned_remove_locked(span);
   span->owner = NULL;
   span->owner_pending = NULL;
+  span->free_limit = 0;
   c->span_count--;
   c->span_objects -= size_class_objects[size_class];
   c->objects_out -= size_class_objects[size_class];
@@ -323,6 +325,7 @@ void central_disown(uint32_t size_class, span_t *span) {
   owned_remove_locked(span);
   span->owner = NULL;
   span->owner_pending = NULL;
+  span->free_limit = 0;
   uint32_t free_objects = span->free_count + span_uncarved(span, size_class);
   c->objects_out -= free_objects;
   span->allocated_count = span->carved_count - span->free_count;

@@ -352,34 +352,21 @@ HS_EXPORT void *hs_malloc(size_t size) {
   return malloc_inline(size, false, (uintptr_t)__builtin_dwarf_cfa());
 }
 
-/* Free's second half, when the bin is full (or the pointer is not a small
- * object of this cache): an object of a span this thread owns goes back on
- * the span's free list, another small object on its class's foreign list.
- * Most frees of a long teardown come here, so the owned case is tested
- * first and reads one line of the span record. */
-HS_NOINLINE __attribute__((noclone)) static void free_past_bin(void *ptr, tcache_t *tc,
-                                                              const tcache_bin_t *bin,
-                                                              pagemap_leaf_t *leaf, uintptr_t slot,
-                                                              uintptr_t size_class) {
+/* The rest of a free past the bin: an object of an owned span that its
+ * span's free_limit stopped (the span on the full list, or the object its
+ * last one out) goes to tcache_free_owned, which moves the span or gives
+ * it back; another small object onto its class's foreign list; anything
+ * else to free_slow.  `span` is only read for a small object. */
+HS_NOINLINE __attribute__((noclone)) static void free_past_bin_slow(void *ptr, tcache_t *tc,
+                                                                   const tcache_bin_t *bin,
+                                                                   span_t *span,
+                                                                   uintptr_t size_class) {
   tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
   if (HS_LIKELY(size_class != 0 && owner != NULL)) {
-    span_t *span = leaf->span[slot]; /* small spans label every page */
-    void *first = span->free_list;
     if (span->owner == owner) {
-      uint32_t freed = span->free_count + 1;
-      /* Not the last object out, the span not on the full list, and not
-       * the head of either list it could already be on. */
-      if (HS_LIKELY(freed < span->carved_count && span->owned_list != TCACHE_OWNED_FULL &&
-                    ptr != first && ptr != bin->head && span_holds_carved_object(span, ptr))) {
-        *(void **)ptr = first;
-        span->free_list = ptr;
-        span->free_count = freed;
-        tc->free_count++;
-        return;
-      }
-      if (ptr == first || ptr == bin->head) hs_fatal_pointer("free", "double free", ptr);
+      if (ptr == span->free_list || ptr == bin->head) hs_fatal_pointer("free", "double free", ptr);
       tc->free_count++;
-      tcache_free_owned(tc, size_class, span, ptr); /* checks, moves, gives back */
+      tcache_free_owned(tc, (uint32_t)size_class, span, ptr); /* checks, moves, gives back */
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
@@ -414,7 +401,26 @@ HS_EXPORT void hs_free(void *ptr) {
     tc->free_count++;
     return;
   }
-  free_past_bin(ptr, tc, bin, leaf, pagemap_slot_of(address), size_class);
+  /* Past the bin: an object of a span this thread owns goes back on the
+   * span's free list; most frees of a long teardown come here.  One test
+   * of the span's free_limit (tcache.c) stands for "not on the full list,
+   * and not its last object out"; a span nobody owns has limit 0, so an
+   * owner that matches only by being NULL on both sides fails it.  The
+   * span record keeps all this reads and writes in its first line. */
+  span_t *span = leaf->span[pagemap_slot_of(address)];
+  if (HS_LIKELY(size_class != 0)) { /* small spans label every page */
+    void *first = span->free_list;
+    uint32_t freed = span->free_count + 1;
+    if (HS_LIKELY(span->owner == tc->owner && freed < span->free_limit && ptr != first &&
+                  ptr != bin->head && span_holds_carved_object(span, ptr))) {
+      *(void **)ptr = first;
+      span->free_list = ptr;
+      span->free_count = freed;
+      tc->free_count++;
+      return;
+    }
+  }
+  free_past_bin_slow(ptr, tc, bin, span, size_class);
 }
 
 /* ---- The rest of the family ---- */

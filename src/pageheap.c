@@ -590,8 +590,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     if (span) {
       span->state = state;
       span->size_class = size_class;
-      span->object_bytes = size_class_bytes[size_class];
-      span->div_magic = size_class_div_magic[size_class];
+      span->multiple_magic = size_class_multiple_magic[size_class];
       if (state == SPAN_SMALL) pagemap_set_span_locked(span, size_class);
       else pagemap_set_ends_locked(span);
       if (state == SPAN_LARGE) {
@@ -626,6 +625,7 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   span->releasing = 0;
   span->on_list = 0;
   span->free_list = NULL;
+  span->free_limit = 0;
   span->idle_since_ns = idle_since_ns;
   totals.free_bytes += span_bytes(span);
   coalesce_and_insert_locked(span);

@@ -6,6 +6,7 @@
 #ifndef HS_SIZE_CLASS_H
 #define HS_SIZE_CLASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,13 +22,16 @@
 #define HS_SIZE_CLASS_HIDDEN __attribute__((visibility("hidden")))
 
 /* Per class (index 0 is all zero): object size, pages per span, objects per
- * span, objects moved per thread-cache <-> central-list transfer, and the
- * division magic for size_class_object_index(). */
+ * span, objects moved per thread-cache <-> central-list transfer, the
+ * division magic for size_class_object_index(), and the multiple magic for
+ * size_class_is_multiple(). */
 extern const uint32_t size_class_bytes[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
 extern const uint8_t size_class_pages[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
 extern const uint16_t size_class_objects[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
 extern const uint8_t size_class_batch[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
 extern const uint32_t size_class_div_magic[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
+/* ceil(2^64 / size_class_bytes[cls]), for size_class_is_multiple(). */
+extern const uint64_t size_class_multiple_magic[SIZE_CLASS_COUNT] HS_SIZE_CLASS_HIDDEN;
 /* Size -> class: [(size+15)>>4] for size <= 1024, [(size+127)>>7] above. */
 extern const uint8_t size_class_index_small[SIZE_CLASS_SMALL_LOOKUP_MAX / 16 + 1] HS_SIZE_CLASS_HIDDEN;
 extern const uint8_t size_class_index_large[SIZE_CLASS_MAX_BYTES / 128 + 1] HS_SIZE_CLASS_HIDDEN;
@@ -52,6 +56,13 @@ static inline uint32_t size_class_divide(size_t offset_in_span, uint32_t div_mag
 }
 static inline uint32_t size_class_object_index(uint32_t cls, size_t offset_in_span) {
   return size_class_divide(offset_in_span, size_class_div_magic[cls]);
+}
+
+/* Whether offset_in_span is a multiple of its class's object size, from
+ * the class's multiple magic (a span carries its class's): one multiply
+ * and one compare.  Exact over the same range as size_class_divide. */
+static inline bool size_class_is_multiple(size_t offset_in_span, uint64_t multiple_magic) {
+  return (uint64_t)offset_in_span * multiple_magic < multiple_magic;
 }
 
 #endif /* HS_SIZE_CLASS_H */

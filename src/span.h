@@ -23,16 +23,19 @@ enum span_state { SPAN_FREE = 0, SPAN_SMALL = 1, SPAN_LARGE = 2 };
 
 typedef struct span {
   /* The first cache line holds what a free of an owned span's object reads
-   * and writes (malloc.c, free_past_bin); span records are line-aligned. */
+   * and writes (malloc.c, hs_free past the bin); span records are
+   * line-aligned. */
   uintptr_t first_page;       /* address >> HS_PAGE_SHIFT */
   void *free_list;            /* SPAN_SMALL: returned objects */
   void *owner;                /* SPAN_SMALL: its thread's tcache_owner_t, or NULL */
   char *carve_next;           /* SPAN_SMALL: never-used objects start here */
   uint32_t free_count;        /* SPAN_SMALL: objects on free_list */
   uint32_t carved_count;      /* SPAN_SMALL: objects carved so far */
+  uint32_t free_limit;        /* SPAN_SMALL, owned: a free that would make
+                                 free_count reach this takes the slow path
+                                 (tcache.c); 0 when not owned */
   uint32_t allocated_count;   /* SPAN_SMALL, unowned: objects out of the span */
-  uint32_t object_bytes;      /* SPAN_SMALL: size_class_bytes[size_class] */
-  uint32_t div_magic;         /* SPAN_SMALL: size_class_div_magic[size_class] */
+  uint64_t multiple_magic;    /* SPAN_SMALL: size_class_multiple_magic[size_class] */
   uint8_t state;              /* enum span_state */
   uint8_t size_class;         /* SPAN_SMALL: the class; else 0 */
   uint8_t owned_list;         /* which of the owner's lists (tcache.h) */
@@ -73,7 +76,7 @@ typedef struct span {
   uint8_t releasing;          /* SPAN_FREE: being returned to the OS with the
                                  page-heap lock dropped (on no list) */
 } span_t;
-_Static_assert(offsetof(span_t, released) < 64, "free_past_bin's fields span one cache line");
+_Static_assert(offsetof(span_t, released) < 64, "hs_free's span fields span one cache line");
 
 static inline void *span_start(const span_t *span) {
   return (void *)(span->first_page << HS_PAGE_SHIFT);
@@ -85,8 +88,8 @@ static inline size_t span_bytes(const span_t *span) {
  * far: what a free of it must be. */
 static inline bool span_holds_carved_object(const span_t *span, const void *object) {
   size_t offset = (size_t)((const char *)object - (const char *)span_start(span));
-  uint32_t index = size_class_divide(offset, span->div_magic);
-  return (size_t)index * span->object_bytes == offset && (const char *)object < span->carve_next;
+  return size_class_is_multiple(offset, span->multiple_magic) &&
+         (const char *)object < span->carve_next;
 }
 
 /* Circular doubly linked lists with a sentinel span as head. */

@@ -243,6 +243,20 @@ static void owned_remove(tcache_owned_t *owned, span_t *span) {
   span->owned_list = TCACHE_OWNED_UNLISTED;
 }
 
+/* span->free_limit of an owned span, what a free past the bin tests
+ * (malloc.c): the current span is never given back while current, so its
+ * frees never stop there; a span on with_free stops them at its last
+ * object back; a span on full at its first, which moves it to with_free.
+ * Objects in the bin are not on their span's list, so a span never seems
+ * emptier than it is. */
+#define TCACHE_FREE_LIMIT_CURRENT UINT32_MAX
+
+static void set_free_limit(const tcache_owned_t *owned, span_t *span) {
+  if (span == owned->current) span->free_limit = TCACHE_FREE_LIMIT_CURRENT;
+  else if (span->owned_list == TCACHE_OWNED_FULL) span->free_limit = span->free_count + 1;
+  else span->free_limit = span->carved_count;
+}
+
 static bool span_has_free(const span_t *span) {
   return span->free_list != NULL || span->carve_next < span->carve_end;
 }
@@ -263,6 +277,7 @@ static bool collect_pending(tcache_t *tc, uint32_t size_class) {
         owned_remove(owned, spans[i]);
         owned_push(owned, spans[i], TCACHE_OWNED_WITH_FREE);
       }
+      set_free_limit(owned, spans[i]);
       any = true;
     }
   } while (n == 32);
@@ -314,8 +329,9 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
       return bin_fill(bin, list, got);
     }
     if (span) {
-      owned_push(owned, span, TCACHE_OWNED_FULL);
       owned->current = NULL;
+      owned_push(owned, span, TCACHE_OWNED_FULL);
+      set_free_limit(owned, span);
     }
     if (owned->with_free) {
       span = owned->with_free;
@@ -325,6 +341,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
         unkeep_empty(tc->owner, span_bytes(span));
       }
       owned->current = span;
+      set_free_limit(owned, span);
       continue;
     }
     if (!collected) {
@@ -341,6 +358,7 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class) {
     span = central_claim(size_class, tc->owner, &tc->owner->pending[size_class]);
     if (span) {
       owned->current = span;
+      set_free_limit(owned, span);
       continue;
     }
     if (trimmed || !tc->capacity_bytes) return NULL;
@@ -446,6 +464,7 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
     owned_remove(owned, span);
     owned_push(owned, span, TCACHE_OWNED_WITH_FREE);
   }
+  set_free_limit(owned, span);
   if (span->free_count == span->carved_count && span != owned->current) {
     /* Every object is back: kept empty (on with_free, carved again from
      * its start), or given to the page heap, where its pages can serve
@@ -456,6 +475,7 @@ void tcache_free_owned(tcache_t *tc, uint32_t size_class, span_t *span, void *ob
       span->carved_count = 0;
       span->carve_next = span_start(span);
       span->kept_empty = 1;
+      span->free_limit = 0; /* nothing is out: any free of it is invalid */
     } else {
       owned_remove(owned, span);
       central_release_owned(size_class, span);

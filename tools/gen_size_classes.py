@@ -36,6 +36,10 @@ Constraints
     2^SHIFT) < 2^SHIFT over the span, which a few classes near 256 KiB miss,
     so the greedy step also skips (by 128) any candidate whose magic is not
     exact.  Verified for every offset of every class (see magic_ok).
+  * Multiple test: size_class_multiple_magic = ceil(2^64 / bytes); an offset
+    in a span is a multiple of bytes iff offset * magic (mod 2^64) < magic,
+    one multiply and one compare on free's path (see
+    choose_multiple_magics for why it is exact there).
   * Lookup: size_class_index_small[(size+15)>>4] for sizes 0..1024 and
     size_class_index_large[(size+127)>>7] for 1025..262144 give the smallest
     class >= size (size 0 -> class 1); verified for every size 0..262144.
@@ -144,6 +148,24 @@ def choose_magics(classes, pages):
     return magics
 
 
+def choose_multiple_magics(classes, pages):
+    """Per class c = ceil(2^64 / bytes): offset is a multiple of bytes iff
+    (offset * c) mod 2^64 < c.  With e = bytes*c - 2^64 (0 <= e < bytes) and
+    offset = q*bytes + r, (offset * c) mod 2^64 = q*e + r*c as long as that
+    stays below 2^64, which (q + 1) * e < c ensures for r < bytes; then r = 0
+    gives q*e < c and r >= 1 gives at least c.  Checked for the largest q in
+    a span."""
+    magics = [0]
+    for i in range(1, len(classes)):
+        size, limit = classes[i], pages[i] * PAGE
+        c = ((1 << 64) - 1) // size + 1
+        e = size * c - (1 << 64)
+        require(0 <= e < size and c < 1 << 64, "class %d multiple magic out of range" % i)
+        require((limit // size + 1) * e < c, "class %d multiple magic inexact" % i)
+        magics.append(c)
+    return magics
+
+
 def smallest_class(classes, size):
     for i in range(1, len(classes)):
         if classes[i] >= size:
@@ -210,6 +232,7 @@ def main():
     check(classes, pages, objects, batch)
     shift = DIV_SHIFT
     magics = choose_magics(classes, pages)
+    multiple_magics = choose_multiple_magics(classes, pages)
     small, large = build_lookup(classes)
     worst = max(max_waste(classes, i) for i in range(2, n) if classes[i] > DENSE_MAX)
 
@@ -248,6 +271,8 @@ def main():
     out.append(c_array("uint8_t", "size_class_batch", batch, 16))
     out.append("")
     out.append(c_array("uint32_t", "size_class_div_magic", ["%uu" % m for m in magics], 6))
+    out.append("")
+    out.append(c_array("uint64_t", "size_class_multiple_magic", ["%uu" % m for m in multiple_magics], 4))
     out.append("")
     out.append(c_array("uint8_t", "size_class_index_small", small, 16))
     out.append("")

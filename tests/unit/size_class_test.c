@@ -90,6 +90,18 @@ int main(void) {
     }
   }
 
+  /* size_class_is_multiple: exact for every offset of every span. */
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
+    size_t span = (size_t)size_class_pages[c] * HS_PAGE_BYTES;
+    for (size_t off = 0; off < span; off++) {
+      bool got = size_class_is_multiple(off, size_class_multiple_magic[c]);
+      if (got != (off % size_class_bytes[c] == 0)) {
+        EXPECT(got == (off % size_class_bytes[c] == 0), "class %u offset %zu: multiple %d", c, off, got);
+        break;
+      }
+    }
+  }
+
   if (failures) return 1;
   printf("ok size_class_test: %d classes, worst waste %.3f%% (class %u, %u bytes), div shift %d\n",
          SIZE_CLASS_COUNT, 100 * worst, worst_class, size_class_bytes[worst_class],
