@@ -47,9 +47,9 @@ static inline uint32_t size_class_of(size_t size) {
 }
 
 /* offset_in_span / size_class_bytes[cls] without a divide, from the class's
- * division magic (size_class_divide) or its index.  Exact for every offset in [0, size_class_pages[cls] *
- * HS_PAGE_BYTES) (verified by the generator and tests/unit/size_class_test.c);
- * undefined beyond. */
+ * division magic (size_class_divide) or its index.  Exact for every offset
+ * in [0, size_class_pages[cls] * HS_PAGE_BYTES) (verified by the generator
+ * and tests/unit/size_class_test.c); undefined beyond. */
 static inline uint32_t size_class_divide(size_t offset_in_span, uint32_t div_magic) {
   return (uint32_t)(((uint64_t)offset_in_span * div_magic) >> SIZE_CLASS_DIV_SHIFT);
 }

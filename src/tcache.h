@@ -121,9 +121,10 @@ void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */
 void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object);
 /* A free, already counted, of an object of a span this thread owns that
  * hs_free's path past the bin does not take (its span's free_limit: the
- * span full, or the object its last one out) or that reached free_slow: back on its span's free
- * list, and the span moved or given back.  Aborts on a pointer that is not
- * an object's start.  pre: object != span->free_list. */
+ * span full, or the object its last one out) or that reached free_slow:
+ * back on its span's free list, and the span moved or given back.  Aborts
+ * on a pointer that is not an object's start.
+ * pre: object != span->free_list. */
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, struct span *span, void *object);
 
 /* Counter value when sampling is off: never reaches zero in practice. */
