@@ -24,17 +24,6 @@
 #define TOTAL_BYTES ((size_t)2 << 20)
 #define SAMPLE_SLACK ((uint64_t)128 << 10)
 
-typedef int (*stats_fn_t)(hs_stats_t *);
-static stats_fn_t g_stats_fn;
-
-static hs_stats_t read_stats(void) {
-  hs_stats_t s;
-  memset(&s, 0, sizeof s);
-  s.struct_size = sizeof s;
-  g_stats_fn(&s);
-  return s;
-}
-
 /* How many of objects[first], objects[first + step], ... lost their
  * pattern (i & 0xff). */
 static size_t overwritten(unsigned char **objects, size_t count, size_t first, size_t step) {
@@ -59,14 +48,14 @@ static void *worker(void *arg) {
     memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
   }
   for (size_t i = 1; i < count; i += 2) free(objects[i]);
-  hs_stats_t halved = read_stats();
+  hs_stats_t halved = testlib_stats();
 
   for (size_t i = 1; i < count; i += 2) {
     objects[i] = malloc(OBJECT_BYTES);
     if (!CHECK(objects[i] != NULL)) return NULL;
     memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
   }
-  hs_stats_t refilled = read_stats();
+  hs_stats_t refilled = testlib_stats();
   CHECK_MSG(refilled.heap_inuse <= halved.heap_inuse + SAMPLE_SLACK,
             "heap_inuse %llu -> %llu: allocating %zu objects again took new spans, not "
             "the freed objects of full ones",
@@ -85,8 +74,7 @@ int main(int argc, char **argv) {
   (void)argc;
   (void)argv;
   testlib_expect_heapscope();
-  g_stats_fn = (stats_fn_t)hs_fn("hs_stats");
-  if (!g_stats_fn) {
+  if (!hs_fn("hs_stats")) {
     printf("SKIP full_span_test: not running under heapscope\n");
     return testlib_done();
   }
