@@ -61,10 +61,10 @@ def median_of(rows, bench, alloc, pick):
     return statistics.median(values) if values else None
 
 
-def paired_ratio(rows, bench, alloc, base):
-    """The median over runs of alloc's time / base's time in the same run
-    (runs where both finished), or None."""
-    times = {(r["run"], r["alloc"]): r["wall"] for r in rows
+def paired_ratio(rows, bench, alloc, base, pick=lambda r: r["wall"]):
+    """The median over runs of alloc's figure / base's figure in the same run
+    (runs where both finished; by default the wall time), or None."""
+    times = {(r["run"], r["alloc"]): pick(r) for r in rows
              if r["bench"] == bench and r["ok"] and r["alloc"] in (alloc, base)}
     ratios = [times[(run, alloc)] / times[(run, base)] for run, a in times
               if a == alloc and times.get((run, base))]
@@ -217,12 +217,31 @@ def main():
                 verdict = "ok" if h is not None and h <= f else "MISSED"
                 out.append(f"- malloc(32)+free tight loop: heapscope {fmt(h)} ns, fastest anchor "
                            f"{fastest} {fmt(f)} ns ({verdict})")
+                # Run by run, as for the rows: each run's heapscope figure
+                # against the same run's figure of that anchor.
+                v = paired_ratio(rows, "micro_pair", "heapscope", fastest,
+                                 lambda r: r["values"].get("tight_32"))
+                if v is not None:
+                    verdict = "ok" if v <= 1.0 else "MISSED"
+                    out.append(f"- the same, run by run (median of each run's heapscope / "
+                               f"{fastest}): {v:.2f}× ({verdict})")
             off = micro.get(("tight_32", "heapscope_off"))
             h = micro.get(("tight_32", "heapscope"))
             if off is not None and h is not None:
                 verdict = "ok" if abs(h - off) <= 0.1 else "MISSED"
                 out.append(f"- profiling on − off, malloc(32)+free, separate processes: "
                            f"{h - off:+.2f} ns (target within ±0.1 ns: {verdict})")
+                pairs = {(r["run"], r["alloc"]): r["values"].get("tight_32") for r in rows
+                         if r["bench"] == "micro_pair" and r["ok"]
+                         and r["alloc"] in ("heapscope", "heapscope_off")}
+                diffs = [pairs[(run, "heapscope")] - pairs[(run, "heapscope_off")]
+                         for run, a in pairs if a == "heapscope"
+                         and pairs[(run, a)] is not None and pairs.get((run, "heapscope_off")) is not None]
+                if diffs:
+                    d = statistics.median(diffs)
+                    verdict = "ok" if abs(d) <= 0.1 else "MISSED"
+                    out.append(f"- the same, run by run (median of each run's on − off): "
+                               f"{d:+.2f} ns (target within ±0.1 ns: {verdict})")
         scaled = [m for m in (re.search(r"so ([+-][0-9.]+) ns a pair at the default rate", p)
                               for p in prof) if m]
         if scaled:

@@ -1,11 +1,16 @@
 /* micro_pair.c — ns per malloc+free pair, 16 B .. 1 MiB: "tight" is
  * `p = malloc(n); free(p);` in a loop; "batch" allocates 64 objects, then
- * frees them in allocation order.  Each figure is the best of 3 timed
- * passes (the minimum filters out preemption on a busy machine).
+ * frees them in allocation order.  Each figure is the best of 5 timed
+ * passes, and the passes take turns: pass 1 of every figure, then pass 2 of
+ * every figure, and so on, so a figure's passes are spread over the whole
+ * run.  The minimum then filters out both preemption and the spells, tens
+ * to hundreds of milliseconds long, in which a shared host runs every
+ * allocator's loop 1.3-2x slower (docs/performance.md); passes run back to
+ * back fell into the same spell together.
  *   micro_pair [thousands_of_pairs_per_size=10000] */
 #include "suite.h"
 
-enum { BATCH = 64, PASSES = 3 };
+enum { BATCH = 64, PASSES = 5 };
 
 static const size_t sizes[] = {16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536,
                                262144, 1048576};
@@ -32,26 +37,26 @@ __attribute__((noinline)) static double batch_ns(size_t size, long pairs) {
   return (suite_now_s() - start) * 1e9 / (double)(rounds * BATCH);
 }
 
-static double best_of(double (*run)(size_t, long), size_t size, long pairs) {
-  double best = run(size, pairs);
-  for (int p = 1; p < PASSES; p++) {
-    double t = run(size, pairs);
-    if (t < best) best = t;
-  }
-  return best;
-}
+static double min_of(double a, double b) { return b < a ? b : a; }
 
 int main(int argc, char **argv) {
   suite_check_argc(argc, argv, 1, "[thousands_of_pairs_per_size=10000]");
   long base = suite_arg_long(argc, argv, 1, 10000, 100000000) * 1000L;
   double tight[SIZE_COUNT], batch[SIZE_COUNT];
-  double start = suite_now_s();
+  long pairs[SIZE_COUNT];
   for (size_t i = 0; i < SIZE_COUNT; i++) {
     /* Fewer pairs for big sizes: some allocators map and unmap them. */
-    long pairs = sizes[i] <= 1024 ? base : sizes[i] <= 65536 ? base / 8 : base / 64;
-    if (pairs < BATCH) pairs = BATCH;
-    tight[i] = best_of(tight_ns, sizes[i], pairs / PASSES);
-    batch[i] = best_of(batch_ns, sizes[i], pairs / PASSES);
+    pairs[i] = sizes[i] <= 1024 ? base : sizes[i] <= 65536 ? base / 8 : base / 64;
+    if (pairs[i] < BATCH * PASSES) pairs[i] = BATCH * PASSES;
+  }
+  double start = suite_now_s();
+  for (int pass = 0; pass < PASSES; pass++) {
+    for (size_t i = 0; i < SIZE_COUNT; i++) {
+      double t = tight_ns(sizes[i], pairs[i] / PASSES);
+      double b = batch_ns(sizes[i], pairs[i] / PASSES);
+      tight[i] = pass == 0 ? t : min_of(tight[i], t);
+      batch[i] = pass == 0 ? b : min_of(batch[i], b);
+    }
   }
   double elapsed = suite_now_s() - start;
   printf("micro_pair");

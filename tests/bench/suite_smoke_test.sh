@@ -5,7 +5,8 @@
 #      (LD_PRELOAD), prints its one-line result, and both allocators report
 #      the same work checksum;
 #   2. bad arguments give one line on stderr and exit 2;
-#   3. report.py turns a made-up results file into the expected ratios.
+#   3. report.py turns a made-up results file into the expected ratios;
+#   4. and a made-up micro_pair file into the expected tight-loop checks.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -105,6 +106,31 @@ else
 fi
 "$PYTHON" bench/report.py "$TMP/missing.tsv" >/dev/null 2>"$TMP/err" && fail "report.py accepted a missing file"
 [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "report.py on a missing file: want one stderr line"
+
+# 4. report.py on micro_pair, three runs: medians level (3.0 ns each) but
+# run by run heapscope is 0.50×, 1.33× and 1.50× mimalloc; on − off is
+# +0.95 ns by medians and −0.05 ns run by run.
+{
+  printf 'run\tbenchmark\tallocator\twall_s\tpeak_rss_kib\tstatus\toutput\n'
+  for r in "1 2.0 2.05 4.0" "2 4.0 4.5 3.0" "3 3.0 2.0 2.0"; do
+    set -- $r
+    printf '%s\tmicro_pair\theapscope\t1.0\t1024\t0\tmicro_pair tight_32=%s time_s=1\n' $1 $2
+    printf '%s\tmicro_pair\theapscope_off\t1.0\t1024\t0\tmicro_pair tight_32=%s time_s=1\n' $1 $3
+    printf '%s\tmicro_pair\tmimalloc\t1.0\t1024\t0\tmicro_pair tight_32=%s time_s=1\n' $1 $4
+  done
+} >"$TMP/micro.tsv"
+if "$PYTHON" bench/report.py "$TMP/micro.tsv" >"$TMP/micro.md" 2>"$TMP/err"; then
+  grep -q 'tight loop: heapscope 3.00 ns, fastest anchor mimalloc 3.00 ns (ok)$' "$TMP/micro.md" ||
+    fail "report: tight-loop line wrong"
+  grep -q "run by run (median of each run's heapscope / mimalloc): 1.33× (MISSED)$" "$TMP/micro.md" ||
+    fail "report: tight-loop run-by-run line wrong"
+  grep -q 'separate processes: +0.95 ns (target within ±0.1 ns: MISSED)$' "$TMP/micro.md" ||
+    fail "report: on − off line wrong"
+  grep -q "run by run (median of each run's on − off): -0.05 ns (target within ±0.1 ns: ok)$" \
+    "$TMP/micro.md" || fail "report: on − off run-by-run line wrong"
+else
+  fail "report.py failed on micro_pair: $(head -c 200 "$TMP/err")"
+fi
 
 if [ $failed -gt 0 ]; then
   echo "suite_smoke_test: $failed failure(s)"
