@@ -645,13 +645,13 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   hs_unlock(&pageheap_lock);
 }
 
-bool pageheap_drain_begin(void) {
+bool pageheap_drain_begin(bool force) {
   uint64_t now = pageheap_now_ns();
   hs_lock(&pageheap_lock);
   /* A heap that has not grown back since the last drain can be drained
    * again at once: there is nothing to refault. */
   bool regrown = regrown_bytes >= last_drain_bytes / 2;
-  bool due = last_drain_ns == 0 || !regrown || now - last_drain_ns >= drain_backoff_ns;
+  bool due = force || last_drain_ns == 0 || !regrown || now - last_drain_ns >= drain_backoff_ns;
   if (due) {
     if (last_drain_ns != 0 && regrown)
       drain_backoff_ns = HS_MIN(HS_MAX(2 * drain_backoff_ns, PAGEHEAP_DRAIN_BACKOFF_MIN_NS),
@@ -683,7 +683,7 @@ void pageheap_drain_finish(void) {
 void pageheap_release_if_drained(void) {
   if (HS_LIKELY(!hs_relaxed_load(&drain_pending))) return;
   if (atomic_exchange_explicit(&drain_pending, 0, memory_order_relaxed) == 0) return;
-  if (pageheap_drain_begin()) pageheap_drain_finish();
+  if (pageheap_drain_begin(false)) pageheap_drain_finish();
 }
 
 void pageheap_free(span_t *span) { pageheap_free_idle_since(span, pageheap_now_ns()); }

@@ -56,11 +56,11 @@ uint64_t pageheap_release_all(void);
 void pageheap_release_if_drained(void);
 /* The two halves of a drain, for callers that find the heap drained by
  * other means (a thread whose live objects fell far below their peak,
- * tcache.c): begin applies the back-off and counts the drain, and returns
- * whether it is due; finish then releases every free page but in use / 8,
- * passing over short free runs while 2 MiB or more is in use (pageheap.c).
- * Call both with no allocator lock held. */
-bool pageheap_drain_begin(void);
+ * tcache.c): begin applies the back-off, unless `force`, and counts the
+ * drain, and returns whether it is due; finish then releases every free
+ * page but in use / 8, passing over short free runs while 2 MiB or more is
+ * in use (pageheap.c).  Call both with no allocator lock held. */
+bool pageheap_drain_begin(bool force);
 void pageheap_drain_finish(void);
 
 /* CLOCK_MONOTONIC in nanoseconds (vDSO; no lock, no allocation). */

@@ -20,7 +20,13 @@
  *     else live: each free drains the heap, but the back-off lets only a few
  *     of them release (not one per loop).  It runs last: the back-off it
  *     builds up could hold off the drains the other cases test.
- *  5. Re-executed with release_on_drain=0: the same workload as 1 leaves its
+ *  5. After case 4 (its back-off still holding off drains), a thread that
+ *     allocates and frees 4 MiB of small objects 16 times, with more than
+ *     a million mallocs and frees in all, and exits with nothing live:
+ *     straight after the join the heap keeps under 1 MiB of free pages
+ *     resident.  Its last frees find the back-off in force; its exit drains
+ *     regardless.
+ *  6. Re-executed with release_on_drain=0: the same workload as 1 leaves its
  *     free pages resident and drain_releases stays 0.
  * The pointer array lives in mmap'd memory, outside the heap measured. */
 #include <pthread.h>
@@ -150,6 +156,39 @@ static void remote_frees_drain_the_process(void **objects) {
   CHECK(after.drain_releases > before.drain_releases);
 }
 
+/* Case 5. */
+static void *refill_and_exit(void *arg) {
+  void **objects = arg;
+  for (int loop = 0; loop < 16; loop++) {
+    size_t n = 4 * MIB / 64;
+    for (size_t i = 0; i < n; i++) {
+      objects[i] = malloc(16 + (i % 8) * 16);
+      if (!objects[i]) {
+        CHECK_MSG(false, "malloc failed in loop %d", loop);
+        return NULL;
+      }
+      *(volatile char *)objects[i] = (char)i;
+    }
+    for (size_t i = 0; i < n; i++) free(objects[i]);
+  }
+  hs_stats_t s = testlib_stats();
+  fprintf(stderr, "exiting thread: before its exit %.2f MiB of free pages resident\n",
+          (s.heap_idle - s.heap_released) / 1048576.0);
+  return NULL;
+}
+
+static void exiting_thread_drains(void **objects) {
+  pthread_t thread;
+  CHECK(pthread_create(&thread, NULL, refill_and_exit, objects) == 0);
+  pthread_join(thread, NULL);
+  hs_stats_t s = testlib_stats();
+  uint64_t resident_free = s.heap_idle - s.heap_released;
+  fprintf(stderr, "exiting thread: after its exit %.2f MiB of free pages resident\n",
+          resident_free / 1048576.0);
+  CHECK_MSG(resident_free < MIB, "%.2f MiB of free pages resident after the thread exited",
+            resident_free / 1048576.0);
+}
+
 static void option_off(void **objects) {
   uint64_t peak = churn(objects);
   hs_stats_t s = testlib_stats();
@@ -175,6 +214,7 @@ int main(int argc, char **argv) {
   small_objects_drain_the_thread(objects);
   remote_frees_drain_the_process(objects);
   refill_loop_backs_off();
+  exiting_thread_drains(objects);
 
   fflush(NULL);
   pid_t pid = fork();
