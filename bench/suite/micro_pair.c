@@ -3,10 +3,11 @@
  * frees them in allocation order.  Each figure is the best of 5 timed
  * passes, and the passes take turns: pass 1 of every figure, then pass 2 of
  * every figure, and so on, so a figure's passes are spread over the whole
- * run.  The minimum then filters out both preemption and the spells, tens
- * to hundreds of milliseconds long, in which a shared host runs every
- * allocator's loop 1.3-2x slower (docs/performance.md); passes run back to
- * back fell into the same spell together.
+ * run.  The minimum then filters out preemption and the shorter of the
+ * spells (tens of milliseconds to seconds) in which a shared host runs
+ * every allocator's loop 1.3-2x slower (docs/performance.md); passes run
+ * back to back fell into the same spell together.  A spell as long as the
+ * whole run still shows: compare runs by their run-by-run ratios.
  *   micro_pair [thousands_of_pairs_per_size=10000] */
 #include "suite.h"
 
