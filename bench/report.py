@@ -61,14 +61,20 @@ def median_of(rows, bench, alloc, pick):
     return statistics.median(values) if values else None
 
 
+def paired_median(rows, bench, alloc, base, pick, combine):
+    """The median over runs of combine(alloc's figure, base's figure) in the
+    same run (runs where both finished and both figures are there), or None."""
+    figures = {(r["run"], r["alloc"]): pick(r) for r in rows
+               if r["bench"] == bench and r["ok"] and r["alloc"] in (alloc, base)}
+    values = [combine(figures[(run, alloc)], figures[(run, base)]) for run, a in figures
+              if a == alloc and figures[(run, a)] is not None and figures.get((run, base))]
+    return statistics.median(values) if values else None
+
+
 def paired_ratio(rows, bench, alloc, base, pick=lambda r: r["wall"]):
     """The median over runs of alloc's figure / base's figure in the same run
-    (runs where both finished; by default the wall time), or None."""
-    times = {(r["run"], r["alloc"]): pick(r) for r in rows
-             if r["bench"] == bench and r["ok"] and r["alloc"] in (alloc, base)}
-    ratios = [times[(run, alloc)] / times[(run, base)] for run, a in times
-              if a == alloc and times.get((run, base))]
-    return statistics.median(ratios) if ratios else None
+    (by default the wall time), or None."""
+    return paired_median(rows, bench, alloc, base, pick, lambda a, b: a / b)
 
 
 def main():
@@ -231,14 +237,9 @@ def main():
                 verdict = "ok" if abs(h - off) <= 0.1 else "MISSED"
                 out.append(f"- profiling on − off, malloc(32)+free, separate processes: "
                            f"{h - off:+.2f} ns (target within ±0.1 ns: {verdict})")
-                pairs = {(r["run"], r["alloc"]): r["values"].get("tight_32") for r in rows
-                         if r["bench"] == "micro_pair" and r["ok"]
-                         and r["alloc"] in ("heapscope", "heapscope_off")}
-                diffs = [pairs[(run, "heapscope")] - pairs[(run, "heapscope_off")]
-                         for run, a in pairs if a == "heapscope"
-                         and pairs[(run, a)] is not None and pairs.get((run, "heapscope_off")) is not None]
-                if diffs:
-                    d = statistics.median(diffs)
+                d = paired_median(rows, "micro_pair", "heapscope", "heapscope_off",
+                                  lambda r: r["values"].get("tight_32"), lambda a, b: a - b)
+                if d is not None:
                     verdict = "ok" if abs(d) <= 0.1 else "MISSED"
                     out.append(f"- the same, run by run (median of each run's on − off): "
                                f"{d:+.2f} ns (target within ±0.1 ns: {verdict})")

@@ -58,7 +58,7 @@ typedef struct central {
  * eight classes to a page, and only the slots past them in a row of the
  * class's own: most classes never hold more (bench/suite/thread_churn's 47
  * classes held 4-83 objects each), and a row per class made each class used
- * a resident page of its own (thread_churn: 47 pages, 188 KiB). */
+ * a resident page of its own (thread_churn: 48 pages, 192 KiB; now 10-12). */
 #define CENTRAL_TRANSFER_SHALLOW 64
 static central_t central[SIZE_CLASS_COUNT];
 static void *transfer_shallow[SIZE_CLASS_COUNT][CENTRAL_TRANSFER_SHALLOW]

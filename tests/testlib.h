@@ -10,6 +10,11 @@
  *                               heapscope really is the malloc in use
  *   testlib_quick()             true when HEAPSCOPE_TEST_QUICK=1 (reduce iterations)
  *   testlib_stats()             hs_stats() now (zeros when heapscope is not loaded)
+ *   testlib_fill_objects(objects, count, first, step, bytes)
+ *                               objects[i] = malloc(bytes) holding (i & 0xff), for
+ *                               i = first, first + step, ... < count
+ *   testlib_count_overwritten(objects, count, first, step, bytes)
+ *                               how many of those objects lost that pattern
  *   testlib_run_with_option(argv, "name=value")
  *                               re-execute with that in HEAPSCOPE unless it is there
  *
@@ -129,6 +134,31 @@ static TESTLIB_UNUSED_ hs_stats_t testlib_stats(void) {
   int (*stats)(hs_stats_t *) = (int (*)(hs_stats_t *))hs_fn("hs_stats");
   if (stats) stats(&s);
   return s;
+}
+
+/* objects[i] = malloc(bytes), every byte (i & 0xff), for i = first,
+ * first + step, ... below count.  False (a failed CHECK) if malloc fails. */
+static TESTLIB_UNUSED_ bool testlib_fill_objects(unsigned char **objects, size_t count, size_t first,
+                                                 size_t step, size_t bytes) {
+  for (size_t i = first; i < count; i += step) {
+    objects[i] = malloc(bytes);
+    if (!CHECK_MSG(objects[i] != NULL, "malloc(%zu) failed at object %zu", bytes, i)) return false;
+    memset(objects[i], (int)(i & 0xff), bytes);
+  }
+  return true;
+}
+
+/* How many of the objects testlib_fill_objects filled lost their pattern. */
+static TESTLIB_UNUSED_ size_t testlib_count_overwritten(unsigned char *const *objects, size_t count,
+                                                        size_t first, size_t step, size_t bytes) {
+  size_t bad = 0;
+  for (size_t i = first; i < count; i += step)
+    for (size_t b = 0; b < bytes; b++)
+      if (objects[i][b] != (unsigned char)(i & 0xff)) {
+        bad++;
+        break;
+      }
+  return bad;
 }
 
 /* Makes sure the process runs with `option` (e.g. "release_on_drain=0") in

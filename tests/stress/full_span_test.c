@@ -16,7 +16,6 @@
  * the figures.
  */
 #include <pthread.h>
-#include <string.h>
 
 #include "testlib.h"
 
@@ -24,44 +23,24 @@
 #define TOTAL_BYTES ((size_t)2 << 20)
 #define SAMPLE_SLACK ((uint64_t)128 << 10)
 
-/* How many of objects[first], objects[first + step], ... lost their
- * pattern (i & 0xff). */
-static size_t overwritten(unsigned char **objects, size_t count, size_t first, size_t step) {
-  size_t bad = 0;
-  for (size_t i = first; i < count; i += step)
-    for (size_t b = 0; b < OBJECT_BYTES; b++)
-      if (objects[i][b] != (unsigned char)(i & 0xff)) {
-        bad++;
-        break;
-      }
-  return bad;
-}
-
 static void *worker(void *arg) {
   (void)arg;
   size_t count = TOTAL_BYTES / OBJECT_BYTES;
   unsigned char **objects = malloc(count * sizeof *objects);
   if (!CHECK(objects != NULL)) return NULL;
-  for (size_t i = 0; i < count; i++) {
-    objects[i] = malloc(OBJECT_BYTES);
-    if (!CHECK(objects[i] != NULL)) return NULL;
-    memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
-  }
+  if (!testlib_fill_objects(objects, count, 0, 1, OBJECT_BYTES)) return NULL;
   for (size_t i = 1; i < count; i += 2) free(objects[i]);
   hs_stats_t halved = testlib_stats();
 
-  for (size_t i = 1; i < count; i += 2) {
-    objects[i] = malloc(OBJECT_BYTES);
-    if (!CHECK(objects[i] != NULL)) return NULL;
-    memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
-  }
+  if (!testlib_fill_objects(objects, count, 1, 2, OBJECT_BYTES)) return NULL;
   hs_stats_t refilled = testlib_stats();
   CHECK_MSG(refilled.heap_inuse <= halved.heap_inuse + SAMPLE_SLACK,
             "heap_inuse %llu -> %llu: allocating %zu objects again took new spans, not "
             "the freed objects of full ones",
             (unsigned long long)halved.heap_inuse, (unsigned long long)refilled.heap_inuse,
             count / 2);
-  size_t kept_bad = overwritten(objects, count, 0, 2), again_bad = overwritten(objects, count, 1, 2);
+  size_t kept_bad = testlib_count_overwritten(objects, count, 0, 2, OBJECT_BYTES);
+  size_t again_bad = testlib_count_overwritten(objects, count, 1, 2, OBJECT_BYTES);
   CHECK_MSG(kept_bad == 0 && again_bad == 0,
             "objects overwritten: %zu of those kept, %zu of those allocated again", kept_bad,
             again_bad);

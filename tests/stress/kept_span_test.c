@@ -19,7 +19,6 @@
  * (drain_release_test covers that).
  */
 #include <pthread.h>
-#include <string.h>
 
 #include "testlib.h"
 
@@ -30,31 +29,17 @@
 #define KEPT_MAX ((uint64_t)1280 << 10)
 #define SAMPLE_SLACK ((uint64_t)128 << 10)
 
-typedef int (*stats_fn_t)(hs_stats_t *);
-static stats_fn_t g_stats_fn;
 static uint64_t g_cached_before;
-
-static hs_stats_t read_stats(void) {
-  hs_stats_t s;
-  memset(&s, 0, sizeof s);
-  s.struct_size = sizeof s;
-  g_stats_fn(&s);
-  return s;
-}
 
 static void *worker(void *arg) {
   (void)arg;
   size_t count = TOTAL_BYTES / OBJECT_BYTES;
   unsigned char **objects = malloc(count * sizeof *objects);
   if (!CHECK(objects != NULL)) return NULL;
-  for (size_t i = 0; i < count; i++) {
-    objects[i] = malloc(OBJECT_BYTES);
-    if (!CHECK(objects[i] != NULL)) return NULL;
-    memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
-  }
-  hs_stats_t full = read_stats();
+  if (!testlib_fill_objects(objects, count, 0, 1, OBJECT_BYTES)) return NULL;
+  hs_stats_t full = testlib_stats();
   for (size_t i = 0; i < count; i++) free(objects[i]);
-  hs_stats_t emptied = read_stats();
+  hs_stats_t emptied = testlib_stats();
   uint64_t cached = emptied.thread_cache_bytes - g_cached_before;
   CHECK_MSG(cached >= KEPT_MIN && cached <= KEPT_MAX,
             "after freeing %zu objects the threads cache %llu bytes more (want %llu..%llu)",
@@ -65,24 +50,14 @@ static void *worker(void *arg) {
             (unsigned long long)full.heap_idle, (unsigned long long)emptied.heap_idle);
 
   size_t again = AGAIN_BYTES / OBJECT_BYTES;
-  for (size_t i = 0; i < again; i++) {
-    objects[i] = malloc(OBJECT_BYTES);
-    if (!CHECK(objects[i] != NULL)) return NULL;
-    memset(objects[i], (int)(i & 0xff), OBJECT_BYTES);
-  }
-  hs_stats_t reused = read_stats();
+  if (!testlib_fill_objects(objects, again, 0, 1, OBJECT_BYTES)) return NULL;
+  hs_stats_t reused = testlib_stats();
   /* A sampled object takes a page of its own; without the kept spans the
    * page heap would give ~AGAIN_BYTES. */
   CHECK_MSG(reused.heap_idle + SAMPLE_SLACK >= emptied.heap_idle,
             "heap_idle %llu -> %llu: allocating took pages from the page heap, not the kept spans",
             (unsigned long long)emptied.heap_idle, (unsigned long long)reused.heap_idle);
-  size_t overwritten = 0;
-  for (size_t i = 0; i < again; i++)
-    for (size_t b = 0; b < OBJECT_BYTES; b++)
-      if (objects[i][b] != (unsigned char)(i & 0xff)) {
-        overwritten++;
-        break;
-      }
+  size_t overwritten = testlib_count_overwritten(objects, again, 0, 1, OBJECT_BYTES);
   CHECK_MSG(overwritten == 0, "%zu of %zu objects were overwritten", overwritten, again);
   for (size_t i = 0; i < again; i++) free(objects[i]);
   free(objects);
@@ -93,16 +68,15 @@ int main(int argc, char **argv) {
   (void)argc;
   testlib_run_with_option(argv, "release_on_drain=0");
   testlib_expect_heapscope();
-  g_stats_fn = (stats_fn_t)hs_fn("hs_stats");
-  if (!g_stats_fn) {
+  if (!hs_fn("hs_stats")) {
     printf("SKIP kept_span_test: not running under heapscope\n");
     return testlib_done();
   }
-  g_cached_before = read_stats().thread_cache_bytes;
+  g_cached_before = testlib_stats().thread_cache_bytes;
   pthread_t thread;
   CHECK(pthread_create(&thread, NULL, worker, NULL) == 0);
   CHECK(pthread_join(thread, NULL) == 0);
-  uint64_t cached_after = read_stats().thread_cache_bytes;
+  uint64_t cached_after = testlib_stats().thread_cache_bytes;
   CHECK_MSG(cached_after <= g_cached_before + ((uint64_t)64 << 10),
             "threads cache %llu bytes before the worker, %llu after it exited",
             (unsigned long long)g_cached_before, (unsigned long long)cached_after);
