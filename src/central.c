@@ -37,11 +37,11 @@
 typedef struct central {
   hs_lock_t lock;
   uint32_t transfer_count;          /* objects in the class's transfer slots */
-  uint32_t transfer_capacity;
+  uint32_t transfer_capacity;       /* 0 until the class is first used */
   uint32_t touched;                 /* used since the last central_drain_idle */
-  span_t nonempty;                  /* sentinel: spans with free objects */
-  span_t owned;                     /* sentinel, via owned_next/owned_prev:
-                                       spans threads own (for statistics) */
+  span_t *nonempty;                 /* spans with free objects, via next/prev */
+  span_t *owned;                    /* spans threads own (for statistics), via
+                                       owned_next/owned_prev */
   uint64_t span_count;
   uint64_t span_objects;
   uint64_t objects_out;             /* slots out of the class's hands: each
@@ -49,8 +49,12 @@ typedef struct central {
                                        every slot of an owned span */
   uint64_t remote_objects;          /* on owned spans' remote lists */
 } __attribute__((aligned(HS_CACHELINE))) central_t;
+/* Heads, not sentinel span records, keep a class's record to one line (it
+ * was 512 bytes with two sentinels): the classes a program uses touch one
+ * page or two of records, not up to ten. */
+_Static_assert(sizeof(central_t) == HS_CACHELINE, "a class record is one cache line");
 
-/* The class records lie together, a few pages for all classes; each class's
+/* The class records lie together, 5 KiB for all classes; each class's
  * transfer slots are apart from them and filled from the first, so a class
  * costs resident memory only for the slots it has used (a record beside its
  * slots put every class used on a page of its own).  A class's first
@@ -98,10 +102,23 @@ static void transfer_load(uint32_t size_class, uint32_t index, void **out, uint3
     memcpy(out, transfer_slot(size_class, index), (size_t)count * sizeof(void *));
 }
 
+/* The nonempty list.  pre: c->lock held. */
+static void nonempty_push_locked(central_t *c, span_t *span) {
+  span->prev = NULL;
+  span->next = c->nonempty;
+  if (c->nonempty) c->nonempty->prev = span;
+  c->nonempty = span;
+}
+
+static void nonempty_remove_locked(central_t *c, span_t *span) {
+  if (span->prev) span->prev->next = span->next;
+  else c->nonempty = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+}
+
 static void init_class_locked(central_t *c, uint32_t size_class) {
-  if (c->nonempty.next) return;
-  span_list_init(&c->nonempty);
-  c->owned.owned_next = c->owned.owned_prev = &c->owned;
+  if (c->transfer_capacity) return;
   uint32_t batch = size_class_batch[size_class];
   uint32_t by_bytes = HS_MAX(batch, CENTRAL_TRANSFER_MAX_BYTES / size_class_bytes[size_class]);
   c->transfer_capacity = HS_MIN(CENTRAL_TRANSFER_SLOTS, HS_MIN(CENTRAL_TRANSFER_BATCHES * batch, by_bytes));
@@ -126,7 +143,7 @@ static span_t *new_span_locked(central_t *c, uint32_t size_class) {
   span->owned_list = 0;
   span->pending_next = NULL;
   span->on_list = 1;
-  span_list_push_front(&c->nonempty, span);
+  nonempty_push_locked(c, span);
   c->span_count++;
   c->span_objects += size_class_objects[size_class];
   return span;
@@ -147,8 +164,8 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
   }
   uint32_t bytes = size_class_bytes[size_class];
   while (got < count) {
-    span_t *span = c->nonempty.next;
-    if (span == &c->nonempty) {
+    span_t *span = c->nonempty;
+    if (!span) {
       span = new_span_locked(c, size_class);
       if (!span && got == 0 && !retried && pageheap_limit_is_hard()) {
         /* A hard memory limit refused the span: give back the objects idle
@@ -177,7 +194,7 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
     span->allocated_count += (uint32_t)(got - before);
     c->objects_out += (uint64_t)(got - before);
     if (!span->free_list && span->carve_next >= span->carve_end) {
-      span_list_remove(span);
+      nonempty_remove_locked(c, span);
       span->on_list = 0;
     }
   }
@@ -216,10 +233,10 @@ static void release_to_span_locked(central_t *c, uint32_t size_class, void *obje
   c->objects_out--;
   if (!span->on_list) {
     span->on_list = 1;
-    span_list_push_front(&c->nonempty, span);
+    nonempty_push_locked(c, span);
   }
   if (span->allocated_count == 0) {
-    span_list_remove(span);
+    nonempty_remove_locked(c, span);
     c->span_count--;
     c->span_objects -= size_class_objects[size_class];
     if (idle_since_ns) pageheap_free_idle_since(span, idle_since_ns);
@@ -283,15 +300,16 @@ uint32_t span_take_free_objects(span_t *span, uint32_t size_class, uint32_t want
 
 /* central's list of owned spans.  pre: c->lock held. */
 static void owned_insert_locked(central_t *c, span_t *span) {
-  span->owned_next = c->owned.owned_next;
-  span->owned_prev = &c->owned;
-  c->owned.owned_next->owned_prev = span;
-  c->owned.owned_next = span;
+  span->owned_prev = NULL;
+  span->owned_next = c->owned;
+  if (c->owned) c->owned->owned_prev = span;
+  c->owned = span;
 }
 
-static void owned_remove_locked(span_t *span) {
-  span->owned_prev->owned_next = span->owned_next;
-  span->owned_next->owned_prev = span->owned_prev;
+static void owned_remove_locked(central_t *c, span_t *span) {
+  if (span->owned_prev) span->owned_prev->owned_next = span->owned_next;
+  else c->owned = span->owned_next;
+  if (span->owned_next) span->owned_next->owned_prev = span->owned_prev;
   span->owned_next = span->owned_prev = NULL;
 }
 
@@ -303,8 +321,8 @@ span_t *central_claim(uint32_t size_class, void *owner, void **owner_pending) {
   bool retried = false;
   span_t *span;
   for (;;) {
-    span = c->nonempty.next;
-    if (span != &c->nonempty) break;
+    span = c->nonempty;
+    if (span) break;
     span = new_span_locked(c, size_class);
     if (span) break;
     if (retried || !pageheap_limit_is_hard()) {
@@ -316,7 +334,7 @@ span_t *central_claim(uint32_t size_class, void *owner, void **owner_pending) {
     central_drain_all();
     hs_lock(&c->lock);
   }
-  span_list_remove(span);
+  nonempty_remove_locked(c, span);
   span->on_list = 0;
   span->owner = owner;
   span->owner_pending = owner_pending;
@@ -346,7 +364,7 @@ uint32_t central_collect_pending(uint32_t size_class, void **pending, span_t **s
 void central_release_owned(uint32_t size_class, span_t *span) {
   central_t *c = &central[size_class];
   hs_lock(&c->lock);
-  owned_remove_locked(span);
+  owned_remove_locked(c, span);
   span->owner = NULL;
   span->owner_pending = NULL;
   span->free_limit = 0;
@@ -363,7 +381,7 @@ void central_disown(uint32_t size_class, span_t *span) {
   hs_lock(&c->lock);
   merge_remote_locked(c, span);
   span->pending = 0; /* the owner discards its pending list (central_clear_pending) */
-  owned_remove_locked(span);
+  owned_remove_locked(c, span);
   span->owner = NULL;
   span->owner_pending = NULL;
   span->free_limit = 0;
@@ -376,7 +394,7 @@ void central_disown(uint32_t size_class, span_t *span) {
     pageheap_free(span);
   } else if (free_objects > 0) {
     span->on_list = 1;
-    span_list_push_front(&c->nonempty, span);
+    nonempty_push_locked(c, span);
   }
   hs_unlock(&c->lock);
   pageheap_release_if_drained();
@@ -465,12 +483,10 @@ void central_read_stats_locked(uint32_t size_class, central_class_stats_t *out) 
   out->transfer_objects = c->transfer_count + c->remote_objects;
   /* Owners change these without the lock: a racy read, as for bins. */
   uint64_t owned_free = 0;
-  if (c->nonempty.next) { /* the class was ever used (init_class_locked) */
-    for (span_t *span = c->owned.owned_next; span != &c->owned; span = span->owned_next)
-      owned_free += __atomic_load_n(&span->free_count, __ATOMIC_RELAXED) +
-                    size_class_objects[size_class] -
-                    __atomic_load_n(&span->carved_count, __ATOMIC_RELAXED);
-  }
+  for (span_t *span = c->owned; span; span = span->owned_next)
+    owned_free += __atomic_load_n(&span->free_count, __ATOMIC_RELAXED) +
+                  size_class_objects[size_class] -
+                  __atomic_load_n(&span->carved_count, __ATOMIC_RELAXED);
   out->owned_free_objects = owned_free;
 }
 
