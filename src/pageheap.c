@@ -324,6 +324,13 @@ static bool grow_locked(size_t pages, size_t align_pages) {
   return true;
 }
 
+/* After released pages became resident again: the footprint, and its peak. */
+static uint64_t note_footprint_locked(void) {
+  uint64_t footprint = totals.sys_bytes - totals.released_bytes;
+  if (footprint > totals.footprint_peak_bytes) totals.footprint_peak_bytes = footprint;
+  return footprint;
+}
+
 /* Takes pages [offset, offset + pages) of free span `span` (on its lists)
  * and returns them as a new span; the pieces before and after stay free and
  * keep the span's place on the idle list. */
@@ -368,7 +375,7 @@ static span_t *take_locked(span_t *span, size_t offset, size_t pages) {
   totals.free_bytes -= bytes;
   if (taken->released) {
     totals.released_bytes -= bytes;
-    uint64_t footprint = totals.sys_bytes - totals.released_bytes;
+    uint64_t footprint = note_footprint_locked();
     uint64_t limit = pageheap_limit();
     if (footprint >= PAGEHEAP_SCAVENGER_START_BYTES || (limit && footprint >= limit / 2))
       hs_relaxed_store(&pageheap_scavenger_wanted, 1);
@@ -838,6 +845,7 @@ void pageheap_fork_child(void) {
     inflight[slot] = NULL;
     inflight_bytes -= span_bytes(span) - inflight_released[slot];
     totals.released_bytes -= inflight_released[slot]; /* now counted as normal */
+    note_footprint_locked();
     span->releasing = 0;
     span->released = 0;
     span->zeroed = 0;

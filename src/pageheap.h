@@ -104,6 +104,7 @@ typedef struct pageheap_stats {
   uint64_t drain_releases;  /* times a drained heap was released at once */
   uint64_t oldest_idle_ns;  /* idle_since of the oldest unreleased free span
                                (0: none) */
+  uint64_t footprint_peak_bytes; /* the most sys_bytes - released_bytes has been */
 } pageheap_stats_t;
 
 void pageheap_read_stats(pageheap_stats_t *out);

@@ -1,12 +1,16 @@
 /* stats.c — statistics: hs_stats(), hs_stats_json(), and glibc's mallinfo,
- * mallinfo2, malloc_stats, malloc_trim and mallopt answered with heapscope's
- * numbers.  A snapshot holds registry_lock, then every central class lock
- * (ascending), then briefly pageheap_lock — the documented order — so the
- * byte counts agree with each other; the per-thread counters are read
- * without locks (frees before mallocs).  Prints without stdio or malloc.
+ * mallinfo2, malloc_stats, malloc_info, malloc_trim and mallopt answered
+ * with heapscope's numbers.  A snapshot holds registry_lock, then every
+ * central class lock (ascending), then briefly pageheap_lock — the
+ * documented order — so the byte counts agree with each other; the
+ * per-thread counters are read without locks (frees before mallocs).
+ * Prints without stdio or malloc, except that malloc_info writes to the
+ * caller's stream (whose buffering may allocate, after the snapshot).
  * May call: tcache, central, pageheap, scavenger, metadata, os, base.
  * Field definitions and invariants: include/heapscope.h, docs/memory.md. */
+#include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "heapscope.h"
@@ -129,21 +133,27 @@ HS_EXPORT struct mallinfo mallinfo(void) {
 /* ---- Text and JSON output, without malloc ---- */
 
 /* Output into a caller's buffer (counting what does not fit, like
- * snprintf) or, with fd >= 0, through a small buffer onto a descriptor. */
+ * snprintf) or, with fd >= 0 or a stream, through a small buffer onto it. */
 typedef struct sink {
   char *buf;
   size_t size, len;
   int fd;
+  FILE *stream;
+  bool failed; /* a write to the stream fell short */
 } sink_t;
 
+static bool sink_streams(const sink_t *k) { return k->fd >= 0 || k->stream != NULL; }
+
 static void sink_flush(sink_t *k) {
-  if (k->fd >= 0 && k->len) hs_write_all(k->fd, k->buf, k->len);
-  if (k->fd >= 0) k->len = 0;
+  if (!sink_streams(k)) return;
+  if (k->len && k->stream) k->failed |= fwrite(k->buf, 1, k->len, k->stream) != k->len;
+  else if (k->len) hs_write_all(k->fd, k->buf, k->len);
+  k->len = 0;
 }
 
 static void put(sink_t *k, const char *s) {
   for (; *s; s++) {
-    if (k->fd >= 0) {
+    if (sink_streams(k)) {
       if (k->len == k->size) sink_flush(k);
       k->buf[k->len++] = *s;
     } else {
@@ -208,7 +218,7 @@ HS_EXPORT void malloc_stats(void) {
   hs_stats_t s;
   snapshot(&s);
   char mem[2048];
-  sink_t k = {mem, sizeof mem, 0, 2};
+  sink_t k = {mem, sizeof mem, 0, 2, NULL, false};
   put(&k, "------ heapscope ");
   put(&k, hs_version());
   put(&k, " ------\n");
@@ -272,7 +282,7 @@ HS_EXPORT size_t hs_stats_json(char *buf, size_t size) {
   hs_stats_t s;
   snapshot(&s);
   char dummy[1];
-  sink_t k = {buf ? buf : dummy, buf ? size : 0, 0, -1};
+  sink_t k = {buf ? buf : dummy, buf ? size : 0, 0, -1, NULL, false};
   bool first = true;
   put(&k, "{\"version\":\"");
   put(&k, hs_version());
@@ -308,6 +318,78 @@ HS_EXPORT size_t hs_stats_json(char *buf, size_t size) {
   put(&k, "]}");
   if (buf && size) buf[HS_MIN(k.len, size - 1)] = 0;
   return k.len;
+}
+
+/* <NAME type="TYPE" count="COUNT" size="SIZE"/>, or without count if
+ * `with_count` is false. */
+static void xml_total(sink_t *k, const char *name, const char *type, bool with_count,
+                      uint64_t count, uint64_t size) {
+  put(k, "<");
+  put(k, name);
+  put(k, " type=\"");
+  put(k, type);
+  if (with_count) {
+    put(k, "\" count=\"");
+    put_u64(k, count);
+  }
+  put(k, "\" size=\"");
+  put_u64(k, size);
+  put(k, "\"/>\n");
+}
+
+/* glibc's XML, one heap.  <sizes> lists the free objects of each class that
+ * has any (in thread caches, transfer caches and on their spans) as glibc
+ * lists free chunks by size range; "fast" is always empty; "rest" totals
+ * the free objects; "mmap" is empty (large blocks come from the page heap,
+ * not a mapping each).  "system current" is what the heap holds from the
+ * OS (mapped less released), "system max" the most it has held, and
+ * "aspace" everything mapped, metadata included. */
+HS_EXPORT int malloc_info(int options, FILE *stream) {
+  /* glibc returns EINVAL for options other than 0 and leaves errno alone
+   * (its manual page says -1 and errno); a NULL stream, which crashes
+   * glibc, gets the same answer. */
+  if (options != 0 || stream == NULL) return EINVAL;
+  hs_stats_t s;
+  snapshot(&s);
+  pageheap_stats_t heap;
+  pageheap_read_stats(&heap);
+  char mem[1024];
+  sink_t k = {mem, sizeof mem, 0, -1, stream, false};
+  uint64_t free_count = 0, free_bytes = 0, from = 1;
+  put(&k, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+  for (uint64_t i = 0; i < s.class_count; i++) {
+    const hs_class_stats_t *c = &s.classes[i];
+    uint64_t count = c->thread_cache_objects + c->transfer_objects + c->span_free_objects;
+    if (count) {
+      put(&k, "  <size from=\"");
+      put_u64(&k, from);
+      put(&k, "\" to=\"");
+      put_u64(&k, c->size_bytes);
+      put(&k, "\" total=\"");
+      put_u64(&k, count * c->size_bytes);
+      put(&k, "\" count=\"");
+      put_u64(&k, count);
+      put(&k, "\"/>\n");
+    }
+    free_count += count;
+    free_bytes += count * c->size_bytes;
+    from = c->size_bytes + 1;
+  }
+  put(&k, "</sizes>\n");
+  for (int scope = 0; scope < 2; scope++) { /* the heap's, then the process's */
+    xml_total(&k, "total", "fast", true, 0, 0);
+    xml_total(&k, "total", "rest", true, free_count, free_bytes);
+    if (scope == 1) xml_total(&k, "total", "mmap", true, 0, 0);
+    xml_total(&k, "system", "current", false, 0, s.heap_sys - s.heap_released);
+    xml_total(&k, "system", "max", false, 0,
+              HS_MAX(heap.footprint_peak_bytes, s.heap_sys - s.heap_released));
+    xml_total(&k, "aspace", "total", false, 0, s.sys);
+    xml_total(&k, "aspace", "mprotect", false, 0, s.sys);
+    if (scope == 0) put(&k, "</heap>\n");
+  }
+  put(&k, "</malloc>\n");
+  sink_flush(&k);
+  return k.failed ? -1 : 0;
 }
 
 HS_EXPORT int malloc_trim(size_t pad) { return scavenger_release_all() > 0; }

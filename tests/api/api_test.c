@@ -935,6 +935,110 @@ TEST(malloc_stats) {
   fclose(tmp);
 }
 
+/* What malloc_info(0, ...) writes, NUL-terminated, in memory the caller
+ * frees; *result is its return value.  NULL if no stream could be had. */
+static char *malloc_info_text(int *result) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f)
+    return NULL;
+  *result = malloc_info(0, f);
+  fclose(f);
+  return text;
+}
+
+/* The value of attribute `name` (e.g. "count") in the first element that
+ * starts with `element` (e.g. "<total type=\"rest\"") at or after `from`;
+ * -1 if there is none. */
+static long long xml_value(const char *from, const char *element, const char *name) {
+  const char *at = strstr(from, element);
+  if (!at)
+    return -1;
+  const char *end = strchr(at, '>');
+  char key[32];
+  snprintf(key, sizeof key, " %s=\"", name);
+  const char *v = strstr(at, key);
+  return v && end && v < end ? atoll(v + strlen(key)) : -1;
+}
+
+TEST(malloc_info) {
+  /* glibc returns EINVAL for options it does not know, errno untouched */
+  errno = 0;
+  int r = malloc_info(1, stderr);
+  CHECK_MSG(r == EINVAL && errno == 0, "malloc_info(1, stderr) = %d, errno %d", r, errno);
+
+  /* every other object freed: more than a thread cache's bin holds, and no
+   * span emptied (which could give its slots back to the page heap) */
+  enum { N = 1000 };
+  static void *ps[N];
+  for (int i = 0; i < N; i++)
+    ps[i] = malloc(V(96));
+  for (int i = 0; i < N; i += 2)
+    free(ps[i]);
+  int result = -1;
+  char *text = malloc_info_text(&result);
+  CHECK(text != NULL && result == 0);
+  if (!text)
+    return;
+  size_t len = strlen(text);
+  const char *tail = "</malloc>\n";
+  CHECK_MSG(strncmp(text, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", 42) == 0 &&
+                len > strlen(tail) && strcmp(text + len - strlen(tail), tail) == 0,
+            "malloc_info's XML:\n%s", text);
+  const char *heap_end = strstr(text, "</heap>");
+  CHECK(heap_end != NULL);
+  if (heap_end) {
+    /* the process's totals follow the heap's; the footprint's peak is at
+     * least what it holds now */
+    long long current = xml_value(heap_end, "<system type=\"current\"", "size");
+    long long max = xml_value(heap_end, "<system type=\"max\"", "size");
+    CHECK_MSG(current > 0 && max >= current, "system current %lld, max %lld", current, max);
+    CHECK(xml_value(heap_end, "<total type=\"mmap\"", "count") >= 0);
+  }
+  if (under_heapscope) {
+    /* The <size> lines add up to "rest", and the objects freed above
+     * (on spans that still hold live objects) are among the free objects
+     * of the class that holds 96 bytes. */
+    long long sum_count = 0, sum_total = 0, count_96 = -1, last_to = 0;
+    bool ordered = true;
+    for (const char *line = strstr(text, "<size "); line; line = strstr(line + 1, "<size ")) {
+      long long from = xml_value(line, "<size ", "from"), to = xml_value(line, "<size ", "to");
+      long long count = xml_value(line, "<size ", "count");
+      ordered &= from > last_to && to >= from && count > 0 &&
+                 xml_value(line, "<size ", "total") == count * to;
+      last_to = to;
+      sum_count += count;
+      sum_total += xml_value(line, "<size ", "total");
+      if (from <= 96 && 96 <= to)
+        count_96 = count;
+    }
+    CHECK_MSG(ordered, "<size> lines out of order or inconsistent:\n%s", text);
+    CHECK_MSG(sum_count == xml_value(text, "<total type=\"rest\"", "count") &&
+                  sum_total == xml_value(text, "<total type=\"rest\"", "size"),
+              "<size> lines sum to %lld objects, %lld bytes:\n%s", sum_count, sum_total, text);
+    CHECK_MSG(count_96 >= N / 2, "free objects of the 96-byte class: %lld\n%s", count_96, text);
+    CHECK(xml_value(text, "<total type=\"fast\"", "count") == 0);
+    /* "system max" keeps the peak after the memory went back to the OS */
+    void *big = malloc(V(32 << 20));
+    CHECK(big != NULL);
+    free(big);
+    malloc_trim(0);
+    char *after = malloc_info_text(&result);
+    CHECK(after != NULL && result == 0);
+    if (after) {
+      long long current = xml_value(after, "<system type=\"current\"", "size");
+      long long max = xml_value(after, "<system type=\"max\"", "size");
+      CHECK_MSG(max >= (32 << 20) && current < max, "after a 32 MiB block and malloc_trim: "
+                "system current %lld, max %lld", current, max);
+      free(after);
+    }
+  }
+  free(text);
+  for (int i = 1; i < N; i += 2)
+    free(ps[i]);
+}
+
 /* ----------------------------------------------------- many sizes, live at once */
 TEST(many_sizes) {
   /* every size 1..2048 live at once, each filled with its own byte */
@@ -1126,6 +1230,7 @@ int main(void) {
   RUN(control);
   RUN(mallinfo2);
   RUN(malloc_stats);
+  RUN(malloc_info);
   RUN(many_sizes);
   RUN(large_objects);
   RUN(libc_allocators);

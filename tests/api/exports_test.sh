@@ -61,7 +61,8 @@ check() {
 so_syms=$(nm -D --defined-only "$SO" | awk 'NF >= 3 && $2 != "A" { print $2, $3 }')
 check "$SO" <<<"$so_syms" || status=1
 
-required="malloc free calloc realloc posix_memalign aligned_alloc memalign valloc pvalloc malloc_usable_size"
+required="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
+  malloc_usable_size malloc_trim mallopt mallinfo mallinfo2 malloc_stats malloc_info"
 missing=""
 for name in $required; do
   awk -v n="$name" '$2 == n { found = 1 } END { exit !found }' <<<"$so_syms" ||
