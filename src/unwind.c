@@ -5,8 +5,9 @@
  * offset; the return address is at CFA − 8; RBP is either unchanged or saved
  * at CFA + offset.  Rules come from interpreting the FDE that covers the
  * address (found through the module's .eh_frame_hdr binary-search table) and
- * are cached in a direct-mapped table written and read without locks: an
- * entry stores (pc XOR rule, rule), so a torn entry never validates.
+ * are cached in a 2-way set-associative table read without locks (written
+ * under unwind_lock): an entry stores (pc XOR rule, rule), so a torn entry
+ * never validates.
  *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
@@ -22,7 +23,8 @@
 #include "base.h"
 #include "metadata.h"
 
-#define UNWIND_CACHE_BITS 14
+#define UNWIND_CACHE_BITS 14 /* entries: 256 KiB */
+#define UNWIND_CACHE_SET_BITS (UNWIND_CACHE_BITS - 1)
 #define UNWIND_MAX_MODULES 1024
 #define UNWIND_MAX_STEPS 256
 #define UNWIND_MAX_FRAME_BYTES ((uintptr_t)64 << 20)
@@ -334,27 +336,46 @@ static uint64_t compute_rule_locked(const module_t *module, uintptr_t pc) {
   return rule;
 }
 
-/* Within a 64 KiB stretch of code the slot follows the address (no two
- * calls share one), so the return addresses of a program's hot paths fill
- * a few pages of the table rather than one page each; stretches start at
- * scattered slots. */
-static cache_entry_t *cache_slot(uintptr_t pc) {
+/* The table is 2-way set-associative: a set of two entries for each 32
+ * bytes of code.  Within a 64 KiB stretch of code the set follows the
+ * address, so a page of the table covers 4 KiB of code and the return
+ * addresses of a program's hot paths fill a few pages rather than one page
+ * each (direct-mapped with an entry per 4 bytes of code, a page covered
+ * 1 KiB: bench/suite/strcat made 6-13 pages resident, now 5); stretches
+ * start at scattered sets.  Two ways keep two calls within 32 bytes of each other
+ * both cached; a third displaces the older of the two. */
+static cache_entry_t *cache_set(uintptr_t pc) {
   uint64_t stretch = (uint64_t)(pc >> 16) * 0x9E3779B97F4A7C15ull;
-  uint64_t index = (pc >> 2) + (stretch >> (64 - UNWIND_CACHE_BITS));
-  return &rule_cache[index & (((uint64_t)1 << UNWIND_CACHE_BITS) - 1)];
+  uint64_t set = (pc >> 5) + (stretch >> (64 - UNWIND_CACHE_SET_BITS));
+  return &rule_cache[2 * (set & (((uint64_t)1 << UNWIND_CACHE_SET_BITS) - 1))];
+}
+
+static bool entry_holds(const cache_entry_t *entry, uintptr_t pc, uint64_t *rule_out) {
+  uint64_t rule = atomic_load_explicit(&entry->rule, memory_order_relaxed);
+  uint64_t key = atomic_load_explicit(&entry->key, memory_order_relaxed);
+  *rule_out = rule;
+  return (rule & RULE_VALID) && (key ^ rule) == pc;
+}
+
+static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
+  atomic_store_explicit(&entry->rule, rule, memory_order_relaxed);
+  atomic_store_explicit(&entry->key, pc ^ rule, memory_order_relaxed);
 }
 
 static uint64_t rule_for(uintptr_t pc) {
-  cache_entry_t *slot = cache_slot(pc);
-  uint64_t rule = atomic_load_explicit(&slot->rule, memory_order_relaxed);
-  uint64_t key = atomic_load_explicit(&slot->key, memory_order_relaxed);
-  if (HS_LIKELY((rule & RULE_VALID) && (key ^ rule) == pc)) return rule;
+  cache_entry_t *set = cache_set(pc);
+  uint64_t rule;
+  if (HS_LIKELY(entry_holds(&set[0], pc, &rule)) || entry_holds(&set[1], pc, &rule)) return rule;
   hs_lock(&unwind_lock);
   const module_t *module = find_module_locked(pc);
   rule = module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP);
+  /* The newest in way 0, the one it displaces in way 1 (a racing reader
+   * sees a torn entry, which never validates, and recomputes). */
+  uint64_t older = atomic_load_explicit(&set[0].rule, memory_order_relaxed);
+  uintptr_t older_pc = (uintptr_t)(atomic_load_explicit(&set[0].key, memory_order_relaxed) ^ older);
+  if (older & RULE_VALID) entry_store(&set[1], older_pc, older);
+  entry_store(&set[0], pc, rule);
   hs_unlock(&unwind_lock);
-  atomic_store_explicit(&slot->rule, rule, memory_order_relaxed);
-  atomic_store_explicit(&slot->key, pc ^ rule, memory_order_relaxed);
   return rule;
 }
 

@@ -2,11 +2,16 @@
  * stack: each level of a non-inlined recursion (built without frame
  * pointers) records __builtin_return_address(0); the capture at the bottom
  * must list exactly those addresses, innermost first, and the boundary must
- * cut off everything below the given frame.  Also prints the cost per
- * capture at ~30 frames (a figure, not an assertion). */
+ * cut off everything below the given frame.  Then captures from 64 call
+ * sites laid out over 8 KiB of code: each must list its own site first
+ * after the unwinder's frame, and the rule cache must stay dense (a page of
+ * it covers 4 KiB of code; with one page per KiB this made 8 pages
+ * resident).  Also prints the cost per capture at ~30 frames (a figure,
+ * not an assertion). */
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "unwind.h"
@@ -44,6 +49,45 @@ __attribute__((noinline)) static int recurse(int level, int boundary_mode) {
   return r + 1;
 }
 
+/* 64 capture sites, each function 128-byte aligned: 8 KiB of code. */
+enum { SITES = 64 };
+static uintptr_t site_expected[SITES];
+#define SITE(n)                                                                   \
+  __attribute__((noinline, aligned(128))) static void site_##n(void) {          \
+    captured_depth = unwind_capture(captured, 128, 0);                           \
+    site_expected[n] = (uintptr_t)__builtin_return_address(0);                  \
+    sink += captured_depth;                                                      \
+  }
+#define SITES8(a) SITE(a##0) SITE(a##1) SITE(a##2) SITE(a##3) SITE(a##4) SITE(a##5) SITE(a##6) SITE(a##7)
+SITES8(0) SITES8(1) SITES8(2) SITES8(3) SITES8(4) SITES8(5) SITES8(6) SITES8(7)
+#define SITE_PTR8(a) site_##a##0, site_##a##1, site_##a##2, site_##a##3, \
+                     site_##a##4, site_##a##5, site_##a##6, site_##a##7
+static void (*const sites[SITES])(void) = {SITE_PTR8(0), SITE_PTR8(1), SITE_PTR8(2), SITE_PTR8(3),
+                                           SITE_PTR8(4), SITE_PTR8(5), SITE_PTR8(6), SITE_PTR8(7)};
+
+static long resident_pages(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = -1;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    fclose(f);
+  }
+  return resident;
+}
+
+/* Calls every site; returns how many listed a frame inside their own
+ * function (between its start and the next 128 bytes) right after the
+ * unwinder's frame. */
+static int capture_at_sites(void) {
+  int right = 0;
+  for (int i = 0; i < SITES; i++) {
+    sites[i]();
+    uintptr_t start = (uintptr_t)sites[i];
+    right += captured_depth >= 2 && captured[0] >= start && captured[0] < start + 128;
+  }
+  return right;
+}
+
 int main(void) {
   unwind_warm_up();
   recurse(LEVELS, 0);
@@ -68,6 +112,20 @@ int main(void) {
   if (captured_depth >= 2)
     CHECK_MSG(captured[1] == expected[0], "boundary: frame 1 is %#lx, want %#lx",
               (unsigned long)captured[1], (unsigned long)expected[0]);
+
+  /* 64 sites over 8 KiB of code: each capture's first frame lies in its
+   * own site, and the rule-cache entries of all of them take few pages
+   * (the table is 2-way, a set per 32 bytes of code).  The frames below
+   * the sites (main's, libc's) were cached by the captures above. */
+  resident_pages(); /* its own first use of stdio and malloc */
+  long before = resident_pages();
+  int right = capture_at_sites();
+  long grown = resident_pages() - before;
+  CHECK_MSG(right == SITES, "%d of %d sites listed their own frame first", right, SITES);
+  long page = sysconf(_SC_PAGESIZE);
+  long limit = (long)(2 * 8192 / page) + 1; /* 8 KiB of code: 2 pages, and one a set may straddle */
+  CHECK_MSG(before > 0 && grown <= limit, "64 sites made %ld pages resident (limit %ld)", grown,
+            limit);
 
   /* Cost per capture at the bottom of the recursion (printed, not
    * asserted: timing on a shared machine is a figure, not a test). */
