@@ -24,7 +24,8 @@
 
 _Static_assert(SIZE_CLASS_COUNT - 1 <= HS_STATS_MAX_CLASSES, "hs_stats_t.classes too small");
 
-static void snapshot(hs_stats_t *s) {
+/* Fills *s; with `heap` non-NULL also the page heap's counters it read. */
+static void snapshot(hs_stats_t *s, pageheap_stats_t *heap) {
   memset(s, 0, sizeof *s);
   s->struct_size = sizeof *s;
   tcache_totals_t threads;
@@ -96,12 +97,13 @@ static void snapshot(hs_stats_t *s) {
   s->limit_refusals = ph.limit_refusals;
   s->limit_released = ph.limit_releases;
   s->drain_releases = ph.drain_releases;
+  if (heap) *heap = ph;
 }
 
 HS_EXPORT int hs_stats(hs_stats_t *out) {
   if (!out || out->struct_size < sizeof(size_t)) return -1;
   hs_stats_t s;
-  snapshot(&s);
+  snapshot(&s, NULL);
   size_t n = out->struct_size < sizeof s ? out->struct_size : sizeof s;
   memcpy((char *)out + sizeof(size_t), (char *)&s + sizeof(size_t), n - sizeof(size_t));
   return 0;
@@ -109,7 +111,7 @@ HS_EXPORT int hs_stats(hs_stats_t *out) {
 
 HS_EXPORT struct mallinfo2 mallinfo2(void) {
   hs_stats_t s;
-  snapshot(&s);
+  snapshot(&s, NULL);
   struct mallinfo2 info;
   memset(&info, 0, sizeof info);
   info.arena = s.heap_sys;                        /* heap address space */
@@ -216,7 +218,7 @@ static void stat_line(sink_t *k, const char *name, uint64_t value, int as_bytes)
 
 HS_EXPORT void malloc_stats(void) {
   hs_stats_t s;
-  snapshot(&s);
+  snapshot(&s, NULL);
   char mem[2048];
   sink_t k = {mem, sizeof mem, 0, 2, NULL, false};
   put(&k, "------ heapscope ");
@@ -280,7 +282,7 @@ static void json_field(sink_t *k, const char *name, uint64_t value, bool *first)
 
 HS_EXPORT size_t hs_stats_json(char *buf, size_t size) {
   hs_stats_t s;
-  snapshot(&s);
+  snapshot(&s, NULL);
   char dummy[1];
   sink_t k = {buf ? buf : dummy, buf ? size : 0, 0, -1, NULL, false};
   bool first = true;
@@ -350,9 +352,8 @@ HS_EXPORT int malloc_info(int options, FILE *stream) {
    * glibc, gets the same answer. */
   if (options != 0 || stream == NULL) return EINVAL;
   hs_stats_t s;
-  snapshot(&s);
   pageheap_stats_t heap;
-  pageheap_read_stats(&heap);
+  snapshot(&s, &heap);
   char mem[1024];
   sink_t k = {mem, sizeof mem, 0, -1, stream, false};
   uint64_t free_count = 0, free_bytes = 0, from = 1;
@@ -381,8 +382,7 @@ HS_EXPORT int malloc_info(int options, FILE *stream) {
     xml_total(&k, "total", "rest", true, free_count, free_bytes);
     if (scope == 1) xml_total(&k, "total", "mmap", true, 0, 0);
     xml_total(&k, "system", "current", false, 0, s.heap_sys - s.heap_released);
-    xml_total(&k, "system", "max", false, 0,
-              HS_MAX(heap.footprint_peak_bytes, s.heap_sys - s.heap_released));
+    xml_total(&k, "system", "max", false, 0, heap.footprint_peak_bytes);
     xml_total(&k, "aspace", "total", false, 0, s.sys);
     xml_total(&k, "aspace", "mprotect", false, 0, s.sys);
     if (scope == 0) put(&k, "</heap>\n");

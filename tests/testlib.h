@@ -127,6 +127,19 @@ static TESTLIB_UNUSED_ bool testlib_quick(void) {
   return testlib_env_is_1_("HEAPSCOPE_TEST_QUICK");
 }
 
+/* The process's resident set in pages (/proc/self/statm), or -1.  Its
+ * first call's own allocations (stdio's) count: call it once before the
+ * reading a measurement starts from. */
+static TESTLIB_UNUSED_ long testlib_resident_pages(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = -1;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    fclose(f);
+  }
+  return resident;
+}
+
 /* heapscope's statistics now, through hs_stats when it is loaded (all zero
  * otherwise). */
 static TESTLIB_UNUSED_ hs_stats_t testlib_stats(void) {

@@ -19,16 +19,6 @@
 
 enum { DEEP_COUNT = 300, BATCH = 40, CLASSES = 40, PER_CLASS = 8 };
 
-static long rss_pages(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long size = 0, resident = -1;
-  if (f) {
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-  }
-  return resident;
-}
-
 TEST(deep_stack_returns_every_object) {
   const size_t size = 64;
   uint32_t size_class = size_class_of(size);
@@ -78,10 +68,10 @@ TEST(many_classes_share_pages) {
   if (!CHECK(used == CLASSES)) return;
   /* Each class's central record is resident already: its objects came
    * from a span the thread claimed through it. */
-  rss_pages(); /* its first call's own allocations (stdio's) are not measured */
-  long before = rss_pages();
+  testlib_resident_pages(); /* its first call's own allocations (stdio's) are not measured */
+  long before = testlib_resident_pages();
   for (int c = 0; c < CLASSES; c++) central_insert_range(classes[c], objects[c], PER_CLASS);
-  long grown = rss_pages() - before;
+  long grown = testlib_resident_pages() - before;
   long page_kib = sysconf(_SC_PAGESIZE) / 1024;
   CHECK_MSG(before > 0 && grown <= 12, "%d classes' transfer slots made %ld pages (%ld KiB) resident", CLASSES,
             grown, grown * page_kib);

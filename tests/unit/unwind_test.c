@@ -68,16 +68,6 @@ SITES8(0) SITES8(1) SITES8(2) SITES8(3) SITES8(4) SITES8(5) SITES8(6) SITES8(7)
 static void (*const sites[SITES])(void) = {SITE_PTR8(0), SITE_PTR8(1), SITE_PTR8(2), SITE_PTR8(3),
                                            SITE_PTR8(4), SITE_PTR8(5), SITE_PTR8(6), SITE_PTR8(7)};
 
-static long resident_pages(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long size = 0, resident = -1;
-  if (f) {
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-  }
-  return resident;
-}
-
 /* Calls every site; returns how many captures listed first a return
  * address inside their own site (its 128 bytes), then the site's own
  * return address. */
@@ -121,10 +111,10 @@ int main(void) {
    * own site, and the rule-cache entries of all of them take few pages
    * (the table is 2-way, a set per 32 bytes of code).  The frames below
    * the sites (main's, libc's) were cached by the captures above. */
-  resident_pages(); /* its own first use of stdio and malloc */
-  long before = resident_pages();
+  testlib_resident_pages(); /* its own first use of stdio and malloc */
+  long before = testlib_resident_pages();
   int right = capture_at_sites();
-  long grown = resident_pages() - before;
+  long grown = testlib_resident_pages() - before;
   CHECK_MSG(right == SITES, "%d of %d sites listed their own frames first", right, SITES);
   /* 8 KiB of code takes 8 KiB of sets; one page more where they start
    * mid-page, one more if the code straddles two 64 KiB stretches. */
@@ -132,6 +122,8 @@ int main(void) {
   long limit = 8192 / page + 2;
   CHECK_MSG(before > 0 && grown <= limit, "64 sites made %ld pages resident (limit %ld)", grown,
             limit);
+  printf("unwind_test: 64 call sites over 8 KiB of code, rule-cache pages made resident: %ld\n",
+         grown);
 
   /* Cost per capture at the bottom of the recursion (printed, not
    * asserted: timing on a shared machine is a figure, not a test). */
