@@ -58,6 +58,15 @@ TEST(expm1_matches_libm) {
         return;
     }
   }
+  /* and uniformly over (−3, 0], where the two branches meet */
+  for (int i = 0; i < 2000000; i++) {
+    double x = -3.0 * (1.0 - uniform01());
+    double err = relative_error(hs_expm1_nonpositive(x), expm1(x));
+    if (err > worst) worst = err;
+    if (!CHECK_MSG(err < 1e-15, "expm1(%.17g) = %.17g, libm %.17g", x, hs_expm1_nonpositive(x),
+                   expm1(x)))
+      return;
+  }
   double edges[] = {0.0, -0.0, -1e-300, -1e-17, -0.4999999, -0.5, -0.5000001, -1, -20, -700, -745.5, -1e308};
   for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
     CHECK_MSG(relative_error(hs_expm1_nonpositive(edges[i]), expm1(edges[i])) < 1e-15,
