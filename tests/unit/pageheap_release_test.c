@@ -12,6 +12,9 @@
  *     into a longer one (the walk from each side spends its budget of
  *     released pages differently) resumes its search safely: the span it
  *     would have resumed after is gone.
+ *  4. A span freed now is stamped idle now, by the scavenger's clock: no
+ *     later than it reads after the free, and no more than the coarse
+ *     clock's lag (a tick or two) before it read before the free.
  * Residency is read with mincore(2). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,9 +187,33 @@ TEST(drain_takes_in_a_span_it_passed_over) {
   pageheap_free(in_use);
 }
 
+TEST(free_stamps_idle_now) {
+  enum { ROUNDS = 200 };
+  const uint64_t slack_ns = 100000000; /* the coarse clock lags by a tick or two */
+  span_t *spans[3];
+  for (int round = 0; round < ROUNDS; round++) {
+    /* The middle span of three side by side: its neighbours are in use,
+     * so it stays a span of its own, whose stamp can be read back. */
+    if (!CHECK_MSG(adjacent_one_page_spans(spans, 3), "no 3 adjacent one-page spans")) return;
+    uint64_t before = pageheap_now_ns();
+    pageheap_free(spans[1]);
+    uint64_t after = pageheap_now_ns();
+    uint64_t stamp = spans[1]->idle_since_ns;
+    bool ok = CHECK_MSG(spans[1]->state == SPAN_FREE && stamp + slack_ns >= before && stamp <= after,
+                        "round %d: span freed between %llu and %llu ns stamped idle since %llu",
+                        round, (unsigned long long)before, (unsigned long long)after,
+                        (unsigned long long)stamp);
+    pageheap_free(spans[0]);
+    pageheap_free(spans[2]);
+    if (!ok) return;
+    usleep(round % 7 * 300); /* land at different points of the tick */
+  }
+}
+
 int main(void) {
   RUN(release_covers_the_free_run);
   RUN(drain_passes_over_short_runs_while_the_heap_is_in_use);
   RUN(drain_takes_in_a_span_it_passed_over);
+  RUN(free_stamps_idle_now);
   return testlib_done();
 }
