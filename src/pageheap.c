@@ -125,8 +125,8 @@ _Atomic int pageheap_scavenger_wanted;
 _Atomic uint64_t pageheap_limit_epoch;
 
 static uint64_t clock_ns(clockid_t clock) {
-  struct timespec ts;
-  clock_gettime(clock, &ts);
+  struct timespec ts = {0, 0};
+  if (clock_gettime(clock, &ts) != 0 && clock != CLOCK_MONOTONIC) return clock_ns(CLOCK_MONOTONIC);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
