@@ -136,8 +136,9 @@ uint64_t pageheap_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
  * coarse clock, the time of the last timer tick.  It costs 4 ns in the
  * vDSO on the 2-core VM of docs/performance.md, CLOCK_MONOTONIC 26, and
  * every span given back paid that (a tenth of a malloc(262144)+free loop
- * that samples every other pair).  It reads at most a tick or two (4 ms
- * each there) behind pageheap_now_ns, never ahead, so a span can be
+ * that samples every other pair).  It reads up to a tick (4 ms there)
+ * behind pageheap_now_ns, a few ticks when the host holds up the CPU that
+ * keeps time (the test allows 100 ms), and never ahead, so a span can be
  * released that much before it has been idle for scavenger_delay_ms (500
  * by default). */
 static uint64_t idle_stamp_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }

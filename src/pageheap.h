@@ -29,7 +29,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
 bool pageheap_grow_in_place(span_t *span, size_t new_pages);
 
 /* Returns a SPAN_SMALL or SPAN_LARGE span to the free lists, idle from now
- * (by the coarse clock: up to a tick or two early, pageheap.c). */
+ * (by the coarse clock: a tick or so early, pageheap.c). */
 void pageheap_free(span_t *span);
 /* The same, for a span whose memory has been unused since `idle_since_ns`
  * (CLOCK_MONOTONIC; a drained transfer cache knows its objects were idle). */
