@@ -152,10 +152,11 @@ int main(void) {
          on1, 100 * (on1 - off1) / off1);
 
   /* 3b. The same, scaled as in 1b.  A 1 KiB loop runs at one of two
-   * levels a process (4.2-4.8 or 6.3-7.6 ns on the 2-core VM of
-   * docs/performance.md, on and off alike), so the direct line above
-   * reads whichever levels its children's medians land on; at SCALE_RATE
-   * a sample comes every 8 pairs and its cost stands far above that. */
+   * levels from process to process and spell to spell of the host
+   * (4.2-4.8 or 6.3-7.6 ns on the 2-core VM of docs/performance.md, on
+   * and off alike), so the direct line above reads whichever levels its
+   * children's medians land on; at SCALE_RATE a sample comes every 8
+   * pairs and its cost stands far above that. */
   double off1s, at1s;
   off_and_on(SCALE_RATE, 1024, 5000000, &off1s, &at1s);
   double per_sample1 = (at1s - off1s) * SCALE_RATE / 1024.0;
