@@ -103,18 +103,9 @@ static void transfer_load(uint32_t size_class, uint32_t index, void **out, uint3
 }
 
 /* The nonempty list.  pre: c->lock held. */
-static void nonempty_push_locked(central_t *c, span_t *span) {
-  span->prev = NULL;
-  span->next = c->nonempty;
-  if (c->nonempty) c->nonempty->prev = span;
-  c->nonempty = span;
-}
-
+static void nonempty_push_locked(central_t *c, span_t *span) { span_head_push(&c->nonempty, span); }
 static void nonempty_remove_locked(central_t *c, span_t *span) {
-  if (span->prev) span->prev->next = span->next;
-  else c->nonempty = span->next;
-  if (span->next) span->next->prev = span->prev;
-  span->next = span->prev = NULL;
+  span_head_remove(&c->nonempty, span);
 }
 
 static void init_class_locked(central_t *c, uint32_t size_class) {

@@ -207,11 +207,7 @@ static span_t **list_of(free_set_t *set, size_t pages) {
 static void insert_locked(span_t *span) {
   free_set_t *set = set_of(span);
   size_t n = span->page_count;
-  span_t **head = list_of(set, n);
-  span->prev = NULL;
-  span->next = *head;
-  if (*head) (*head)->prev = span;
-  *head = span;
+  span_head_push(list_of(set, n), span);
   if (n <= PAGEHEAP_EXACT_PAGES) set->nonempty[(n - 1) >> 6] |= (uint64_t)1 << ((n - 1) & 63);
   totals.free_spans++;
 }
@@ -220,10 +216,7 @@ static void remove_locked(span_t *span) {
   free_set_t *set = set_of(span);
   size_t n = span->page_count;
   span_t **head = list_of(set, n);
-  if (span->prev) span->prev->next = span->next;
-  else *head = span->next;
-  if (span->next) span->next->prev = span->prev;
-  span->next = span->prev = NULL;
+  span_head_remove(head, span);
   if (n <= PAGEHEAP_EXACT_PAGES && !*head)
     set->nonempty[(n - 1) >> 6] &= ~((uint64_t)1 << ((n - 1) & 63));
   totals.free_spans--;

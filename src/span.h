@@ -106,4 +106,20 @@ static inline void span_list_push_front(span_t *head, span_t *span) {
   head->next = span;
 }
 
+/* NULL-terminated doubly linked lists through next/prev, with a head
+ * pointer instead of a sentinel record (the page heap's free lists, a
+ * class's nonempty list, a thread's owned lists). */
+static inline void span_head_push(span_t **head, span_t *span) {
+  span->prev = NULL;
+  span->next = *head;
+  if (*head) (*head)->prev = span;
+  *head = span;
+}
+static inline void span_head_remove(span_t **head, span_t *span) {
+  if (span->prev) span->prev->next = span->next;
+  else *head = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+}
+
 #endif /* HS_SPAN_H */

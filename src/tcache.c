@@ -242,20 +242,12 @@ static span_t **owned_list_head(tcache_owned_t *owned, uint8_t which) {
 }
 
 static void owned_push(tcache_owned_t *owned, span_t *span, uint8_t which) {
-  span_t **head = owned_list_head(owned, which);
   span->owned_list = which;
-  span->prev = NULL;
-  span->next = *head;
-  if (*head) (*head)->prev = span;
-  *head = span;
+  span_head_push(owned_list_head(owned, which), span);
 }
 
 static void owned_remove(tcache_owned_t *owned, span_t *span) {
-  span_t **head = owned_list_head(owned, span->owned_list);
-  if (span->prev) span->prev->next = span->next;
-  else *head = span->next;
-  if (span->next) span->next->prev = span->prev;
-  span->next = span->prev = NULL;
+  span_head_remove(owned_list_head(owned, span->owned_list), span);
   span->owned_list = TCACHE_OWNED_UNLISTED;
 }
 

@@ -367,6 +367,11 @@ static uint64_t rule_for(uintptr_t pc) {
   uint64_t rule;
   if (HS_LIKELY(entry_holds(&set[0], pc, &rule)) || entry_holds(&set[1], pc, &rule)) return rule;
   hs_lock(&unwind_lock);
+  /* Another thread may have cached it meanwhile: not again, nor twice. */
+  if (entry_holds(&set[0], pc, &rule) || entry_holds(&set[1], pc, &rule)) {
+    hs_unlock(&unwind_lock);
+    return rule;
+  }
   const module_t *module = find_module_locked(pc);
   rule = module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP);
   /* The newest in way 0, the one it displaces in way 1 (a racing reader
