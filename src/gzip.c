@@ -1,8 +1,9 @@
 /* gzip.c — one gzip member to a file descriptor (RFC 1952): deflate through
- * zlib, dlopen'ed once on first use so libheapscope.so keeps no load-time
+ * zlib, found once on first use so libheapscope.so keeps no load-time
  * dependency on it, or stored blocks (RFC 1951 §3.2.4) with our own CRC-32
- * when zlib cannot be loaded.  No lock (zlib state is per call).
- * May call: libc (dlopen, write, malloc). */
+ * when no zlib can be used safely (zlib_load says when).  No lock (zlib
+ * state is per call).
+ * May call: libc (dlopen, dlsym, write, malloc). */
 #include "gzip.h"
 
 #include <dlfcn.h>
@@ -24,14 +25,38 @@ static struct {
 static bool zlib_loaded;
 static pthread_once_t zlib_once = PTHREAD_ONCE_INIT;
 
-static void zlib_load(void) {
-  void *handle = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!handle) return;
+static bool zlib_resolve(void *handle) {
   *(void **)&zlib.deflate_init = dlsym(handle, "deflateInit2_");
   *(void **)&zlib.deflate = dlsym(handle, "deflate");
   *(void **)&zlib.deflate_end = dlsym(handle, "deflateEnd");
   *(void **)&zlib.version = dlsym(handle, "zlibVersion");
-  zlib_loaded = zlib.deflate_init && zlib.deflate && zlib.deflate_end && zlib.version;
+  return zlib.deflate_init && zlib.deflate && zlib.deflate_end && zlib.version;
+}
+
+/* The functions libz.so.1 calls through its PLT on the deflate path
+ * (readelf -r): a definition of any of them in the global scope wins over
+ * libz's own. */
+static const char *const zlib_plt_calls[] = {"deflateReset", "deflateResetKeep", "crc32",
+                                             "crc32_z",      "adler32",          "adler32_z"};
+
+/* A program may carry a zlib of its own and export it (node does, with a
+ * state layout of its own).  libz.so.1's calls to its own functions then
+ * bind to the program's, and libz's deflateInit2_ would run the program's
+ * deflateReset on libz's state.  So: where the global scope has
+ * deflateInit2_, use the global scope's zlib throughout (its functions call
+ * one another, and deflateInit2_ checks the version and the stream's
+ * size); where it has none of the entry points but defines a function libz
+ * calls internally, use no zlib; otherwise load libz.so.1 privately. */
+static void zlib_load(void) {
+  if (zlib_resolve(RTLD_DEFAULT)) {
+    zlib_loaded = true;
+    return;
+  }
+  for (size_t i = 0; i < sizeof zlib_plt_calls / sizeof *zlib_plt_calls; i++)
+    if (dlsym(RTLD_DEFAULT, zlib_plt_calls[i])) return;
+  void *handle = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return;
+  zlib_loaded = zlib_resolve(handle);
 }
 
 int gzip_write_all(int fd, const void *data, size_t length) {
@@ -49,15 +74,15 @@ int gzip_write_all(int fd, const void *data, size_t length) {
   return 0;
 }
 
+/* 0, -1 with errno, or 1 when zlib refused to start (nothing written). */
 static int write_with_zlib(int fd, const uint8_t *data, size_t length) {
   z_stream stream;
   memset(&stream, 0, sizeof stream);
-  /* windowBits 15 + 16: a gzip header and trailer around the deflate data. */
+  /* windowBits 15 + 16: a gzip header and trailer around the deflate data.
+   * A zlib of another version or stream layout refuses here. */
   if (zlib.deflate_init(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-                        Z_DEFAULT_STRATEGY, zlib.version(), (int)sizeof stream) != Z_OK) {
-    errno = ENOMEM;
-    return -1;
-  }
+                        Z_DEFAULT_STRATEGY, zlib.version(), (int)sizeof stream) != Z_OK)
+    return 1;
   enum { CHUNK_BYTES = 64 * 1024 };
   uint8_t *out = malloc(CHUNK_BYTES);
   int result = out ? 0 : -1;
@@ -125,7 +150,10 @@ static int write_stored(int fd, const uint8_t *data, size_t length) {
 int gzip_write_fd(int fd, const uint8_t *data, size_t length) {
   if (gzip_use_zlib) {
     pthread_once(&zlib_once, zlib_load);
-    if (zlib_loaded) return write_with_zlib(fd, data, length);
+    if (zlib_loaded) {
+      int result = write_with_zlib(fd, data, length);
+      if (result <= 0) return result;
+    }
   }
   return write_stored(fd, data, length);
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# foreign_zlib_test.sh — profiles written from programs that export zlib
+# functions of their own, preloaded (.plain) and linked: zlib_carrier (a
+# whole zlib of another version: the writer asks it, it refuses, the
+# profile goes out as stored blocks) and zlib_clash (a crc32 of its own,
+# which libz.so.1 would call: the writer uses no zlib).  Either way the
+# program exits 0 and the profile is a valid gzip file pprof reads.
+set -u
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d /tmp/hs_foreign_zlib.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export HOME=${HOME:-$tmp}
+LIB=$(readlink -f "$BUILD/libheapscope.so")
+failures=0
+checks=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  checks=$((checks + 1))
+  "${@:2}" >/dev/null || fail "$1"
+}
+has_site() {
+  go tool pprof -symbolize=none -sample_index=alloc_objects -nodefraction=0 -top "$1" 2>&1 |
+    grep -Eq " $2\$"
+}
+
+for variant in preload linked; do
+  for program in carrier clash; do
+    prog=$BUILD/tests/prof/zlib_$program
+    profile=$tmp/$variant.$program.pb.gz
+    env=(HEAPSCOPE="profile=$profile,sample_rate_bytes=1")
+    if [ $variant = preload ]; then
+      prog=$prog.plain
+      env+=(LD_PRELOAD="$LIB")
+    fi
+    env "${env[@]}" "$prog" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    name="$variant zlib_$program"
+    check "$name: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
+    check "$name: profile written" test -s "$profile"
+    check "$name: a valid gzip file" gzip -t "$profile"
+    check "$name: pprof reads ${program}_site" has_site "$profile" "${program}_site"
+    check "$name: libz.so.1 never called the program's functions" \
+      bash -c "! grep -q 'libz.so.1 called' '$tmp/err'"
+    if [ $program = carrier ]; then
+      check "$name: the program's own zlib was asked" grep -q "deflateInit2_ refused" "$tmp/err"
+    else
+      check "$name: the program's crc32 still its own" grep -q "^crc32 " "$tmp/out"
+    fi
+  done
+done
+check "no temporary files" bash -c "! ls '$tmp' | grep -q '\.tmp\.'"
+
+echo "$checks checks, $failures failed"
+[ "$failures" -eq 0 ]
