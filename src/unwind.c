@@ -7,14 +7,18 @@
  * address (found through the module's .eh_frame_hdr binary-search table) and
  * are cached in a 2-way set-associative table read without locks (written
  * under unwind_lock): an entry stores (pc XOR rule, rule), so a torn entry
- * never validates.
+ * never validates.  A rule also carries the generation it was computed in;
+ * the generation moves on whenever the loader has unloaded a module since
+ * the last capture, so a library loaded where another was (a plugin
+ * reloaded after a rebuild) is never unwound with the old one's rules.
  *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
  * address outside every module — ends the walk rather than guessing.
  *
  * Guarded by unwind_lock for cache misses (module table, FDE parsing); hits
- * take no lock.  May call: metadata, base; dl_iterate_phdr on misses. */
+ * take no lock.  May call: metadata, os, base; dl_iterate_phdr (once per
+ * capture for the loader's unload count, and on misses). */
 #include "unwind.h"
 
 #include <link.h>
@@ -22,6 +26,7 @@
 
 #include "base.h"
 #include "metadata.h"
+#include "os.h"
 
 #define UNWIND_CACHE_BITS 14 /* entries: 256 KiB */
 #define UNWIND_CACHE_SET_BITS (UNWIND_CACHE_BITS - 1)
@@ -37,6 +42,8 @@ enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
 #define RULE_CFA_RBP ((uint64_t)1 << 33)
 #define RULE_RBP_SAVED ((uint64_t)1 << 34)
 #define RULE_STOP ((uint64_t)1 << 35)
+#define RULE_GENERATION_SHIFT 36 /* bits 36..47 */
+#define RULE_GENERATION_MASK ((uint64_t)0xfff << RULE_GENERATION_SHIFT)
 #define RULE_CFA_OFFSET(r) ((int32_t)(uint32_t)(r))
 #define RULE_RBP_OFFSET(r) ((int16_t)(uint16_t)((r) >> 48))
 
@@ -54,7 +61,16 @@ static cache_entry_t *rule_cache;           /* 2^UNWIND_CACHE_BITS entries */
 static hs_lock_t unwind_lock;
 static module_t *modules;                   /* guarded by unwind_lock */
 static int module_count;                    /* guarded by unwind_lock */
-static unsigned long long modules_adds = ~0ull; /* dlpi_adds when built */
+/* The loader's counts of modules loaded and unloaded (dlpi_adds, dlpi_subs). */
+typedef struct loader_counts {
+  unsigned long long adds, subs;
+} loader_counts_t;
+static loader_counts_t modules_counts = {~0ull, ~0ull}; /* when the table was built */
+/* The rules valid now carry rule_generation (in RULE_GENERATION_MASK's
+ * bits); it moves on when generation_subs, the loader's unload count it
+ * was started at, is out of date.  Written under unwind_lock. */
+static _Atomic uint64_t rule_generation;
+static _Atomic unsigned long long generation_subs;
 
 /* ---- Reading DWARF data ---- */
 
@@ -133,29 +149,38 @@ static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
-static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
-  *(unsigned long long *)arg = info->dlpi_adds;
+static int read_counts(struct dl_phdr_info *info, size_t size, void *arg) {
+  loader_counts_t *counts = arg;
+  counts->adds = info->dlpi_adds;
+  counts->subs = info->dlpi_subs;
   return 1;
 }
 
-/* pre: unwind_lock held.  Rebuilds the table when modules were loaded. */
+static loader_counts_t loader_counts(void) {
+  loader_counts_t counts = {0, 0};
+  dl_iterate_phdr(read_counts, &counts);
+  return counts;
+}
+
+/* pre: unwind_lock held.  Rebuilds the table when modules were loaded or
+ * unloaded (an unloaded module's range must not be looked up: its unwind
+ * table is gone). */
 static void refresh_modules_locked(void) {
-  unsigned long long adds = 0;
-  dl_iterate_phdr(read_adds, &adds);
-  if (adds == modules_adds && modules) return;
+  loader_counts_t counts = loader_counts();
+  if (counts.adds == modules_counts.adds && counts.subs == modules_counts.subs && modules) return;
   if (!modules) modules = metadata_alloc(sizeof(module_t) * UNWIND_MAX_MODULES);
   if (!modules) return;
   module_count = 0;
   dl_iterate_phdr(collect_module, NULL);
-  modules_adds = adds;
+  modules_counts = counts;
 }
 
+/* pre: unwind_lock held.  The table is brought up to date first: a
+ * module unloaded since it was built may have left its range to another. */
 static const module_t *find_module_locked(uintptr_t pc) {
-  for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < module_count; i++)
-      if (pc >= modules[i].start && pc < modules[i].end) return &modules[i];
-    if (pass == 0) refresh_modules_locked();
-  }
+  refresh_modules_locked();
+  for (int i = 0; i < module_count; i++)
+    if (pc >= modules[i].start && pc < modules[i].end) return &modules[i];
   return NULL;
 }
 
@@ -350,11 +375,14 @@ static cache_entry_t *cache_set(uintptr_t pc) {
   return &rule_cache[2 * (set & (((uint64_t)1 << UNWIND_CACHE_SET_BITS) - 1))];
 }
 
-static bool entry_holds(const cache_entry_t *entry, uintptr_t pc, uint64_t *rule_out) {
+/* True if `entry` holds the rule for `pc` computed in `generation`. */
+static bool entry_holds(const cache_entry_t *entry, uintptr_t pc, uint64_t generation,
+                        uint64_t *rule_out) {
   uint64_t rule = atomic_load_explicit(&entry->rule, memory_order_relaxed);
   uint64_t key = atomic_load_explicit(&entry->key, memory_order_relaxed);
   *rule_out = rule;
-  return (rule & RULE_VALID) && (key ^ rule) == pc;
+  return (rule & (RULE_VALID | RULE_GENERATION_MASK)) == (RULE_VALID | generation) &&
+         (key ^ rule) == pc;
 }
 
 static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
@@ -362,18 +390,21 @@ static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
   atomic_store_explicit(&entry->key, pc ^ rule, memory_order_relaxed);
 }
 
-static uint64_t rule_for(uintptr_t pc) {
+/* The rule for `pc` in `generation` (rule_generation when the capture began). */
+static uint64_t rule_for(uintptr_t pc, uint64_t generation) {
   cache_entry_t *set = cache_set(pc);
   uint64_t rule;
-  if (HS_LIKELY(entry_holds(&set[0], pc, &rule)) || entry_holds(&set[1], pc, &rule)) return rule;
+  if (HS_LIKELY(entry_holds(&set[0], pc, generation, &rule)) ||
+      entry_holds(&set[1], pc, generation, &rule))
+    return rule;
   hs_lock(&unwind_lock);
   /* Another thread may have cached it meanwhile: not again, nor twice. */
-  if (entry_holds(&set[0], pc, &rule) || entry_holds(&set[1], pc, &rule)) {
+  if (entry_holds(&set[0], pc, generation, &rule) || entry_holds(&set[1], pc, generation, &rule)) {
     hs_unlock(&unwind_lock);
     return rule;
   }
   const module_t *module = find_module_locked(pc);
-  rule = module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP);
+  rule = (module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP)) | generation;
   /* The newest in way 0, the one it displaces in way 1 (a racing reader
    * sees a torn entry, which never validates, and recomputes). */
   uint64_t older = atomic_load_explicit(&set[0].rule, memory_order_relaxed);
@@ -395,8 +426,42 @@ static bool ensure_cache(void) {
   return rule_cache != NULL;
 }
 
+/* pre: unwind_lock held.  Zeroes every entry, giving the whole pages back
+ * to the OS (they read back as zeros). */
+static void empty_cache_locked(void) {
+  uintptr_t start = (uintptr_t)rule_cache, end = start + (sizeof(cache_entry_t) << UNWIND_CACHE_BITS);
+  uintptr_t page = os_page_size();
+  uintptr_t lo = (start + page - 1) & ~(page - 1), hi = end & ~(page - 1);
+  if (lo >= hi) lo = hi = end;
+  else os_release((void *)lo, hi - lo);
+  for (cache_entry_t *e = rule_cache; (uintptr_t)e < lo; e++) entry_store(e, 0, 0);
+  for (cache_entry_t *e = (cache_entry_t *)hi; (uintptr_t)e < end; e++) entry_store(e, 0, 0);
+}
+
+/* The generation whose rules are valid now: the next one if the loader
+ * has unloaded a module since the generation began.  After 4096
+ * generations the table is emptied, so an old generation's entries never
+ * validate again. */
+static uint64_t current_generation(void) {
+  unsigned long long subs = loader_counts().subs;
+  if (HS_LIKELY(subs == atomic_load_explicit(&generation_subs, memory_order_acquire)))
+    return atomic_load_explicit(&rule_generation, memory_order_relaxed);
+  hs_lock(&unwind_lock);
+  if (subs != atomic_load_explicit(&generation_subs, memory_order_relaxed)) {
+    uint64_t next = (atomic_load_explicit(&rule_generation, memory_order_relaxed) +
+                     ((uint64_t)1 << RULE_GENERATION_SHIFT)) & RULE_GENERATION_MASK;
+    if (next == 0) empty_cache_locked();
+    atomic_store_explicit(&rule_generation, next, memory_order_relaxed);
+    atomic_store_explicit(&generation_subs, subs, memory_order_release);
+  }
+  uint64_t generation = atomic_load_explicit(&rule_generation, memory_order_relaxed);
+  hs_unlock(&unwind_lock);
+  return generation;
+}
+
 __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
   if (!ensure_cache()) return 0;
+  uint64_t generation = current_generation();
   uintptr_t pc, sp, bp;
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                    : "=r"(pc), "=r"(sp), "=r"(bp));
@@ -404,7 +469,7 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
   for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
     /* A return address may sit just past its call's function (noreturn
      * callees): look up the call instruction's address instead. */
-    uint64_t rule = rule_for(step == 0 ? pc : pc - 1);
+    uint64_t rule = rule_for(step == 0 ? pc : pc - 1, generation);
     if (rule & RULE_STOP) break;
     uintptr_t cfa = ((rule & RULE_CFA_RBP) ? bp : sp) + (intptr_t)RULE_CFA_OFFSET(rule);
     if (cfa <= sp || cfa - sp > UNWIND_MAX_FRAME_BYTES || (cfa & 7)) break;

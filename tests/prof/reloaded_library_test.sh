@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# reloaded_library_test.sh — a library unloaded and another loaded where it
+# was, with the same code but a different frame size at the same return
+# address (tests/prof/reload_site.S built twice), then the first again:
+# every sample, preloaded and linked, must unwind through site,
+# calling_site and main.  A profiler that kept the unloaded library's
+# unwind rules reads 1 MiB past the small frame (off the stack: SIGSEGV)
+# or stops short in the big one.
+set -u
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d /tmp/hs_reload.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export HOME=${HOME:-$tmp}
+LIB=$(readlink -f "$BUILD/libheapscope.so")
+failures=0
+checks=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  checks=$((checks + 1))
+  "${@:2}" >/dev/null || fail "$1"
+}
+
+cc -shared -DFRAME_BYTES=0x100008 -o "$tmp/libreload_big.so" tests/prof/reload_site.S &&
+  cc -shared -DFRAME_BYTES=0x1008 -o "$tmp/libreload_small.so" tests/prof/reload_site.S ||
+  { echo "FAIL: cannot build the libraries"; exit 1; }
+libs=("$tmp/libreload_big.so" "$tmp/libreload_small.so" "$tmp/libreload_big.so")
+
+# Samples whose stack has site, and of those the ones that go on through
+# calling_site to main, from `go tool pprof -traces`.
+count_stacks() {
+  go tool pprof -traces -sample_index=alloc_objects "$1" 2>/dev/null | awk '
+    function flush() {
+      if (n != "" && frames ~ /(^| )site( |$)/) {
+        all += n
+        if (frames ~ /(^| )site calling_site main( |$)/) whole += n
+      }
+      n = ""; frames = ""
+    }
+    /^-+\+-+$/ { flush(); next }
+    /^ +[0-9]+ +[^ ]/ { flush(); n = $1; frames = $2; next }
+    n != "" && /^ +[^ ]/ { frames = frames " " $1 }
+    END { flush(); print all + 0, whole + 0 }'
+}
+
+for variant in preload linked; do
+  profile=$tmp/$variant.pb.gz
+  if [ $variant = preload ]; then
+    run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
+         "$BUILD/tests/prof/reload_sites.plain")
+  else
+    run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
+  fi
+  "${run[@]}" "${libs[@]}" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  check "$variant: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
+  check "$variant: three rounds ran" test "$(grep -c '^site ' "$tmp/out")" -eq 3
+  check "$variant: each library loaded at the same address (else nothing is shown)" \
+    test "$(sort -u "$tmp/out" | wc -l)" -eq 1
+  read -r all whole <<<"$(count_stacks "$profile")"
+  check "$variant: 600 samples at site, got ${all:-none}" test "${all:-0}" -eq 600
+  check "$variant: all of them through calling_site and main, got ${whole:-none}" \
+    test "${whole:-0}" -eq 600
+done
+
+echo "$checks checks, $failures failed"
+[ "$failures" -eq 0 ]
