@@ -145,18 +145,48 @@ static void *alloc_large(size_t size, size_t align_pages, bool zero) {
   return object;
 }
 
+/* `size` bytes served the unsampled way: in `room` (≥ size) bytes, aligned
+ * to `alignment` when that is more than HS_MIN_ALIGN (then room == size).
+ * Not counted here. */
+HS_INLINE void *alloc_unsampled(tcache_t *tc, size_t size, size_t room, size_t alignment, bool zero) {
+  void *object;
+  if (alignment > HS_MIN_ALIGN) {
+    if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
+      /* Spans start on page boundaries, so every object of a class whose
+       * size is a multiple of the alignment is aligned.  Powers of two up
+       * to the largest class are classes, so the search always ends. */
+      uint32_t size_class = size_class_of(HS_MAX(size, alignment));
+      while (size_class_bytes[size_class] & (alignment - 1)) size_class++;
+      object = alloc_small(tc, size_class);
+    } else {
+      object = alloc_large(size, HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1), false);
+    }
+    if (object && zero) memset(object, 0, size);
+  } else if (room <= SIZE_CLASS_MAX_BYTES) {
+    object = alloc_small(tc, size_class_of(room));
+    if (object && zero) memset(object, 0, size);
+  } else {
+    object = alloc_large(room, 1, zero);
+    if (object && room != size) pagemap_span_of(object)->requested_bytes = size;
+  }
+  return object;
+}
+
 /* A sampled allocation: a span of its own (so free finds the sample with
  * no lookup: the page map says "not a small object" and the span holds the
  * bucket), and the stack above `boundary_cfa` recorded in the profile as
  * `size` bytes.  `room` (≥ size) is the space the unsampled path would
- * have served; 0 for aligned requests.  When room is in the small-object
- * range the object's usable size is its class's size, as it would have
- * been unsampled, so realloc moves it to the same classes as its peers. */
-HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t align_pages,
+ * have served; 0 for aligned requests, whose `alignment` is as for
+ * alloc_unsampled.  When room is in the small-object range the object's
+ * usable size is its class's size, as it would have been unsampled, so
+ * realloc moves it to the same classes as its peers.  Where no span can be
+ * had, the object is served unsampled. */
+HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t alignment,
                                                bool zero, double weight,
                                                uintptr_t boundary_cfa) {
   prof_enter();
   tcache_t *tc = &tls_tcache;
+  size_t align_pages = HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1);
   uint32_t usable_as_small =
       room && room <= SIZE_CLASS_MAX_BYTES ? size_class_bytes[size_class_of(room)] : 0;
   size_t bytes = usable_as_small ? usable_as_small : HS_MAX(size, room);
@@ -175,17 +205,22 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
     object = alloc_large(bytes, align_pages, zero);
     if (object) pagemap_span_of(object)->requested_bytes = size;
   }
-  if (!object) uncount_malloc(tc);
-  if (object) {
-    uintptr_t pcs[PROF_MAX_FRAMES];
-    int depth = unwind_capture(pcs, PROF_MAX_FRAMES, boundary_cfa);
-    span_t *span = pagemap_span_of(object);
-    span->sample_bucket =
-        profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
-    span->sample_weight = weight;
-    span->sample_bytes = size;
-    span->sample_usable_bytes = usable_as_small;
+  if (HS_UNLIKELY(!object)) {
+    /* No span of its own to be had (the OS refuses more metadata or pages,
+     * as under RLIMIT_AS): the program still gets its memory the way it
+     * would have unsampled, and the sample is lost. */
+    object = alloc_unsampled(tc, size, room ? room : size, alignment, zero);
+    if (!object) uncount_malloc(tc);
+    prof_exit();
+    return object;
   }
+  uintptr_t pcs[PROF_MAX_FRAMES];
+  int depth = unwind_capture(pcs, PROF_MAX_FRAMES, boundary_cfa);
+  span_t *span = pagemap_span_of(object);
+  span->sample_bucket = profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
+  span->sample_weight = weight;
+  span->sample_bytes = size;
+  span->sample_usable_bytes = usable_as_small;
   prof_exit();
   return object;
 }
@@ -199,14 +234,8 @@ HS_NOINLINE static void *malloc_slow(size_t size, bool zero, uintptr_t boundary_
     return NULL;
   }
   double weight = count_malloc(tc, size);
-  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, size, 1, zero, weight, boundary_cfa);
-  void *object;
-  if (size <= SIZE_CLASS_MAX_BYTES) {
-    object = alloc_small(tc, size_class_of(size));
-    if (object && zero) memset(object, 0, size);
-  } else {
-    object = alloc_large(size, 1, zero);
-  }
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, size, 0, zero, weight, boundary_cfa);
+  void *object = alloc_unsampled(tc, size, size, 0, zero);
   if (HS_UNLIKELY(!object)) uncount_malloc(tc);
   return object;
 }
@@ -285,14 +314,8 @@ HS_NOINLINE static void free_slow(void *ptr) {
 HS_NOINLINE static void *alloc_with_room(size_t room, size_t size, uintptr_t boundary_cfa) {
   tcache_t *tc = current_tcache();
   double weight = count_malloc(tc, size);
-  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, room, 1, false, weight, boundary_cfa);
-  void *object;
-  if (room <= SIZE_CLASS_MAX_BYTES) {
-    object = alloc_small(tc, size_class_of(room));
-  } else {
-    object = alloc_large(room, 1, false);
-    if (object) pagemap_span_of(object)->requested_bytes = size;
-  }
+  if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, room, 0, false, weight, boundary_cfa);
+  void *object = alloc_unsampled(tc, size, room, 0, false);
   if (HS_UNLIKELY(!object)) uncount_malloc(tc);
   return object;
 }
@@ -305,21 +328,10 @@ HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
     return NULL;
   }
   tcache_t *tc = current_tcache();
-  size_t align_pages = HS_MAX(alignment >> HS_PAGE_SHIFT, (size_t)1);
   double weight = count_malloc(tc, size);
   if (HS_UNLIKELY(weight > 0))
-    return alloc_sampled(size, 0, align_pages, false, weight, boundary_cfa);
-  void *object;
-  if (size <= SIZE_CLASS_MAX_BYTES && alignment <= HS_PAGE_BYTES) {
-    /* Spans start on page boundaries, so every object of a class whose size
-     * is a multiple of the alignment is aligned.  Powers of two up to the
-     * largest class are classes, so the search always ends. */
-    uint32_t size_class = size_class_of(HS_MAX(size, alignment));
-    while (size_class_bytes[size_class] & (alignment - 1)) size_class++;
-    object = alloc_small(tc, size_class);
-  } else {
-    object = alloc_large(size, align_pages, false);
-  }
+    return alloc_sampled(size, 0, alignment, false, weight, boundary_cfa);
+  void *object = alloc_unsampled(tc, size, size, alignment, false);
   if (HS_UNLIKELY(!object)) uncount_malloc(tc);
   return object;
 }

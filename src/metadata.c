@@ -7,8 +7,6 @@
 #include "base.h"
 #include "os.h"
 
-#define METADATA_CHUNK_BYTES (1u << 20)
-
 static hs_lock_t metadata_lock;
 static char *chunk_next;   /* guarded by metadata_lock */
 static char *chunk_end;    /* guarded by metadata_lock */

@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Small requests are carved from chunks of this many bytes mapped at once. */
+#define METADATA_CHUNK_BYTES ((size_t)1 << 20)
+
 /* Zeroed memory, aligned to 64 bytes; NULL when the OS refuses. */
 void *metadata_alloc(size_t bytes);
 

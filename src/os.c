@@ -1,5 +1,5 @@
-/* os.c — Linux implementation of os.h: mmap for address space, madvise to
- * give pages back, /proc for RSS.  No locks, no malloc; callers hold
+/* os.c — Linux implementation of os.h: mmap and munmap for address space,
+ * madvise to give pages back, /proc for RSS.  No locks, no malloc; callers hold
  * whatever lock protects their own bookkeeping. */
 #include "os.h"
 
@@ -36,6 +36,13 @@ void *os_map(size_t bytes, size_t alignment) {
   if (head) munmap(raw, head);
   if (tail) munmap((char *)start + bytes, tail);
   return (void *)start;
+}
+
+int os_unmap(void *addr, size_t bytes) {
+  int saved_errno = errno;
+  int rc = munmap(addr, bytes);
+  errno = saved_errno;
+  return rc;
 }
 
 int os_release(void *addr, size_t bytes) {

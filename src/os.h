@@ -14,6 +14,10 @@ size_t os_page_size(void);
  * (a power of two ≥ the OS page size).  Returns NULL on failure, errno set. */
 void *os_map(size_t bytes, size_t alignment);
 
+/* Unmaps [addr, addr+bytes), from os_map.  pre: page-aligned.  Preserves
+ * errno.  Returns 0 or -1. */
+int os_unmap(void *addr, size_t bytes);
+
 /* Returns [addr, addr+bytes) to the kernel; the range stays mapped and reads
  * back as zeros.  pre: page-aligned.  Preserves errno.  Returns 0 or -1. */
 int os_release(void *addr, size_t bytes);

@@ -22,6 +22,11 @@
  * drain_pending; the free paths, once they hold no lock, then release the
  * free pages at once (pageheap_release_if_drained), as glibc trims at free.
  *
+ * Span records come from metadata.  Where the OS refuses it more (the
+ * address-space limit reached while free spans hold the space), the tail
+ * of a free span is unmapped to make room (unmap_free_tail_locked), so a
+ * program that hit RLIMIT_AS and freed can allocate again.
+ *
  * Guarded by pageheap_lock (released around madvise for spans marked
  * `releasing`, which are on no list).  May call: pagemap, metadata, os, base. */
 #include "pageheap.h"
@@ -179,6 +184,8 @@ static void init_lists_locked(void) {
   lists_ready = true;
 }
 
+static bool unmap_free_tail_locked(size_t bytes);
+
 static span_t *new_record_locked(void) {
   span_t *span = spare_records;
   if (span) {
@@ -186,7 +193,13 @@ static span_t *new_record_locked(void) {
     memset(span, 0, sizeof *span);
     return span;
   }
-  return metadata_alloc(sizeof(span_t));
+  span = metadata_alloc(sizeof(span_t));
+  /* The OS refused a metadata chunk (RLIMIT_AS reached, or a strict
+   * overcommit policy) while free pages may hold the address space it
+   * needs: give a chunk's worth of them back and ask once more. */
+  if (HS_UNLIKELY(!span) && unmap_free_tail_locked(METADATA_CHUNK_BYTES))
+    span = metadata_alloc(sizeof(span_t));
+  return span;
 }
 
 static void drop_record_locked(span_t *span) {
@@ -239,6 +252,30 @@ static span_t *find_in_set_locked(free_set_t *set, size_t pages) {
       best = s;
   }
   return best;
+}
+
+/* Unmaps the last `bytes` (a multiple of the OS page) of a free span with
+ * more pages than that, released ones first (they hold no RSS), so that a
+ * later map can take the address space.  The span keeps its record and its
+ * place on the idle list.  False when no free span is long enough. */
+static bool unmap_free_tail_locked(size_t bytes) {
+  size_t pages = bytes >> HS_PAGE_SHIFT;
+  span_t *span = find_in_set_locked(&released_spans, pages + 1);
+  if (!span) span = find_in_set_locked(&normal_spans, pages + 1);
+  if (!span) return false;
+  uintptr_t tail = (span->first_page + span->page_count - pages) << HS_PAGE_SHIFT;
+  remove_locked(span);
+  if (os_unmap((void *)tail, bytes) != 0) {
+    insert_locked(span);
+    return false;
+  }
+  span->page_count -= pages;
+  pagemap_set_ends_locked(span);
+  insert_locked(span);
+  totals.sys_bytes -= bytes;
+  totals.free_bytes -= bytes;
+  if (span->released) totals.released_bytes -= bytes;
+  return true;
 }
 
 /* The span whose last page lies just before page `page`, and the span
@@ -313,11 +350,15 @@ static bool grow_locked(size_t pages, size_t align_pages) {
   }
   if (!mem) return false;
   span_t *span = new_record_locked();
-  if (!span) return false;
+  if (!span) {
+    os_unmap(mem, bytes);
+    return false;
+  }
   span->first_page = (uintptr_t)mem >> HS_PAGE_SHIFT;
   span->page_count = bytes >> HS_PAGE_SHIFT;
   if (!pagemap_ensure_locked(span->first_page, span->page_count)) {
     drop_record_locked(span);
+    os_unmap(mem, bytes);
     return false;
   }
   span->state = SPAN_FREE;
