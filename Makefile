@@ -149,6 +149,8 @@ $(BUILD)/tests/prof/%.plain: tests/prof/%.c $(wildcard tests/prof/*.h) tests/tes
 # These export functions named as zlib's, as a program carrying its own
 # zlib does (foreign_zlib_test.sh); the linked builds are -rdynamic anyway.
 $(BUILD)/tests/prof/zlib_%.plain: PROF_FLAGS += -rdynamic
+$(BUILD)/tests/prof/zlib_clash_libz $(BUILD)/tests/prof/zlib_clash_libz.plain: \
+  PROF_FLAGS += -Wl,--no-as-needed -lz
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)

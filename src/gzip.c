@@ -39,21 +39,35 @@ static bool zlib_resolve(void *handle) {
 static const char *const zlib_plt_calls[] = {"deflateReset", "deflateResetKeep", "crc32",
                                              "crc32_z",      "adler32",          "adler32_z"};
 
+/* True if no function in zlib_plt_calls is defined in the global scope
+ * outside the object holding `entry` (with entry NULL: at all). */
+static bool zlib_calls_stay_inside(const void *entry) {
+  Dl_info home;
+  if (entry && !dladdr(entry, &home)) return false;
+  for (size_t i = 0; i < sizeof zlib_plt_calls / sizeof *zlib_plt_calls; i++) {
+    void *function = dlsym(RTLD_DEFAULT, zlib_plt_calls[i]);
+    Dl_info where;
+    if (function && (!entry || !dladdr(function, &where) || where.dli_fbase != home.dli_fbase))
+      return false;
+  }
+  return true;
+}
+
 /* A program may carry a zlib of its own and export it (node does, with a
  * state layout of its own).  libz.so.1's calls to its own functions then
  * bind to the program's, and libz's deflateInit2_ would run the program's
  * deflateReset on libz's state.  So: where the global scope has
  * deflateInit2_, use the global scope's zlib throughout (its functions call
  * one another, and deflateInit2_ checks the version and the stream's
- * size); where it has none of the entry points but defines a function libz
- * calls internally, use no zlib; otherwise load libz.so.1 privately. */
+ * size); otherwise load libz.so.1 privately.  Either way, if a function
+ * that zlib calls internally is defined by another object (a crc32 of the
+ * program's own), use no zlib. */
 static void zlib_load(void) {
   if (zlib_resolve(RTLD_DEFAULT)) {
-    zlib_loaded = true;
+    zlib_loaded = zlib_calls_stay_inside((const void *)zlib.deflate_init);
     return;
   }
-  for (size_t i = 0; i < sizeof zlib_plt_calls / sizeof *zlib_plt_calls; i++)
-    if (dlsym(RTLD_DEFAULT, zlib_plt_calls[i])) return;
+  if (!zlib_calls_stay_inside(NULL)) return;
   void *handle = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!handle) return;
   zlib_loaded = zlib_resolve(handle);

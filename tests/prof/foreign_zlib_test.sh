@@ -2,9 +2,10 @@
 # foreign_zlib_test.sh — profiles written from programs that export zlib
 # functions of their own, preloaded (.plain) and linked: zlib_carrier (a
 # whole zlib of another version: the writer asks it, it refuses, the
-# profile goes out as stored blocks) and zlib_clash (a crc32 of its own,
-# which libz.so.1 would call: the writer uses no zlib).  Either way the
-# program exits 0 and the profile is a valid gzip file pprof reads.
+# profile goes out as stored blocks), zlib_clash (a crc32 of its own, which
+# libz.so.1 would call: the writer uses no zlib) and zlib_clash_libz (the
+# same crc32 in a program linked with libz.so.1: no zlib either).  Each way
+# the program exits 0 and the profile is a valid gzip file pprof reads.
 set -u
 BUILD=${BUILD:-build}
 tmp=$(mktemp -d /tmp/hs_foreign_zlib.XXXXXX)
@@ -25,7 +26,7 @@ has_site() {
 }
 
 for variant in preload linked; do
-  for program in carrier clash; do
+  for program in carrier clash clash_libz; do
     prog=$BUILD/tests/prof/zlib_$program
     profile=$tmp/$variant.$program.pb.gz
     env=(HEAPSCOPE="profile=$profile,sample_rate_bytes=1")
