@@ -17,8 +17,11 @@
  * address outside every module — ends the walk rather than guessing.
  *
  * Guarded by unwind_lock for cache misses (module table, FDE parsing); hits
- * take no lock.  May call: metadata, os, base; dl_iterate_phdr (once per
- * capture for the loader's unload count, and on misses). */
+ * take no lock.  unwind_lock is taken inside the loader's lock (from a
+ * dl_iterate_phdr callback) or with it not held, never the loader's lock
+ * inside unwind_lock (lock_and_refresh says why).  May call: metadata, os,
+ * base; dl_iterate_phdr (once per capture for the loader's unload count,
+ * and on misses). */
 #include "unwind.h"
 
 #include <link.h>
@@ -162,23 +165,39 @@ static loader_counts_t loader_counts(void) {
   return counts;
 }
 
-/* pre: unwind_lock held.  Rebuilds the table when modules were loaded or
- * unloaded (an unloaded module's range must not be looked up: its unwind
- * table is gone). */
-static void refresh_modules_locked(void) {
-  loader_counts_t counts = loader_counts();
-  if (counts.adds == modules_counts.adds && counts.subs == modules_counts.subs && modules) return;
-  if (!modules) modules = metadata_alloc(sizeof(module_t) * UNWIND_MAX_MODULES);
-  if (!modules) return;
-  module_count = 0;
-  dl_iterate_phdr(collect_module, NULL);
-  modules_counts = counts;
+/* Called by dl_iterate_phdr for each module, under the loader's lock:
+ * takes unwind_lock at the first and, if modules were loaded or unloaded
+ * since the table was built (an unloaded module's range must not be
+ * looked up: its unwind table is gone), rebuilds the table from this and
+ * the following calls; else stops.  *locked says the lock is held.
+ *
+ * unwind_lock may be taken under the loader's lock, never the loader's
+ * lock under unwind_lock: a program may malloc inside a dl_iterate_phdr
+ * callback of its own, and a sample there needs unwind_lock while holding
+ * the loader's (tests/stress/loader_lock_test.c). */
+static int lock_and_refresh(struct dl_phdr_info *info, size_t size, void *locked) {
+  if (!*(bool *)locked) {
+    hs_lock(&unwind_lock);
+    *(bool *)locked = true;
+    if (modules && info->dlpi_adds == modules_counts.adds && info->dlpi_subs == modules_counts.subs)
+      return 1;
+    if (!modules) modules = metadata_alloc(sizeof(module_t) * UNWIND_MAX_MODULES);
+    if (!modules) return 1;
+    module_count = 0;
+    modules_counts = (loader_counts_t){info->dlpi_adds, info->dlpi_subs};
+  }
+  return collect_module(info, size, NULL);
 }
 
-/* pre: unwind_lock held.  The table is brought up to date first: a
- * module unloaded since it was built may have left its range to another. */
+/* Takes unwind_lock with the module table up to date. */
+static void lock_with_modules(void) {
+  bool locked = false;
+  dl_iterate_phdr(lock_and_refresh, &locked);
+  if (!locked) hs_lock(&unwind_lock); /* the loader reported no module */
+}
+
+/* pre: unwind_lock held, the table up to date (lock_with_modules). */
 static const module_t *find_module_locked(uintptr_t pc) {
-  refresh_modules_locked();
   for (int i = 0; i < module_count; i++)
     if (pc >= modules[i].start && pc < modules[i].end) return &modules[i];
   return NULL;
@@ -397,7 +416,7 @@ static uint64_t rule_for(uintptr_t pc, uint64_t generation) {
   if (HS_LIKELY(entry_holds(&set[0], pc, generation, &rule)) ||
       entry_holds(&set[1], pc, generation, &rule))
     return rule;
-  hs_lock(&unwind_lock);
+  lock_with_modules();
   /* Another thread may have cached it meanwhile: not again, nor twice. */
   if (entry_holds(&set[0], pc, generation, &rule) || entry_holds(&set[1], pc, generation, &rule)) {
     hs_unlock(&unwind_lock);
@@ -488,8 +507,7 @@ static int warm_module(struct dl_phdr_info *info, size_t size, void *arg) { retu
 void unwind_warm_up(void) {
   if (!ensure_cache()) return;
   dl_iterate_phdr(warm_module, NULL); /* the loader's own first-use work */
-  hs_lock(&unwind_lock);
-  refresh_modules_locked();
+  lock_with_modules();
   hs_unlock(&unwind_lock);
   /* No capture here: the loader's frames it would walk appear in no sample,
    * and each would make a page of the rule cache resident. */
