@@ -132,8 +132,8 @@ $(BUILD)/tests/%: tests/api/%.c tests/testlib.h include/heapscope.h
 $(BUILD)/tests/%: tests/stress/%.c tests/testlib.h include/heapscope.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -o $@ $< -ldl
-# It interposes dl_iterate_phdr, which the preloaded library must see.
-$(BUILD)/tests/loader_lock_test: TESTFLAGS += -rdynamic
+# They interpose dl_iterate_phdr, which the preloaded library must see.
+$(BUILD)/tests/loader_lock_test $(BUILD)/tests/fork_loader_test: TESTFLAGS += -rdynamic
 $(BUILD)/tests/%.linked: tests/api/%.c tests/testlib.h $(BUILD)/libheapscope.a
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.a

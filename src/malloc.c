@@ -618,6 +618,7 @@ HS_EXPORT size_t malloc_usable_size(void *ptr) { return hs_malloc_usable_size(pt
 /* ---- fork and process start/exit ---- */
 
 static void fork_prepare(void) {
+  unwind_fork_quiesce(); /* first: it waits, holding none of our locks */
   profstore_fork_prepare();
   unwind_fork_prepare();
   tcache_fork_prepare();

@@ -25,6 +25,7 @@
 #include "unwind.h"
 
 #include <link.h>
+#include <time.h>
 #include <string.h>
 
 #include "base.h"
@@ -74,6 +75,10 @@ static loader_counts_t modules_counts = {~0ull, ~0ull}; /* when the table was bu
  * was started at, is out of date.  Written under unwind_lock. */
 static _Atomic uint64_t rule_generation;
 static _Atomic unsigned long long generation_subs;
+/* The unwinder's dl_iterate_phdr calls in flight, and whether fork has
+ * closed the gate to new ones (loader_enter). */
+static _Atomic int loader_calls;
+static _Atomic int loader_closed;
 
 /* ---- Reading DWARF data ---- */
 
@@ -159,10 +164,30 @@ static int read_counts(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-static loader_counts_t loader_counts(void) {
-  loader_counts_t counts = {0, 0};
-  dl_iterate_phdr(read_counts, &counts);
-  return counts;
+/* Every dl_iterate_phdr call of the unwinder sits between loader_enter
+ * (false: fork is under way, make no call) and loader_leave.  The loader
+ * holds its lock through the call, and a child forked meanwhile inherits
+ * it locked: its first sample would wait for it forever.  So fork first
+ * closes the gate and waits for the calls in flight (unwind_fork_quiesce),
+ * holding no lock of ours while it waits: a call in flight may be waiting
+ * for the loader's lock, held by a thread whose own dl_iterate_phdr
+ * callback is inside malloc.  Sequentially consistent: a caller that
+ * counted itself in before fork closed the gate is waited for. */
+static bool loader_enter(void) {
+  atomic_fetch_add(&loader_calls, 1);
+  if (HS_LIKELY(!atomic_load(&loader_closed))) return true;
+  atomic_fetch_sub(&loader_calls, 1);
+  return false;
+}
+static void loader_leave(void) { atomic_fetch_sub(&loader_calls, 1); }
+
+/* The loader's counts; false while fork is under way. */
+static bool loader_counts(loader_counts_t *counts) {
+  if (!loader_enter()) return false;
+  *counts = (loader_counts_t){0, 0};
+  dl_iterate_phdr(read_counts, counts);
+  loader_leave();
+  return true;
 }
 
 /* Called by dl_iterate_phdr for each module, under the loader's lock:
@@ -189,11 +214,15 @@ static int lock_and_refresh(struct dl_phdr_info *info, size_t size, void *locked
   return collect_module(info, size, NULL);
 }
 
-/* Takes unwind_lock with the module table up to date. */
-static void lock_with_modules(void) {
+/* Takes unwind_lock with the module table up to date; false (no lock
+ * taken) while fork is under way. */
+static bool lock_with_modules(void) {
+  if (!loader_enter()) return false;
   bool locked = false;
   dl_iterate_phdr(lock_and_refresh, &locked);
+  loader_leave();
   if (!locked) hs_lock(&unwind_lock); /* the loader reported no module */
+  return true;
 }
 
 /* pre: unwind_lock held, the table up to date (lock_with_modules). */
@@ -416,7 +445,7 @@ static uint64_t rule_for(uintptr_t pc, uint64_t generation) {
   if (HS_LIKELY(entry_holds(&set[0], pc, generation, &rule)) ||
       entry_holds(&set[1], pc, generation, &rule))
     return rule;
-  lock_with_modules();
+  if (!lock_with_modules()) return RULE_VALID | RULE_STOP; /* fork under way: stop here */
   /* Another thread may have cached it meanwhile: not again, nor twice. */
   if (entry_holds(&set[0], pc, generation, &rule) || entry_holds(&set[1], pc, generation, &rule)) {
     hs_unlock(&unwind_lock);
@@ -461,10 +490,14 @@ static void empty_cache_locked(void) {
  * has unloaded a module since the generation began.  After 4096
  * generations the table is emptied, so an old generation's entries never
  * validate again. */
-static uint64_t current_generation(void) {
-  unsigned long long subs = loader_counts().subs;
-  if (HS_LIKELY(subs == atomic_load_explicit(&generation_subs, memory_order_acquire)))
-    return atomic_load_explicit(&rule_generation, memory_order_relaxed);
+static bool current_generation(uint64_t *out) {
+  loader_counts_t counts;
+  if (!loader_counts(&counts)) return false;
+  unsigned long long subs = counts.subs;
+  if (HS_LIKELY(subs == atomic_load_explicit(&generation_subs, memory_order_acquire))) {
+    *out = atomic_load_explicit(&rule_generation, memory_order_relaxed);
+    return true;
+  }
   hs_lock(&unwind_lock);
   if (subs != atomic_load_explicit(&generation_subs, memory_order_relaxed)) {
     uint64_t next = (atomic_load_explicit(&rule_generation, memory_order_relaxed) +
@@ -473,14 +506,15 @@ static uint64_t current_generation(void) {
     atomic_store_explicit(&rule_generation, next, memory_order_relaxed);
     atomic_store_explicit(&generation_subs, subs, memory_order_release);
   }
-  uint64_t generation = atomic_load_explicit(&rule_generation, memory_order_relaxed);
+  *out = atomic_load_explicit(&rule_generation, memory_order_relaxed);
   hs_unlock(&unwind_lock);
-  return generation;
+  return true;
 }
 
 __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
   if (!ensure_cache()) return 0;
-  uint64_t generation = current_generation();
+  uint64_t generation;
+  if (!current_generation(&generation)) return 0; /* fork under way: no stack */
   uintptr_t pc, sp, bp;
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                    : "=r"(pc), "=r"(sp), "=r"(bp));
@@ -505,14 +539,32 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
 static int warm_module(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }
 
 void unwind_warm_up(void) {
-  if (!ensure_cache()) return;
+  if (!ensure_cache() || !loader_enter()) return;
   dl_iterate_phdr(warm_module, NULL); /* the loader's own first-use work */
-  lock_with_modules();
-  hs_unlock(&unwind_lock);
+  loader_leave();
+  if (lock_with_modules()) hs_unlock(&unwind_lock);
   /* No capture here: the loader's frames it would walk appear in no sample,
    * and each would make a page of the rule cache resident. */
 }
 
+void unwind_fork_quiesce(void) {
+  atomic_store(&loader_closed, 1);
+  for (int spin = 0; atomic_load(&loader_calls) != 0; spin++) {
+    if (spin < 100) {
+      __builtin_ia32_pause();
+    } else {
+      struct timespec pause = {0, 100 * 1000};
+      nanosleep(&pause, NULL);
+    }
+  }
+}
 void unwind_fork_prepare(void) { hs_lock(&unwind_lock); }
-void unwind_fork_parent(void) { hs_unlock(&unwind_lock); }
-void unwind_fork_child(void) { hs_lock_reset(&unwind_lock); }
+void unwind_fork_parent(void) {
+  hs_unlock(&unwind_lock);
+  atomic_store(&loader_closed, 0);
+}
+void unwind_fork_child(void) {
+  hs_lock_reset(&unwind_lock);
+  atomic_store(&loader_calls, 0);
+  atomic_store(&loader_closed, 0);
+}

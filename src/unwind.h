@@ -18,6 +18,11 @@ int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
  * does not pay for it; safe to call more than once. */
 void unwind_warm_up(void);
 
+/* fork support.  unwind_fork_quiesce comes first of all the prepare
+ * handlers, before any allocator or profiler lock is taken: it waits until
+ * no dl_iterate_phdr call of the unwinder is in flight and lets none start
+ * until fork returns (a capture then records no stack). */
+void unwind_fork_quiesce(void);
 void unwind_fork_prepare(void);
 void unwind_fork_parent(void);
 void unwind_fork_child(void);

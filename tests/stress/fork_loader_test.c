@@ -1,0 +1,116 @@
+/* fork_loader_test.c — fork while another thread is inside a
+ * dl_iterate_phdr call that heapscope's sampler made: the child must be
+ * able to take samples.
+ *
+ * The loader's lock, held through a dl_iterate_phdr call, is inherited
+ * locked by a child forked meanwhile, and a sample in the child would then
+ * wait for it forever.  So heapscope's fork handler must let its own loader
+ * calls finish first, and start none until the fork is done.  To make the
+ * race certain, this program interposes dl_iterate_phdr (exported: built
+ * -rdynamic): while armed, a call from the worker thread holds the loader's
+ * lock for 300 ms (sleeping in the first callback) after telling the main
+ * thread, which forks then.  The child allocates with a sample at every
+ * allocation and exits; the test fails if it has not finished within 10 s.
+ * Run in a re-executed child with HEAPSCOPE=sample_rate_bytes=1.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+typedef int (*iterate_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
+typedef struct {
+  int (*callback)(struct dl_phdr_info *, size_t, void *);
+  void *data;
+  bool first;
+} wrapped_t;
+
+static iterate_fn real_iterate;
+static pthread_t worker_thread;
+static _Atomic int armed;
+static sem_t worker_inside;
+static void *volatile sink;
+
+__attribute__((constructor)) static void find_real_iterate(void) {
+  real_iterate = (iterate_fn)dlsym(RTLD_NEXT, "dl_iterate_phdr");
+}
+
+static int holding_callback(struct dl_phdr_info *info, size_t size, void *arg) {
+  wrapped_t *w = arg;
+  if (w->first) {
+    w->first = false;
+    sem_post(&worker_inside); /* the loader's lock is held from here */
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return w->callback(info, size, w->data);
+}
+
+int dl_iterate_phdr(int (*callback)(struct dl_phdr_info *, size_t, void *), void *data) {
+  if (!real_iterate) return 0;
+  if (pthread_equal(pthread_self(), worker_thread) && atomic_exchange(&armed, 0)) {
+    wrapped_t w = {callback, data, true};
+    return real_iterate(holding_callback, &w);
+  }
+  return real_iterate(callback, data);
+}
+
+static void *worker(void *arg) {
+  /* Allocate until a sample's loader call has been caught. */
+  while (atomic_load(&armed)) free(malloc(64));
+  return NULL;
+}
+
+static int forking_child(void) {
+  if (!CHECK(real_iterate != NULL)) return testlib_done();
+  sem_init(&worker_inside, 0, 0);
+  atomic_store(&armed, 1);
+  pthread_t thread;
+  if (!CHECK(pthread_create(&thread, NULL, worker, NULL) == 0)) return testlib_done();
+  worker_thread = thread;
+  sem_wait(&worker_inside);
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* New call sites, so every capture also misses the unwinder's cache. */
+    for (int i = 0; i < 1000; i++) free(malloc(16 + (size_t)i));
+    _exit(0);
+  }
+  int status = 0;
+  bool done = false;
+  for (int waited = 0; waited < 1000 && !(done = waitpid(pid, &status, WNOHANG) == pid); waited++) {
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  CHECK_MSG(done, "the forked child hung: it inherited the loader's lock held by a sample");
+  CHECK_MSG(!done || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+            "the forked child failed (status %d)", status);
+  pthread_join(thread, NULL);
+  return testlib_done();
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "child") == 0) return forking_child();
+  testlib_expect_heapscope();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("HEAPSCOPE", "sample_rate_bytes=1", 1);
+    execl("/proc/self/exe", "fork_loader_test", "child", (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the test's process failed (status %d)",
+            status);
+  return testlib_done();
+}
