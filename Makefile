@@ -153,6 +153,7 @@ $(BUILD)/tests/prof/%.plain: tests/prof/%.c $(wildcard tests/prof/*.h) tests/tes
 $(BUILD)/tests/prof/zlib_%.plain: PROF_FLAGS += -rdynamic
 $(BUILD)/tests/prof/zlib_clash_libz $(BUILD)/tests/prof/zlib_clash_libz.plain: \
   PROF_FLAGS += -Wl,--no-as-needed -lz
+$(BUILD)/tests/prof/zlib_clash_libz $(BUILD)/tests/prof/zlib_clash_libz.plain: tests/prof/zlib_clash.c
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)

@@ -157,10 +157,8 @@ static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
-static int read_counts(struct dl_phdr_info *info, size_t size, void *arg) {
-  loader_counts_t *counts = arg;
-  counts->adds = info->dlpi_adds;
-  counts->subs = info->dlpi_subs;
+static int read_unloads(struct dl_phdr_info *info, size_t size, void *arg) {
+  *(unsigned long long *)arg = info->dlpi_subs;
   return 1;
 }
 
@@ -181,11 +179,11 @@ static bool loader_enter(void) {
 }
 static void loader_leave(void) { atomic_fetch_sub(&loader_calls, 1); }
 
-/* The loader's counts; false while fork is under way. */
-static bool loader_counts(loader_counts_t *counts) {
+/* The loader's count of modules unloaded; false while fork is under way. */
+static bool loader_unloads(unsigned long long *subs) {
   if (!loader_enter()) return false;
-  *counts = (loader_counts_t){0, 0};
-  dl_iterate_phdr(read_counts, counts);
+  *subs = 0;
+  dl_iterate_phdr(read_unloads, subs);
   loader_leave();
   return true;
 }
@@ -491,9 +489,8 @@ static void empty_cache_locked(void) {
  * generations the table is emptied, so an old generation's entries never
  * validate again. */
 static bool current_generation(uint64_t *out) {
-  loader_counts_t counts;
-  if (!loader_counts(&counts)) return false;
-  unsigned long long subs = counts.subs;
+  unsigned long long subs;
+  if (!loader_unloads(&subs)) return false;
   if (HS_LIKELY(subs == atomic_load_explicit(&generation_subs, memory_order_acquire))) {
     *out = atomic_load_explicit(&rule_generation, memory_order_relaxed);
     return true;
@@ -547,9 +544,12 @@ void unwind_warm_up(void) {
    * and each would make a page of the rule cache resident. */
 }
 
+/* Waits at most about a second: a thread that forks from inside its own
+ * dl_iterate_phdr callback holds the loader's lock, and a call in flight
+ * waiting for it would never end. */
 void unwind_fork_quiesce(void) {
   atomic_store(&loader_closed, 1);
-  for (int spin = 0; atomic_load(&loader_calls) != 0; spin++) {
+  for (int spin = 0; atomic_load(&loader_calls) != 0 && spin < 100 + 10000; spin++) {
     if (spin < 100) {
       __builtin_ia32_pause();
     } else {

@@ -17,6 +17,11 @@
  *                               how many of those objects lost that pattern
  *   testlib_run_with_option(argv, "name=value")
  *                               re-execute with that in HEAPSCOPE unless it is there
+ *   testlib_run_child(mode, options, seconds)
+ *                               run this program again as `prog MODE` with HEAPSCOPE=options
+ *                               in a child; its exit status, or -1 if it did not end in
+ *                               time (it is killed)
+ *   testlib_status_kib("VmHWM:") a /proc/self/status line's figure (kB), 0 if absent
  *
  * Counters are atomic, so CHECK may be used from several threads.  Failure
  * reporting uses fprintf(stderr, ...) only (stderr is unbuffered), and the number
@@ -26,6 +31,7 @@
 #define HEAPSCOPE_TESTLIB_H
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "heapscope.h"
@@ -229,6 +237,40 @@ static TESTLIB_UNUSED_ void testlib_expect_heapscope(void) {
           hs_fn("hs_version")
               ? ((const char *(*)(void))hs_fn("hs_version"))()
               : "?");
+}
+
+static TESTLIB_UNUSED_ int testlib_run_child(const char *mode, const char *options,
+                                             double seconds) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("HEAPSCOPE", options, 1);
+    execl("/proc/self/exe", testlib_prog(), mode, (char *)NULL);
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  int status = 0;
+  for (long waited_ms = 0; waitpid(pid, &status, WNOHANG) == 0; waited_ms += 10) {
+    if (waited_ms >= (long)(seconds * 1000)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static TESTLIB_UNUSED_ uint64_t testlib_status_kib(const char *key) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  uint64_t value = 0;
+  size_t n = strlen(key);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, key, n) == 0) value = strtoull(line + n, NULL, 10);
+  if (f) fclose(f);
+  return value;
 }
 
 #endif /* HEAPSCOPE_TESTLIB_H */

@@ -6,14 +6,7 @@
 #   2. a real profile of alloc_sites at sample_rate_bytes=1 (exact too).
 # -symbolize=none everywhere: every name and line must come from the file.
 set -u
-BUILD=${BUILD:-build}
-tmp=$(mktemp -d /tmp/hs_pprof_go.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export HOME=${HOME:-$tmp}
-failures=0
-checks=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"
 # expect_match DESCRIPTION TEXT REGEX
 expect_match() {
   checks=$((checks + 1))
@@ -97,5 +90,4 @@ else
   fail "alloc_sites exit under LD_PRELOAD"
 fi
 
-echo "$checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+prof_test_done

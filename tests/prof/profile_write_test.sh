@@ -5,19 +5,7 @@
 # (hs_prof_write); no temporary file is ever left; bad options give one
 # line and the program carries on.  Profiles are read with go tool pprof.
 set -u
-BUILD=${BUILD:-build}
-tmp=$(mktemp -d /tmp/hs_prof_write.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export HOME=${HOME:-$tmp}
-LIB=$(readlink -f "$BUILD/libheapscope.so")
-failures=0
-checks=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  checks=$((checks + 1))
-  "${@:2}" >/dev/null || fail "$1"
-}
+source "$(dirname "$0")/lib.sh"
 top() { go tool pprof -symbolize=none -sample_index=alloc_objects -nodefraction=0 -top "$1" 2>&1; }
 has_site() { top "$1" | grep -Eq " $2\$"; }
 lacks_site() { ! has_site "$@"; }
@@ -83,5 +71,4 @@ for variant in preload linked; do
   check "$variant: no temporary files" bash -c "! ls -R '$dir' | grep -q '\.tmp\.'"
 done
 
-echo "$checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+prof_test_done

@@ -4,12 +4,33 @@
  * prints where each `site` was.  Libraries of the same size load where the
  * one before was, so a profiler that kept the unloaded library's unwind
  * rules would use them on the new one's frames (reloaded_library_test.sh).
- *   reload_sites LIB...   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
+ * With --unloads=N, after the first library is unloaded, the last one is
+ * loaded and unloaded N times without being called, each time followed by
+ * a sampled malloc of this program's own, so the unwinder's generation
+ * moves on N times (past 4096 it wraps, and the cache must be emptied).
+ *   reload_sites [--unloads=N] LIB...   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
+
+static NOINLINE void *own_site(void) { return malloc(32); }
+
+/* Loads and unloads `path` `count` times, a sampled malloc after each. */
+static int unload_often(const char *path, long count) {
+  for (long i = 0; i < count; i++) {
+    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      fprintf(stderr, "reload_sites: %s\n", dlerror());
+      return 1;
+    }
+    dlclose(library);
+    free(own_site());
+  }
+  return 0;
+}
 
 static NOINLINE void calling_site(void *(*site)(void)) {
   for (int i = 0; i < 200; i++) free(site());
@@ -17,7 +38,13 @@ static NOINLINE void calling_site(void *(*site)(void)) {
 }
 
 int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
+  long unloads = 0;
+  int first = 1;
+  if (argc > 1 && strncmp(argv[1], "--unloads=", 10) == 0) {
+    unloads = atol(argv[1] + 10);
+    first = 2;
+  }
+  for (int i = first; i < argc; i++) {
     void *library = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
     if (!library) {
       fprintf(stderr, "reload_sites: %s\n", dlerror());
@@ -32,6 +59,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     calling_site(site);
     if (i + 1 < argc) dlclose(library);
+    if (i == first && unloads > 0 && unload_often(argv[argc - 1], unloads) != 0) return 1;
   }
   return 0;
 }

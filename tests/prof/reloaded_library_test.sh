@@ -5,21 +5,11 @@
 # every sample, preloaded and linked, must unwind through site,
 # calling_site and main.  A profiler that kept the unloaded library's
 # unwind rules reads 1 MiB past the small frame (off the stack: SIGSEGV)
-# or stops short in the big one.
+# or stops short in the big one.  The same across exactly as many unloads
+# as the unwinder's rule generations can tell apart (4096), where its cache
+# must be emptied or the first library's rules come back.
 set -u
-BUILD=${BUILD:-build}
-tmp=$(mktemp -d /tmp/hs_reload.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export HOME=${HOME:-$tmp}
-LIB=$(readlink -f "$BUILD/libheapscope.so")
-failures=0
-checks=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  checks=$((checks + 1))
-  "${@:2}" >/dev/null || fail "$1"
-}
+source "$(dirname "$0")/lib.sh"
 
 cc -shared -DFRAME_BYTES=0x100008 -o "$tmp/libreload_big.so" tests/prof/reload_site.S &&
   cc -shared -DFRAME_BYTES=0x1008 -o "$tmp/libreload_small.so" tests/prof/reload_site.S ||
@@ -43,25 +33,37 @@ count_stacks() {
     END { flush(); print all + 0, whole + 0 }'
 }
 
+# SCENARIO: reload (big, small, big) or wrap (big; the small one loaded
+# and unloaded 4095 times, uncalled: with big's unload, 4096 generations,
+# back to big's; then small, called).
 for variant in preload linked; do
-  profile=$tmp/$variant.pb.gz
-  if [ $variant = preload ]; then
-    run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
-         "$BUILD/tests/prof/reload_sites.plain")
-  else
-    run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
-  fi
-  "${run[@]}" "${libs[@]}" >"$tmp/out" 2>"$tmp/err"
-  status=$?
-  check "$variant: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
-  check "$variant: three rounds ran" test "$(grep -c '^site ' "$tmp/out")" -eq 3
-  check "$variant: each library loaded at the same address (else nothing is shown)" \
-    test "$(sort -u "$tmp/out" | wc -l)" -eq 1
-  read -r all whole <<<"$(count_stacks "$profile")"
-  check "$variant: 600 samples at site, got ${all:-none}" test "${all:-0}" -eq 600
-  check "$variant: all of them through calling_site and main, got ${whole:-none}" \
-    test "${whole:-0}" -eq 600
+  for scenario in reload wrap; do
+    profile=$tmp/$variant.$scenario.pb.gz
+    if [ $variant = preload ]; then
+      run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
+           "$BUILD/tests/prof/reload_sites.plain")
+    else
+      run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
+    fi
+    if [ $scenario = reload ]; then
+      args=("${libs[@]}")
+    else
+      args=(--unloads=4095 "$tmp/libreload_big.so" "$tmp/libreload_small.so")
+    fi
+    rounds=$((${#args[@]} - $([ $scenario = wrap ] && echo 1 || echo 0)))
+    "${run[@]}" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    name="$variant $scenario"
+    check "$name: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
+    check "$name: $rounds rounds ran" test "$(grep -c '^site ' "$tmp/out")" -eq $rounds
+    check "$name: each library loaded at the same address (else nothing is shown)" \
+      test "$(sort -u "$tmp/out" | wc -l)" -eq 1
+    read -r all whole <<<"$(count_stacks "$profile")"
+    check "$name: $((rounds * 200)) samples at site, got ${all:-none}" \
+      test "${all:-0}" -eq $((rounds * 200))
+    check "$name: all of them through calling_site and main, got ${whole:-none}" \
+      test "${whole:-0}" -eq $((rounds * 200))
+  done
 done
 
-echo "$checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+prof_test_done

@@ -2,14 +2,23 @@
  * programs with their own checksums have) and exported.  libz.so.1's
  * deflate calls crc32 through its PLT, so it would call this one; the
  * profile writer must then write stored blocks (its own CRC-32), not use
- * libz.so.1.  Built with -rdynamic both ways (see the Makefile); run with
- * HEAPSCOPE=profile=F,sample_rate_bytes=1 (foreign_zlib_test.sh). */
+ * libz.so.1.  zlib_clash_libz.c builds it again linked with libz.so.1
+ * (ZLIB_CLASH_WITH_LIBZ).  Built with -rdynamic both ways (see the
+ * Makefile); run with HEAPSCOPE=profile=F,sample_rate_bytes=1
+ * (foreign_zlib_test.sh). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
+
+#ifdef ZLIB_CLASH_WITH_LIBZ
+const char *zlibVersion(void); /* from libz.so.1; zlib.h would clash with crc32 */
+#define ZLIB_VERSION_TEXT zlibVersion()
+#else
+#define ZLIB_VERSION_TEXT "not linked"
+#endif
 
 /* The program's checksum of a string: not zlib's signature. */
 uint32_t crc32(const char *text) {
@@ -27,6 +36,6 @@ static NOINLINE void clash_site(void) {
 
 int main(void) {
   clash_site();
-  printf("crc32 %u\n", crc32("heapscope"));
+  printf("crc32 %u, zlib %s\n", crc32("heapscope"), ZLIB_VERSION_TEXT);
   return 0;
 }

@@ -29,17 +29,6 @@ static void *blocks[BLOCKS];
 static void *small[SMALL];
 static void *large[LARGE];
 
-static uint64_t status_kib(const char *key) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  uint64_t value = 0;
-  size_t n = strlen(key);
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, key, n) == 0) value = strtoull(line + n, NULL, 10);
-  if (f) fclose(f);
-  return value;
-}
-
 /* Fills the address space with 1 MiB blocks and frees them; returns how
  * many there were. */
 static int fill_and_free(void) {
@@ -105,7 +94,7 @@ int main(void) {
   if (!CHECK(set_rate != NULL)) return testlib_done();
   struct rlimit limit;
   CHECK(getrlimit(RLIMIT_AS, &limit) == 0);
-  uint64_t size_kib = status_kib("VmSize:");
+  uint64_t size_kib = testlib_status_kib("VmSize:");
   limit.rlim_cur = (rlim_t)(size_kib * 1024 + 256 * MIB);
   if (!CHECK(setrlimit(RLIMIT_AS, &limit) == 0)) return testlib_done();
 

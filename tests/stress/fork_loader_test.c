@@ -12,6 +12,12 @@
  * thread, which forks then.  The child allocates with a sample at every
  * allocation and exits; the test fails if it has not finished within 10 s.
  * Run in a re-executed child with HEAPSCOPE=sample_rate_bytes=1.
+ *
+ * And the other way round (mode "callback"): the main thread forks from
+ * inside its own dl_iterate_phdr callback, holding the loader's lock, while
+ * a worker's sample waits for that lock.  fork's wait for the unwinder's
+ * calls in flight must give up (after about a second) rather than wait for
+ * a call that cannot end before the fork does.
  */
 #include <dlfcn.h>
 #include <link.h>
@@ -35,6 +41,8 @@ typedef struct {
 static iterate_fn real_iterate;
 static pthread_t worker_thread;
 static _Atomic int armed;
+static _Atomic int report_waiting; /* mode callback: the worker's next loader call */
+static sem_t worker_go, worker_waiting;
 static sem_t worker_inside;
 static void *volatile sink;
 
@@ -55,6 +63,8 @@ static int holding_callback(struct dl_phdr_info *info, size_t size, void *arg) {
 
 int dl_iterate_phdr(int (*callback)(struct dl_phdr_info *, size_t, void *), void *data) {
   if (!real_iterate) return 0;
+  if (pthread_equal(pthread_self(), worker_thread) && atomic_exchange(&report_waiting, 0))
+    sem_post(&worker_waiting); /* about to wait for the loader's lock */
   if (pthread_equal(pthread_self(), worker_thread) && atomic_exchange(&armed, 0)) {
     wrapped_t w = {callback, data, true};
     return real_iterate(holding_callback, &w);
@@ -75,7 +85,15 @@ static int forking_child(void) {
   pthread_t thread;
   if (!CHECK(pthread_create(&thread, NULL, worker, NULL) == 0)) return testlib_done();
   worker_thread = thread;
-  sem_wait(&worker_inside);
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  if (!CHECK_MSG(sem_timedwait(&worker_inside, &deadline) == 0,
+                 "the worker's samples made no loader call in 10 s")) {
+    atomic_store(&armed, 0);
+    pthread_join(thread, NULL);
+    return testlib_done();
+  }
   pid_t pid = fork();
   if (pid == 0) {
     /* New call sites, so every capture also misses the unwinder's cache. */
@@ -99,18 +117,54 @@ static int forking_child(void) {
   return testlib_done();
 }
 
+static void *waiting_worker(void *arg) {
+  sem_wait(&worker_go);
+  free(malloc(64)); /* a sample: its loader call waits for the main thread */
+  return NULL;
+}
+
+/* Runs with the loader's lock held: forks once the worker waits for it. */
+static int forking_callback(struct dl_phdr_info *info, size_t size, void *forked) {
+  atomic_store(&report_waiting, 1);
+  sem_post(&worker_go);
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  if (!CHECK_MSG(sem_timedwait(&worker_waiting, &deadline) == 0,
+                 "the worker's sample made no loader call in 10 s"))
+    return 1;
+  struct timespec pause = {0, 20 * 1000 * 1000}; /* into the loader's lock */
+  nanosleep(&pause, NULL);
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  *(bool *)forked = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                    WEXITSTATUS(status) == 0;
+  return 1;
+}
+
+static int fork_in_callback(void) {
+  if (!CHECK(real_iterate != NULL)) return testlib_done();
+  sem_init(&worker_go, 0, 0);
+  sem_init(&worker_waiting, 0, 0);
+  pthread_t thread;
+  if (!CHECK(pthread_create(&thread, NULL, waiting_worker, NULL) == 0)) return testlib_done();
+  worker_thread = thread;
+  bool forked = false;
+  real_iterate(forking_callback, &forked);
+  CHECK_MSG(forked, "the fork inside the callback failed");
+  pthread_join(thread, NULL);
+  return testlib_done();
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) return forking_child();
+  if (argc > 1 && strcmp(argv[1], "callback") == 0) return fork_in_callback();
   testlib_expect_heapscope();
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("HEAPSCOPE", "sample_rate_bytes=1", 1);
-    execl("/proc/self/exe", "fork_loader_test", "child", (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  CHECK(waitpid(pid, &status, 0) == pid);
-  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the test's process failed (status %d)",
-            status);
+  int status = testlib_run_child("child", "sample_rate_bytes=1", 60);
+  CHECK_MSG(status == 0, "the test's process failed (status %d; -1: it hung)", status);
+  status = testlib_run_child("callback", "sample_rate_bytes=1", 30);
+  CHECK_MSG(status == 0, "forking inside a dl_iterate_phdr callback failed (status %d; -1: it "
+                         "hung)", status);
   return testlib_done();
 }

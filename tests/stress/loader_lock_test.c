@@ -21,10 +21,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testlib.h"
 
@@ -105,24 +102,9 @@ static int child(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) return child();
   testlib_expect_heapscope();
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("HEAPSCOPE", "sample_rate_bytes=1", 1);
-    execl("/proc/self/exe", "loader_lock_test", "child", (char *)NULL);
-    _exit(127);
-  }
-  if (!CHECK(pid > 0)) return testlib_done();
-  int status = 0;
-  for (int waited = 0; waited < 200 && waitpid(pid, &status, WNOHANG) == 0; waited++)
-    usleep(100 * 1000);
-  if (waitpid(pid, &status, WNOHANG) == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    CHECK_MSG(0, "the child deadlocked: a sample inside the loader's lock waited for the "
-                 "unwinder while the unwinder waited for the loader");
-  } else {
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed (status %d)",
-              status);
-  }
+  int status = testlib_run_child("child", "sample_rate_bytes=1", 20);
+  CHECK_MSG(status != -1, "the child deadlocked: a sample inside the loader's lock waited for the "
+                          "unwinder while the unwinder waited for the loader");
+  CHECK_MSG(status == 0 || status == -1, "the child failed (status %d)", status);
   return testlib_done();
 }

@@ -28,17 +28,6 @@ static uint64_t next_random(void) {
   return rng;
 }
 
-static uint64_t status_kib(const char *key) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  uint64_t value = 0;
-  size_t n = strlen(key);
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, key, n) == 0) value = strtoull(line + n, NULL, 10);
-  if (f) fclose(f);
-  return value;
-}
-
 static void *slots[SLOTS];
 static size_t sizes[SLOTS];
 
@@ -81,7 +70,7 @@ static void soft_limit(void) {
     count -= keep_from;
     live = kept_bytes;
   }
-  uint64_t hwm = status_kib("VmHWM:") << 10;
+  uint64_t hwm = testlib_status_kib("VmHWM:") << 10;
   hs_stats_t s = testlib_stats();
   fprintf(stderr,
           "soft limit 256 MiB: peak rss %.1f MiB; overruns %llu, limit releases %.1f MiB, "
