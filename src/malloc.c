@@ -79,14 +79,24 @@ HS_NOINLINE HS_COLD static void global_init(void) {
   }
 }
 
-/* The calling thread's cache, attached if this is its first call. */
+static void attach_tcache(tcache_t *tc) {
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) global_init();
+  tcache_attach(tc);
+  if (tc->state == TCACHE_ACTIVE) sampler_start_thread(tc);
+}
+
+/* The calling thread's cache, attached if this is its first allocation. */
 HS_INLINE tcache_t *current_tcache(void) {
   tcache_t *tc = &tls_tcache;
-  if (HS_UNLIKELY(tc->state == TCACHE_UNBORN)) {
-    if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) global_init();
-    tcache_attach(tc);
-    if (tc->state == TCACHE_ACTIVE) sampler_start_thread(tc);
-  }
+  if (HS_UNLIKELY(tc->state == TCACHE_UNBORN)) attach_tcache(tc);
+  return tc;
+}
+
+/* The same for a free: a thread's first frees leave it UNBORN (their
+ * objects go to the central lists; tcache_free_attaches says why). */
+HS_INLINE tcache_t *tcache_for_free(void) {
+  tcache_t *tc = &tls_tcache;
+  if (HS_UNLIKELY(tc->state == TCACHE_UNBORN) && tcache_free_attaches(tc)) attach_tcache(tc);
   return tc;
 }
 
@@ -273,7 +283,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "free");
-  tcache_t *tc = current_tcache();
+  tcache_t *tc = tcache_for_free();
   count_free(tc);
   if (size_class == 0) {
     if (HS_UNLIKELY(span->sample_bucket != NULL)) {

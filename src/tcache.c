@@ -84,6 +84,9 @@
  * TCACHE_PROCESS_DRAIN_MIN_OBJECTS, or after a drain below
  * 1/TCACHE_TAIL_FRACTION of the count at that drain (drain_if_process_drained). */
 #define TCACHE_PUBLISH_OBJECTS 64
+/* A thread whose calls so far are frees gets its cache at this one
+ * (tcache_free_attaches). */
+#define TCACHE_FREES_BEFORE_ATTACH 64
 #define TCACHE_PROCESS_DRAIN_MIN_OBJECTS 512
 #define TCACHE_TAIL_FRACTION 8
 /* A thread that exits after at least this many mallocs and frees, with
@@ -163,8 +166,18 @@ static void flush_and_shrink(tcache_t *tc) {
 
 static bool drain_now(tcache_t *tc, bool force);
 
+/* The exit key's value before a cache is attached (tcache_free_attaches). */
+#define EXIT_MARKER ((void *)1)
+
+/* The exit key's destructor, run by the exiting thread itself: arg is its
+ * &tls_tcache or EXIT_MARKER. */
 static void thread_exit(void *arg) {
-  tcache_t *tc = arg;
+  (void)arg;
+  tcache_t *tc = &tls_tcache;
+  if (tc->state == TCACHE_UNBORN) { /* it only freed: never attach now */
+    tc->state = TCACHE_DEAD;
+    return;
+  }
   if (tc->state == TCACHE_ACTIVE && !drain_if_process_drained(tc, true) && /* publishes all */
       tc->malloc_count + tc->free_count >= TCACHE_EXIT_DRAIN_MIN_OPS &&
       hs_relaxed_load(&process_live) < TCACHE_PROCESS_DRAIN_MIN_OBJECTS)
@@ -221,6 +234,23 @@ void tcache_attach(tcache_t *tc) {
   tc->state = TCACHE_ACTIVE;
   hs_relaxed_add(&active_caches, 1);
   hs_unlock(&registry_lock);
+}
+
+/* A thread whose first call is a free may be past its key destructors:
+ * an exiting detached thread frees the TLS blocks of other threads' cached
+ * stacks (glibc's stack cache over its limit) after its destructors ran,
+ * and a cache attached then would never be detached: the registry would
+ * keep a pointer into a stack later unmapped or reused.  So frees alone
+ * attach a cache only at the thread's TCACHE_FREES_BEFORE_ATTACH-th free
+ * (a thread that only frees, a consumer, gets its cache after that many),
+ * and the first one sets the exit key to EXIT_MARKER, so that a thread
+ * whose destructors run before then is marked DEAD (thread_exit) and never
+ * attaches.  The frees glibc makes after the destructors are a handful (a
+ * stack's DTV and its dynamic TLS blocks), far fewer than the threshold. */
+bool tcache_free_attaches(tcache_t *tc) {
+  if (!exit_key_ready) return false;
+  if (tc->unattached_frees++ == 0) pthread_setspecific(exit_key, EXIT_MARKER);
+  return tc->unattached_frees >= TCACHE_FREES_BEFORE_ATTACH;
 }
 
 uint64_t tcache_requested_bytes(const tcache_t *tc) {

@@ -8,7 +8,8 @@
  *
  * A thread's cache starts all zero: every bin empty with max_count 0, no
  * owner record, and state TCACHE_UNBORN, so the first malloc and the first
- * free both miss and take the slow path, which attaches the cache.  After
+ * free both miss and take the slow path; the first malloc attaches the
+ * cache, frees only the 64th (tcache_free_attaches).  After
  * the thread's destructor has run (TCACHE_DEAD) the bins stay empty with
  * max_count 0, it has no owner record, and every call goes straight to the
  * central lists.  The registry of live caches (for statistics and fork) is
@@ -78,6 +79,7 @@ typedef struct tcache {
   tcache_bin_t bins[SIZE_CLASS_COUNT]; /* bins[0] stays empty (not a class) */
   /* Cold: slow paths only. */
   uint32_t state;                 /* enum tcache_state */
+  uint32_t unattached_frees;      /* frees while UNBORN (tcache_free_attaches) */
   int64_t counter_loaded;         /* bytes_until_sample when last loaded */
   uint64_t requested_before;      /* requested bytes counted before that */
   int64_t sample_rate;            /* the rate the current gap was drawn at */
@@ -113,6 +115,11 @@ void tcache_global_init(void);
 
 /* Attaches the calling thread's cache (state UNBORN → ACTIVE). */
 void tcache_attach(tcache_t *tc);
+
+/* Called by a free while the thread's cache is UNBORN: whether to attach
+ * it now.  Until then the thread's frees go straight to the central lists
+ * (tcache.c says why).  pre: tc == &tls_tcache. */
+bool tcache_free_attaches(tcache_t *tc);
 
 /* Slow halves of the fast paths.  pre: tc->state == TCACHE_ACTIVE. */
 void *tcache_refill(tcache_t *tc, uint32_t size_class);      /* bin empty */

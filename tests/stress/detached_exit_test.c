@@ -1,0 +1,93 @@
+/* detached_exit_test.c — detached threads that never allocate, exiting.
+ *
+ * A detached thread's exit puts its stack in glibc's stack cache and, when
+ * the cache is over its limit (40 MiB), frees the oldest cached stacks,
+ * with their TLS blocks (DTVs allocated by the creating thread with our
+ * malloc): a free() from a thread whose key destructors have already run.
+ * If that free gave the thread a cache of its own, its destructor would
+ * never unregister it, and the registry of caches would keep a pointer into
+ * a stack that is later unmapped or reused: hs_stats (which walks the
+ * registry) or the next thread's first malloc would crash or corrupt it.
+ *
+ * Rounds of four detached threads with 16 MiB stacks that allocate nothing
+ * and exit one after another, so that the third and fourth exits overflow
+ * the cache; after each exit the main thread reads hs_stats and starts a
+ * thread that allocates.  Then a thread that only frees (objects another
+ * thread allocated) must keep the counters right.
+ */
+#include <pthread.h>
+#include <semaphore.h>
+
+#include "testlib.h"
+
+#define STACK_BYTES (16u << 20)
+#define ROUNDS 30
+#define THREADS_PER_ROUND 4
+
+static sem_t started, go;
+
+static void *idle_body(void *arg) {
+  (void)arg; /* no allocation in this thread's life */
+  sem_post(&started);
+  sem_wait(&go);
+  return NULL;
+}
+
+static void *allocating_body(void *arg) {
+  void *volatile p = malloc((size_t)(uintptr_t)arg);
+  free(p);
+  return NULL;
+}
+
+/* Frees every object it is handed: a thread whose calls are all frees. */
+static void *freeing_body(void *arg) {
+  void **objects = arg;
+  for (int i = 0; objects[i]; i++) free(objects[i]);
+  return NULL;
+}
+
+static void start_detached(pthread_attr_t *attr, void *(*body)(void *), void *arg) {
+  pthread_t thread;
+  int error = pthread_create(&thread, attr, body, arg);
+  CHECK_MSG(error == 0, "pthread_create: %s", strerror(error));
+}
+
+int main(void) {
+  testlib_expect_heapscope();
+  sem_init(&started, 0, 0);
+  sem_init(&go, 0, 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, STACK_BYTES);
+  for (int round = 0; round < ROUNDS; round++) {
+    for (int i = 0; i < THREADS_PER_ROUND; i++) start_detached(&attr, idle_body, NULL);
+    for (int i = 0; i < THREADS_PER_ROUND; i++) sem_wait(&started);
+    for (int i = 0; i < THREADS_PER_ROUND; i++) {
+      sem_post(&go);
+      usleep(3000); /* it exits: its stack goes to the cache */
+      hs_stats_t stats = testlib_stats();
+      CHECK(stats.frees <= stats.mallocs);
+    }
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, allocating_body, (void *)(uintptr_t)(16 + round)) == 0);
+    pthread_join(thread, NULL);
+  }
+
+  /* A thread that only frees still gets a cache, and every free counts. */
+  enum { OBJECTS = 5000 };
+  void **objects = calloc(OBJECTS + 1, sizeof *objects);
+  for (int i = 0; i < OBJECTS; i++) objects[i] = malloc(48);
+  hs_stats_t before = testlib_stats();
+  pthread_t thread;
+  CHECK(pthread_create(&thread, NULL, freeing_body, objects) == 0);
+  pthread_join(thread, NULL);
+  hs_stats_t after = testlib_stats();
+  if (hs_fn("hs_stats")) { /* heapscope loaded */
+    CHECK_MSG(after.frees - before.frees >= OBJECTS, "frees counted %llu of %d",
+              (unsigned long long)(after.frees - before.frees), OBJECTS);
+    CHECK(after.mallocs - after.frees == after.live_objects);
+  }
+  free(objects);
+  return testlib_done();
+}
