@@ -100,7 +100,7 @@ bench-suite: all $(SUITE_BINS)
 
 # CLI profile tools (docs/cli.md): a helper for tests/cli/heapscope_profiles_test.sh and
 # the profile reader's libFuzzer target; `make fuzz` runs it FUZZ_SECONDS.
-CLI_READER_SRCS := cli/proto_reader.c cli/profile_model.c cli/analysis.c cli/units.c \
+CLI_READER_SRCS := cli/proto_reader.c cli/profile_model.c cli/http_fetch.c cli/analysis.c cli/units.c \
                    cli/report.c cli/flame.c cli/flame_html.c cli/command_options.c
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "http_fetch.h"
 #include "proto_reader.h"
 
 /* A growable array of fixed-size elements. */
@@ -553,6 +554,14 @@ profile *profile_decode(const uint8_t *data, size_t len, size_t max_bytes, char 
 }
 
 profile *profile_load(const char *path, char *err, size_t errlen) {
+  if (http_is_url(path)) {
+    size_t size;
+    uint8_t *data = http_fetch(path, PROFILE_MAX_BYTES, &size, err, errlen);
+    if (!data) return NULL;
+    profile *prof = profile_decode(data, size, PROFILE_MAX_BYTES, err, errlen);
+    free(data);
+    return prof;
+  }
   FILE *file = fopen(path, "rb");
   if (!file) {
     snprintf(err, errlen, "cannot open: %s", strerror(errno));

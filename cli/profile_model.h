@@ -1,7 +1,8 @@
 /* profile_model.h — a pprof profile (profile.proto) decoded into flat arrays
  * with every id resolved to an index and every string index to a C string.
  * Built by profile_load/profile_decode, read-only afterwards, freed by
- * profile_free.  Single-threaded; calls proto_reader.c, zlib and libc. */
+ * profile_free.  Single-threaded; calls proto_reader.c, http_fetch.c, zlib
+ * and libc. */
 #ifndef HEAPSCOPE_CLI_PROFILE_MODEL_H
 #define HEAPSCOPE_CLI_PROFILE_MODEL_H
 
@@ -90,7 +91,7 @@ typedef struct profile {
  * unpacked).  Returns a profile or NULL with a one-line reason in err. */
 profile *profile_decode(const uint8_t *data, size_t len, size_t max_bytes, char *err, size_t errlen);
 
-/* Reads and decodes a file. */
+/* Reads and decodes a file, or fetches a URL (http://HOST:PORT/PATH). */
 profile *profile_load(const char *path, char *err, size_t errlen);
 
 void profile_free(profile *prof);

@@ -155,6 +155,16 @@ int hs_prof_write(const char *path, hs_prof_kind_t kind);
 /* The same to an open file descriptor. */
 int hs_prof_write_fd(int fd, hs_prof_kind_t kind);
 
+/* Serves profiles and statistics over HTTP on a loopback address, in the
+ * shape of Go's net/http/pprof: GET /debug/pprof/heap and
+ * /debug/pprof/allocs (gzipped pprof; ?seconds=N: the change over the next
+ * N seconds), /metrics (Prometheus text format), /debug/pprof/ (an index).
+ * address: "PORT", "127.0.0.1:PORT", "localhost:PORT" or "[::1]:PORT";
+ * port 0 picks a free one.  Returns the port bound, or -1 with errno
+ * (EINVAL: not a loopback address; EBUSY: already serving; else bind's).
+ * The `http` option (HEAPSCOPE=http=ADDRESS) calls this at start-up. */
+int hs_serve_http(const char *address);
+
 /* Per-thread labels attached to samples, like Go's pprof.Do: push a
  * key/value pair (both copied), pop the most recent one.  Returns 0, or -1
  * on a NULL or over-long argument or too deep a stack. */

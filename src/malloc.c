@@ -36,6 +36,7 @@
 #include "heapscope.h"
 #include "base.h"
 #include "central.h"
+#include "httpserver.h"
 #include "metadata.h"
 #include "options.h"
 #include "os.h"
@@ -666,6 +667,7 @@ __attribute__((constructor)) static void heapscope_start(void) {
    * outside any malloc, rather than inside the first sample. */
   if (sampler_rate() > 0) unwind_warm_up();
   profwrite_start();
+  httpserver_start();
 }
 
 __attribute__((destructor)) static void heapscope_exit(void) {

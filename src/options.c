@@ -33,6 +33,9 @@ static const option_spec_t option_table[] = {
      "a file path without commas, %p for the pid"},
     {"profile_signal", offsetof(hs_options_t, profile_signal), 0, 64,
      "0 (none) or a signal number 1..64, e.g. 12 for SIGUSR2"},
+    {"http", offsetof(hs_options_t, http_address), TEXT_OPTION, sizeof hs_options.http_address,
+     "a loopback address to serve profiles and metrics on: PORT, 127.0.0.1:PORT, "
+     "localhost:PORT or [::1]:PORT (port 0: any free port, printed)"},
     {"scavenger", offsetof(hs_options_t, scavenger), 0, 1,
      "1 (a background thread returns idle memory) or 0 (the host calls hs_background_step)"},
     {"scavenger_trace", offsetof(hs_options_t, scavenger_trace), 0, 1, "0 or 1"},

@@ -15,6 +15,7 @@ typedef struct hs_options {
   int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */
   int64_t profile_signal;    /* write profile_path on this signal (0: none) */
   char profile_path[1024];   /* write a profile here at exit ("": don't) */
+  char http_address[64];     /* serve profiles and metrics here ("": don't) */
   int64_t scavenger;             /* 1: background thread returns idle memory */
   int64_t scavenger_trace;       /* 1: one line per scavenger step on stderr */
   int64_t scavenger_delay_ms;    /* a free page is released after this idle time */

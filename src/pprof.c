@@ -257,8 +257,11 @@ static uint32_t function_id(builder_t *bd, function_t f) {
 
 /* ---- Collecting buckets (runs under the profile lock: copy, no more) ---- */
 
+/* Rounds to the nearest integer.  Values are negative only in a profile
+ * of the change since a snapshot (fewer objects in use than then). */
 static int64_t round_count(double value) {
-  if (!(value > 0)) return 0; /* also NaN; inuse never goes below zero */
+  if (value < 0) return -round_count(-value);
+  if (!(value > 0)) return 0; /* also NaN */
   if (value >= 9.2e18) return INT64_MAX;
   return hs_round_nonnegative(value);
 }

@@ -28,4 +28,15 @@ void profwrite_start(void);
 void profwrite_exit(void);
 void profwrite_fork_child(void);
 
+/* The change since a moment (the HTTP endpoint's ?seconds=N, like Go's
+ * delta profiles): a snapshot copies every bucket's totals; a profile
+ * written against it holds each bucket's totals less the snapshot's
+ * (inuse values may be negative; buckets that did not change are left
+ * out), and its duration starts at the snapshot.  NULL / -1 with errno. */
+typedef struct prof_snapshot prof_snapshot_t;
+prof_snapshot_t *profwrite_snapshot(void);
+void profwrite_snapshot_free(prof_snapshot_t *snapshot);
+/* Writes to fd the profile since base (NULL: since the process started). */
+int profwrite_fd_since(int fd, hs_prof_kind_t kind, const prof_snapshot_t *base);
+
 #endif /* HS_PPROF_H */

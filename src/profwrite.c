@@ -1,7 +1,8 @@
 /* profwrite.c — the ways a profile gets written: on demand (hs_prof_write,
- * hs_prof_write_fd), at exit (HEAPSCOPE=profile=PATH) and on a signal
+ * hs_prof_write_fd), at exit (HEAPSCOPE=profile=PATH), on a signal
  * (profile_signal=N: the handler only bumps a futex word; a writer thread
- * blocked on it writes).  write_lock serializes writers and is the
+ * blocked on it writes), and as the change since a snapshot (the HTTP
+ * endpoint's ?seconds=N).  write_lock serializes writers and is the
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
@@ -32,16 +33,125 @@ static _Atomic int signal_requests; /* bumped by the signal handler */
 static _Atomic int exiting;     /* the exit profile is written: write no more */
 static _Atomic uint64_t option_profile_count; /* %n */
 
-/* ---- On demand ---- */
+/* ---- Snapshots and the change since one ---- */
 
-HS_EXPORT int hs_prof_write_fd(int fd, hs_prof_kind_t kind) {
+/* A bucket's totals when the snapshot was taken.  Buckets are never freed,
+ * so the address of a bucket's stack names it for the process's life. */
+typedef struct snapshot_entry {
+  const uintptr_t *pcs;
+  double alloc_objects, alloc_bytes, free_objects, free_bytes;
+} snapshot_entry_t;
+
+struct prof_snapshot {
+  snapshot_entry_t *entries; /* sorted by pcs */
+  size_t count, capacity;
+  bool failed;
+  int64_t time_ns; /* CLOCK_REALTIME when taken */
+};
+
+static int64_t realtime_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static void snapshot_visit(const prof_bucket_view_t *bucket, void *arg) {
+  prof_snapshot_t *snapshot = arg;
+  if (snapshot->failed) return;
+  if (snapshot->count == snapshot->capacity) {
+    size_t capacity = snapshot->capacity ? 2 * snapshot->capacity : 256;
+    snapshot_entry_t *entries = realloc(snapshot->entries, capacity * sizeof *entries);
+    if (!entries) {
+      snapshot->failed = true;
+      return;
+    }
+    snapshot->entries = entries;
+    snapshot->capacity = capacity;
+  }
+  snapshot->entries[snapshot->count++] =
+      (snapshot_entry_t){bucket->pcs, bucket->alloc_objects, bucket->alloc_bytes,
+                         bucket->free_objects, bucket->free_bytes};
+}
+
+static int compare_entries(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const snapshot_entry_t *)a)->pcs;
+  uintptr_t y = (uintptr_t)((const snapshot_entry_t *)b)->pcs;
+  return (x > y) - (x < y);
+}
+
+prof_snapshot_t *profwrite_snapshot(void) {
+  prof_enter(); /* the copy is the profiler's (and realloc runs under its lock) */
+  prof_snapshot_t *snapshot = calloc(1, sizeof *snapshot);
+  if (snapshot) {
+    snapshot->time_ns = realtime_ns();
+    profile_for_each(snapshot_visit, snapshot);
+    if (snapshot->failed) {
+      profwrite_snapshot_free(snapshot);
+      snapshot = NULL;
+      errno = ENOMEM;
+    } else {
+      qsort(snapshot->entries, snapshot->count, sizeof *snapshot->entries, compare_entries);
+    }
+  }
+  prof_exit();
+  return snapshot;
+}
+
+void profwrite_snapshot_free(prof_snapshot_t *snapshot) {
+  if (!snapshot) return;
+  prof_enter();
+  free(snapshot->entries);
+  free(snapshot);
+  prof_exit();
+}
+
+static const prof_snapshot_t *delta_base; /* guarded by write_lock */
+
+typedef struct delta_visit {
+  prof_visit_fn visit;
+  void *arg;
+} delta_visit_t;
+
+/* Passes each bucket on less its totals in delta_base (a bucket that did
+ * not exist then passes whole). */
+static void subtract_base(const prof_bucket_view_t *bucket, void *arg) {
+  const delta_visit_t *inner = arg;
+  snapshot_entry_t key = {.pcs = bucket->pcs};
+  const snapshot_entry_t *then =
+      bsearch(&key, delta_base->entries, delta_base->count, sizeof key, compare_entries);
+  prof_bucket_view_t change = *bucket;
+  if (then) {
+    change.alloc_objects -= then->alloc_objects;
+    change.alloc_bytes -= then->alloc_bytes;
+    change.free_objects -= then->free_objects;
+    change.free_bytes -= then->free_bytes;
+  }
+  inner->visit(&change, inner->arg);
+}
+
+static void for_each_since_base(prof_visit_fn visit, void *arg) {
+  delta_visit_t inner = {visit, arg};
+  profile_for_each(subtract_base, &inner);
+}
+
+int profwrite_fd_since(int fd, hs_prof_kind_t kind, const prof_snapshot_t *base) {
   hs_lock(&write_lock);
-  int result =
-      pprof_write_buckets(fd, kind, profile_sample_rate(), profile_for_each, start_time_ns);
+  delta_base = base;
+  int result = base ? pprof_write_buckets(fd, kind, profile_sample_rate(), for_each_since_base,
+                                          base->time_ns)
+                    : pprof_write_buckets(fd, kind, profile_sample_rate(), profile_for_each,
+                                          start_time_ns);
   int error = errno;
+  delta_base = NULL;
   hs_unlock(&write_lock);
   errno = error;
   return result;
+}
+
+/* ---- On demand ---- */
+
+HS_EXPORT int hs_prof_write_fd(int fd, hs_prof_kind_t kind) {
+  return profwrite_fd_since(fd, kind, NULL);
 }
 
 HS_EXPORT int hs_prof_write(const char *path, hs_prof_kind_t kind) {
@@ -181,9 +291,7 @@ void profwrite_fork_child(void) {
 }
 
 void profwrite_start(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  start_time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  start_time_ns = realtime_ns();
   start_pid = getpid();
   int signal_number = (int)hs_options.profile_signal;
   if (!signal_number) return;
