@@ -33,6 +33,8 @@ static const option_spec_t option_table[] = {
      "a file path without commas, %p for the pid"},
     {"profile_signal", offsetof(hs_options_t, profile_signal), 0, 64,
      "0 (none) or a signal number 1..64, e.g. 12 for SIGUSR2"},
+    {"profile_interval_seconds", offsetof(hs_options_t, profile_interval_seconds), 0, 604800,
+     "0 (none) or seconds between profiles written to the profile path, up to 604800"},
     {"http", offsetof(hs_options_t, http_address), TEXT_OPTION, sizeof hs_options.http_address,
      "a loopback address to serve profiles and metrics on: PORT, 127.0.0.1:PORT, "
      "localhost:PORT or [::1]:PORT (port 0: any free port, printed)"},

@@ -14,6 +14,7 @@ typedef struct hs_options {
   int64_t stats_at_exit;     /* print malloc_stats() to stderr at exit (0/1) */
   int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */
   int64_t profile_signal;    /* write profile_path on this signal (0: none) */
+  int64_t profile_interval_seconds; /* write profile_path this often (0: never) */
   char profile_path[1024];   /* write a profile here at exit ("": don't) */
   char http_address[64];     /* serve profiles and metrics here ("": don't) */
   int64_t scavenger;             /* 1: background thread returns idle memory */

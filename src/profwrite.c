@@ -1,8 +1,9 @@
 /* profwrite.c — the ways a profile gets written: on demand (hs_prof_write,
  * hs_prof_write_fd), at exit (HEAPSCOPE=profile=PATH), on a signal
  * (profile_signal=N: the handler only bumps a futex word; a writer thread
- * blocked on it writes), and as the change since a snapshot (the HTTP
- * endpoint's ?seconds=N).  write_lock serializes writers and is the
+ * blocked on it writes) or an interval (profile_interval_seconds=N: the
+ * same thread's wait times out), and as the change since a snapshot (the
+ * HTTP endpoint's ?seconds=N).  write_lock serializes writers and is the
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
@@ -250,21 +251,45 @@ static void on_profile_signal(int signal_number) {
   errno = saved_errno;
 }
 
-static void *signal_writer(void *arg) {
+static struct timespec monotonic_now(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now;
+}
+
+/* Writes the option's profile on each signal request and, with
+ * profile_interval_seconds, each time the interval has passed (counted
+ * from the last periodic write: a slow write delays the next one, no
+ * writes are made up). */
+static void *profile_writer(void *arg) {
   int seen = (int)(intptr_t)arg;
+  time_t interval = (time_t)hs_options.profile_interval_seconds;
+  struct timespec next = monotonic_now();
+  next.tv_sec += interval;
   for (;;) {
     int now = atomic_load_explicit(&signal_requests, memory_order_acquire);
-    if (now == seen) {
-      syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    if (now != seen) {
+      seen = now;
+      if (!atomic_load(&exiting)) write_option_profile();
       continue;
     }
-    seen = now;
-    if (!atomic_load(&exiting)) write_option_profile();
+    struct timespec left = {0, 0}, clock = monotonic_now();
+    if (interval) {
+      int64_t ns = (int64_t)(next.tv_sec - clock.tv_sec) * 1000000000 + (next.tv_nsec - clock.tv_nsec);
+      if (ns <= 0) {
+        if (!atomic_load(&exiting)) write_option_profile();
+        next = monotonic_now();
+        next.tv_sec += interval;
+        continue;
+      }
+      left = (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    }
+    syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, interval ? &left : NULL, NULL, 0);
   }
   return NULL;
 }
 
-static void start_signal_writer(void) {
+static void start_profile_writer(void) {
   prof_enter(); /* the thread's stack and TLS are the profiler's */
   sigset_t all, old;
   sigfillset(&all);
@@ -275,11 +300,11 @@ static void start_signal_writer(void) {
   pthread_attr_init(&attributes);
   pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
   int seen = atomic_load(&signal_requests);
-  int error = pthread_create(&thread, &attributes, signal_writer, (void *)(intptr_t)seen);
+  int error = pthread_create(&thread, &attributes, profile_writer, (void *)(intptr_t)seen);
   pthread_attr_destroy(&attributes);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (error)
-    hs_warn("profile_signal: cannot start the profile writer thread; signal ignored");
+    hs_warn("cannot start the profile writer thread: no profiles on a signal or an interval");
   else
     pthread_setname_np(thread, "heapscope-prof");
   prof_exit();
@@ -287,15 +312,15 @@ static void start_signal_writer(void) {
 
 void profwrite_fork_child(void) {
   hs_lock_reset(&write_lock);
-  if (hs_options.profile_signal) start_signal_writer();
+  if (hs_options.profile_signal || hs_options.profile_interval_seconds) start_profile_writer();
 }
 
 void profwrite_start(void) {
   start_time_ns = realtime_ns();
   start_pid = getpid();
+  if (hs_options.profile_signal || hs_options.profile_interval_seconds) start_profile_writer();
   int signal_number = (int)hs_options.profile_signal;
   if (!signal_number) return;
-  start_signal_writer();
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_handler = on_profile_signal;

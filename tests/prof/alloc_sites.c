@@ -6,6 +6,7 @@
  *   alloc_sites signal N F    raise signal N, wait until file F exists
  *   alloc_sites forksignal N F  the same in a forked child, for F.CHILDPID
  *   alloc_sites write F       hs_prof_write(F, allocs) on demand
+ *   alloc_sites wait F        wait until file F exists (profile_interval_seconds)
  * Built -O1 -g -fomit-frame-pointer (see the Makefile). */
 #include <signal.h>
 #include <stdio.h>
@@ -40,21 +41,27 @@ static NOINLINE void child_site(void) {
   for (int i = 0; i < 8; i++) sink = malloc(50000);
 }
 
-/* Raises signal_number and waits until path exists; false after 60 s. */
-static bool signal_and_wait(int signal_number, const char *path) {
-  raise(signal_number);
+/* Waits until path exists; false after 60 s. */
+static bool wait_for(const char *path) {
   for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++) {
     struct timespec pause = {0, 10 * 1000 * 1000};
     nanosleep(&pause, NULL);
   }
   if (access(path, F_OK) == 0) return true;
-  fprintf(stderr, "no profile at %s after the signal\n", path);
+  fprintf(stderr, "no profile at %s after 60 s\n", path);
   return false;
+}
+
+/* Raises signal_number and waits until path exists; false after 60 s. */
+static bool signal_and_wait(int signal_number, const char *path) {
+  raise(signal_number);
+  return wait_for(path);
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: alloc_sites exit|fork|signal N FILE|forksignal N FILE|write FILE\n");
+    fprintf(stderr,
+            "usage: alloc_sites exit|fork|signal N FILE|forksignal N FILE|write FILE|wait FILE\n");
     return 2;
   }
   void **kept = kept_site();
@@ -85,6 +92,8 @@ int main(int argc, char **argv) {
     waitpid(pid, &status, 0);
     printf("child %d\n", (int)pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
+  } else if (strcmp(argv[1], "wait") == 0 && argc == 3) {
+    if (!wait_for(argv[2])) return 1;
   } else if (strcmp(argv[1], "write") == 0 && argc == 3) {
     int (*write_profile)(const char *, hs_prof_kind_t) = hs_fn("hs_prof_write");
     if (!write_profile || write_profile(argv[2], HS_PROF_ALLOCS) != 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # profile_write_test.sh — the ways a profile gets written, on alloc_sites
 # both preloaded (.plain + LD_PRELOAD) and linked: at exit (profile=PATH,
-# %p → pid), per forked child, on a signal (profile_signal=N), on demand
+# %p → pid), per forked child, on a signal (profile_signal=N), every N
+# seconds (profile_interval_seconds=N), on demand
 # (hs_prof_write); no temporary file is ever left; bad options give one
 # line and the program carries on.  Profiles are read with go tool pprof.
 set -u
@@ -52,6 +53,13 @@ for variant in preload linked; do
   check "$variant: signal in a forked child" test $? -eq 0
   child=$(awk '$1 == "child" { print $2 }' <<<"$out")
   check "$variant: forked child's signal profile" has_site "$dir/fsig.pb.gz.$child" child_site
+
+  # Every second: int.1 and int.2 while the program waits for int.2; the
+  # exit profile is int.3.
+  check "$variant: interval" run HEAPSCOPE="profile=$dir/int.%n.pb.gz,profile_interval_seconds=1,sample_rate_bytes=1" \
+    "$prog" wait "$dir/int.2.pb.gz"
+  check "$variant: interval profile has kept_site" has_site "$dir/int.1.pb.gz" kept_site
+  check "$variant: exit after intervals" test -s "$dir/int.3.pb.gz"
 
   # On demand.
   check "$variant: hs_prof_write" run HEAPSCOPE=sample_rate_bytes=1 "$prog" write "$dir/demand.pb.gz"
