@@ -165,6 +165,47 @@ int hs_prof_write_fd(int fd, hs_prof_kind_t kind);
  * The `http` option (HEAPSCOPE=http=ADDRESS) calls this at start-up. */
 int hs_serve_http(const char *address);
 
+/* ---- Object pools ---- */
+/* Same-size objects kept for reuse.  Every object hs_pool_get returns is in
+ * the state `reset` gives it (all zero if reset is NULL), new or reused;
+ * hs_pool_put keeps it while the pool holds less than max_retained_bytes
+ * and frees it otherwise.  Putting an object twice, or one smaller than
+ * object_size, aborts naming the pointer.  Objects are ordinary heap
+ * objects (free() takes them too; at least 16 bytes).  Thread-safe.
+ * hs_pool_create returns NULL with errno EINVAL for object_size 0. */
+typedef struct hs_pool hs_pool_t;
+typedef struct hs_pool_stats {
+  uint64_t gets, hits;     /* hs_pool_get calls; those served by reuse */
+  uint64_t puts, drops;    /* hs_pool_put calls; those freed at the cap */
+  uint64_t retained_objects, retained_bytes; /* kept now */
+} hs_pool_stats_t;
+hs_pool_t *hs_pool_create(size_t object_size, size_t max_retained_bytes,
+                          void (*reset)(void *object));
+void *hs_pool_get(hs_pool_t *pool);
+void hs_pool_put(hs_pool_t *pool, void *object);
+void hs_pool_stats(hs_pool_t *pool, hs_pool_stats_t *out);
+void hs_pool_destroy(hs_pool_t *pool); /* frees the retained objects */
+
+/* ---- Arenas ---- */
+/* Objects allocated by bumping through chunks of chunk_bytes (0: 64 KiB)
+ * and freed all at once by hs_arena_reset, which ends every object the
+ * arena gave out and keeps at most max_retained_bytes of chunks for the
+ * next round.  16-byte aligned; a request over a quarter of a chunk gets a
+ * chunk of its own.  One thread at a time per arena.  hs_arena_alloc
+ * returns NULL with errno ENOMEM when memory runs out. */
+typedef struct hs_arena hs_arena_t;
+typedef struct hs_arena_stats {
+  uint64_t allocated_bytes; /* given out since the last reset (rounded)   */
+  uint64_t held_bytes;      /* every chunk the arena holds, spare included */
+  uint64_t retained_bytes;  /* of those, kept empty by the last reset     */
+  uint64_t resets;
+} hs_arena_stats_t;
+hs_arena_t *hs_arena_create(size_t chunk_bytes, size_t max_retained_bytes);
+void *hs_arena_alloc(hs_arena_t *arena, size_t size);
+void hs_arena_reset(hs_arena_t *arena);
+void hs_arena_stats(const hs_arena_t *arena, hs_arena_stats_t *out);
+void hs_arena_destroy(hs_arena_t *arena);
+
 /* Per-thread labels attached to samples, like Go's pprof.Do: push a
  * key/value pair (both copied), pop the most recent one.  Returns 0, or -1
  * on a NULL or over-long argument or too deep a stack. */
