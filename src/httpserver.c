@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@
 
 static hs_lock_t start_lock;   /* one hs_serve_http at a time */
 static int listen_fd = -1;     /* guarded by start_lock */
+static struct stat listen_identity; /* listen_fd's; guarded by start_lock */
 static _Atomic int connections; /* threads serving a connection */
 
 /* ---- Addresses ---- */
@@ -483,11 +485,27 @@ static int start_thread(void *(*fn)(void *), void *arg) {
   return error;
 }
 
+/* Whether fd is still the socket `identity` describes.  A program may
+ * close every descriptor it did not open (daemons do) and get the number
+ * again for a socket of its own, whose connections are not ours to take. */
+static bool still_the_socket(int fd, const struct stat *identity) {
+  struct stat now;
+  return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == identity->st_dev &&
+         now.st_ino == identity->st_ino;
+}
+
+typedef struct listener {
+  int fd;
+  struct stat identity;
+} listener_t;
+
 static void *accept_connections(void *arg) {
   prof_enter(); /* the connection threads' stacks and TLS are the profiler's */
   pthread_setname_np(pthread_self(), "heapscope-http");
-  int server = (int)(intptr_t)arg;
-  for (;;) {
+  listener_t listener = *(listener_t *)arg;
+  free(arg);
+  int server = listener.fd;
+  while (still_the_socket(server, &listener.identity)) {
     int fd = accept4(server, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK) break; /* closed */
@@ -511,9 +529,26 @@ static void *accept_connections(void *arg) {
 
 /* ---- Starting ---- */
 
+/* A listening socket on `where`, and its identity; -1 with errno. */
+static int open_listener(const struct sockaddr_storage *where, socklen_t where_length,
+                         listener_t *out) {
+  int fd = socket(where->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+      bind(fd, (const struct sockaddr *)where, where_length) == 0 && listen(fd, 64) == 0 &&
+      fstat(fd, &out->identity) == 0) {
+    out->fd = fd;
+    return fd;
+  }
+  int error = errno;
+  if (fd >= 0) close(fd);
+  errno = error;
+  return -1;
+}
+
 HS_EXPORT int hs_serve_http(const char *address) {
-  struct sockaddr_storage where;
-  socklen_t where_length;
+  struct sockaddr_storage where, bound;
+  socklen_t where_length, bound_length = sizeof bound;
   if (!address || !httpserver_parse_address(address, &where, &where_length)) {
     errno = EINVAL;
     return -1;
@@ -521,21 +556,27 @@ HS_EXPORT int hs_serve_http(const char *address) {
   prof_enter();
   hs_lock(&start_lock);
   int port = -1, error = EBUSY;
-  if (listen_fd < 0) {
+  /* Serving already, unless the program closed the socket. */
+  if (!still_the_socket(listen_fd, &listen_identity)) {
     error = 0;
-    int fd = socket(where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int on = 1;
-    struct sockaddr_storage bound;
-    socklen_t bound_length = sizeof bound;
-    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
-        bind(fd, (struct sockaddr *)&where, where_length) == 0 && listen(fd, 64) == 0 &&
-        getsockname(fd, (struct sockaddr *)&bound, &bound_length) == 0 &&
-        (error = start_thread(accept_connections, (void *)(intptr_t)fd)) == 0) {
-      listen_fd = fd;
-      port = port_of(&bound);
+    listener_t *listener = malloc(sizeof *listener); /* the accept thread frees it */
+    if (!listener) {
+      error = ENOMEM;
+    } else if (open_listener(&where, where_length, listener) < 0) {
+      error = errno;
+      free(listener);
     } else {
-      if (!error) error = errno;
-      if (fd >= 0) close(fd);
+      listener_t opened = *listener; /* the thread may free listener at once */
+      if (getsockname(opened.fd, (struct sockaddr *)&bound, &bound_length) != 0 ||
+          (error = start_thread(accept_connections, listener)) != 0) {
+        if (!error) error = errno;
+        close(opened.fd);
+        free(listener);
+      } else {
+        listen_fd = opened.fd;
+        listen_identity = opened.identity;
+        port = port_of(&bound);
+      }
     }
   }
   hs_unlock(&start_lock);
@@ -578,7 +619,7 @@ void httpserver_start(void) {
  * accept thread is its parent's) and it may start a server of its own. */
 static void httpserver_fork_child(void) {
   hs_lock_reset(&start_lock);
-  if (listen_fd >= 0) close(listen_fd);
+  if (still_the_socket(listen_fd, &listen_identity)) close(listen_fd);
   listen_fd = -1;
   atomic_store(&connections, 0);
 }

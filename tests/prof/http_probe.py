@@ -14,6 +14,8 @@
                                       GET /metrics: print its status and the
                                       seconds it took; then the held
                                       responses' statuses
+  http_probe.py PORT line             connect, send a request, print the
+                                      first line of the answer
   http_probe.py PORT metrics          parse /metrics in Prometheus's text
                                       format; print "name value" per sample,
                                       exit 1 on a malformed line
@@ -77,6 +79,9 @@ def main():
             sys.stdout.write(body.decode("utf-8", "replace"))
         else:
             print(f"{len(body)} bytes of {kind}")
+    elif command == "line":
+        data = exchange(port, b"GET /metrics HTTP/1.1\r\n\r\n", half_close=True)
+        print(data.decode("latin-1").split("\n")[0].rstrip("\r"))
     elif command == "abandon":
         for _ in range(int(args[0])):
             sock = connect(port)

@@ -8,10 +8,19 @@
  *                                prints "port N"; a second call must say EBUSY
  *   http_sites fork              linked: serves, then forks; the child calls
  *                                hs_serve_http itself and prints "child_port N"
+ *   http_sites daemon            closes every descriptor above 2, as daemons
+ *                                do (heapscope's socket too), opens a
+ *                                listening socket of its own (the same number)
+ *                                and answers "program" on it; prints
+ *                                "own_port N"
  * Prints "ready" once kept_site has run and the server is up.
  * Built -O1 -g -fomit-frame-pointer (see the Makefile). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +77,38 @@ static int serve_or_fail(const char *who) {
   return port;
 }
 
+/* Answers every connection on the program's own socket with "program". */
+static void *answer_as_program(void *arg) {
+  int server = (int)(intptr_t)arg;
+  for (;;) {
+    int fd = accept(server, NULL, NULL);
+    if (fd < 0) continue;
+    send(fd, "program\n", 8, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    char scratch[256];
+    while (recv(fd, scratch, sizeof scratch, 0) > 0) {
+    }
+    close(fd);
+  }
+  return NULL;
+}
+
+/* Closes descriptors 3 and up and listens on a socket of its own. */
+static void become_daemon(void) {
+  for (int fd = 3; fd < 1024; fd++) close(fd);
+  int server = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in where = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t length = sizeof where;
+  if (server < 0 || bind(server, (struct sockaddr *)&where, sizeof where) != 0 ||
+      listen(server, 16) != 0 || getsockname(server, (struct sockaddr *)&where, &length) != 0) {
+    perror("daemon socket");
+    exit(1);
+  }
+  printf("own_port %d fd %d\n", ntohs(where.sin_port), server);
+  pthread_t thread;
+  pthread_create(&thread, NULL, answer_as_program, (void *)(intptr_t)server);
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   kept_site();
@@ -82,6 +123,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (strcmp(mode, "daemon") == 0) become_daemon();
   pid_t child = -1;
   if (strcmp(mode, "fork") == 0) {
     fflush(stdout);

@@ -6,6 +6,8 @@
 #      Prometheus text; every bad request gets its status and a one-line
 #      body; abandoned, silent and too many connections cost nothing; the
 #      program exits 0 at the end;
+#      a daemon that closes heapscope's socket and reuses its number keeps
+#      every connection to its own socket;
 #   2. bad addresses and a port in use: one line, the program runs on;
 #   3. linked: hs_serve_http, EBUSY, EINVAL; a forked child serves its own.
 set -u
@@ -138,6 +140,19 @@ expect_match "the eight held requests" "$out" "^200 200 200 200 200 200 200 200\
 out=$(probe "$port" hold 7 "/debug/pprof/allocs?seconds=2")
 expect_match "/metrics beside seven slow requests" "$out" "^200 0\.[0-9]+\$"
 stop pre
+
+# A daemon closes every descriptor it did not open, heapscope's socket too,
+# and listens on the same number: after heapscope answers a last request
+# on its own socket (its accept was already waiting there), every
+# connection to the program's socket is the program's.
+start daemon "http=0" env LD_PRELOAD="$LIB" "$BUILD/tests/prof/http_sites.plain" daemon || exit 1
+port=$(sed -n 's|^heapscope: serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/daemon.err")
+read -r _ own_port _ own_fd < <(grep own_port "$tmp/daemon.out")
+echo "daemon: heapscope's port $port, the program's $own_port (descriptor $own_fd)"
+probe "$port" line >/dev/null 2>&1 # the last one heapscope may answer
+answers=$(for _ in $(seq 12); do probe "$own_port" line; done | sort | uniq -c | sed 's/^ *//')
+expect_match "the program's socket answers only as the program" "$answers" "^12 program\$"
+stop daemon
 
 # ---- 2. Bad addresses, a port in use ----
 for address in 0.0.0.0:0 8.8.8.8:80 '[::]:0' 70000 localhost: abc; do
