@@ -425,6 +425,15 @@ void central_insert_range(uint32_t size_class, void **objects, int count) {
   pageheap_release_if_drained();
 }
 
+void central_release_object(uint32_t size_class, void *object) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  init_class_locked(c, size_class);
+  release_to_span_locked(c, size_class, object, 0);
+  hs_unlock(&c->lock);
+  pageheap_release_if_drained();
+}
+
 void central_drain_all(void) {
   for (uint32_t size_class = 1; size_class < SIZE_CLASS_COUNT; size_class++) {
     central_t *c = &central[size_class];

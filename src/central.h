@@ -64,6 +64,12 @@ int central_remove_transfer(uint32_t size_class, void **out, int count);
  * class abort the process, naming the pointer. */
 void central_insert_range(uint32_t size_class, void **objects, int count);
 
+/* Takes back one object freed by a thread without a cache: onto its span
+ * (its owner's remote list if the span is owned), not the transfer cache,
+ * whose next refill would hand it out at once, maybe to a thread writing
+ * next to its neighbours.  Aborts like central_insert_range. */
+void central_release_object(uint32_t size_class, void *object);
+
 /* Returns every object in every transfer cache to its span, so that empty
  * spans go back to the page heap (release-now).  pre: no lock held. */
 void central_drain_all(void);

@@ -94,7 +94,7 @@ HS_INLINE tcache_t *current_tcache(void) {
 }
 
 /* The same for a free: a thread's first frees leave it UNBORN (their
- * objects go to the central lists; tcache_free_attaches says why). */
+ * objects go back to their spans; tcache_free_attaches says why). */
 HS_INLINE tcache_t *tcache_for_free(void) {
   tcache_t *tc = &tls_tcache;
   if (HS_UNLIKELY(tc->state == TCACHE_UNBORN) && tcache_free_attaches(tc)) attach_tcache(tc);
@@ -316,7 +316,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
     }
     tcache_push_slow(tc, size_class, ptr);
   } else {
-    central_insert_range(size_class, &ptr, 1);
+    central_release_object(size_class, ptr); /* no cache (yet, or any more) */
   }
 }
 

@@ -246,7 +246,9 @@ void tcache_attach(tcache_t *tc) {
  * and the first one sets the exit key to EXIT_MARKER, so that a thread
  * whose destructors run before then is marked DEAD (thread_exit) and never
  * attaches.  The frees glibc makes after the destructors are a handful (a
- * stack's DTV and its dynamic TLS blocks), far fewer than the threshold. */
+ * stack's DTV and its dynamic TLS blocks), far fewer than the threshold.
+ * Until it attaches, free_slow gives the thread's frees back to their
+ * spans (central_release_object). */
 bool tcache_free_attaches(tcache_t *tc) {
   if (!exit_key_ready) return false;
   if (tc->unattached_frees++ == 0) pthread_setspecific(exit_key, EXIT_MARKER);

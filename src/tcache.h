@@ -117,7 +117,7 @@ void tcache_global_init(void);
 void tcache_attach(tcache_t *tc);
 
 /* Called by a free while the thread's cache is UNBORN: whether to attach
- * it now.  Until then the thread's frees go straight to the central lists
+ * it now.  Until then the thread's frees go straight to their spans
  * (tcache.c says why).  pre: tc == &tls_tcache. */
 bool tcache_free_attaches(tcache_t *tc);
 

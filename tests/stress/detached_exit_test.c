@@ -13,7 +13,8 @@
  * and exit one after another, so that the third and fourth exits overflow
  * the cache; after each exit the main thread reads hs_stats and starts a
  * thread that allocates.  Then a thread that only frees (objects another
- * thread allocated) must keep the counters right.
+ * thread allocated) must keep the counters right, and a thread whose first
+ * call frees another thread's object must not get that cache line back.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -37,6 +38,23 @@ static void *allocating_body(void *arg) {
   void *volatile p = malloc((size_t)(uintptr_t)arg);
   free(p);
   return NULL;
+}
+
+/* Frees the object it is handed, made by the main thread next to others,
+ * then allocates objects of the same size: none may share the freed one's
+ * cache line (passive false sharing, the cache-scratch shape: frees before
+ * a thread has a cache must not feed the next refill). */
+static void *scratch_body(void *arg) {
+  uintptr_t freed = (uintptr_t)arg;
+  free(arg);
+  int near = 0;
+  void *mine[64];
+  for (int i = 0; i < 64; i++) {
+    mine[i] = malloc(8);
+    near += (uintptr_t)mine[i] / 64 == freed / 64;
+  }
+  for (int i = 0; i < 64; i++) free(mine[i]);
+  return (void *)(intptr_t)near;
 }
 
 /* Frees every object it is handed: a thread whose calls are all frees. */
@@ -72,6 +90,20 @@ int main(void) {
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, allocating_body, (void *)(uintptr_t)(16 + round)) == 0);
     pthread_join(thread, NULL);
+  }
+
+  /* Two workers each free an object of the main thread's, then allocate. */
+  for (int round = 0; round < 20; round++) {
+    void *given[2] = {malloc(8), malloc(8)};
+    pthread_t workers[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&workers[i], NULL, scratch_body, given[i]) == 0);
+    for (int i = 0; i < 2; i++) {
+      void *near;
+      pthread_join(workers[i], &near);
+      if (hs_fn("hs_stats"))
+        CHECK_MSG(near == NULL, "round %d: %ld objects on the freed object's cache line", round,
+                  (long)(intptr_t)near);
+    }
   }
 
   /* A thread that only frees still gets a cache, and every free counts. */
