@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,8 +65,9 @@ static bool parse_port(const char *s, uint16_t *out) {
   return true;
 }
 
-bool httpserver_parse_address(const char *text, struct sockaddr_storage *out,
-                              socklen_t *length) {
+/* Parses a loopback address: "PORT", ":PORT", "127.x.y.z:PORT",
+ * "localhost:PORT" or "[::1]:PORT" (PORT 0..65535). */
+static bool parse_address(const char *text, struct sockaddr_storage *out, socklen_t *length) {
   memset(out, 0, sizeof *out);
   uint16_t port;
   if (strncmp(text, "[::1]:", 6) == 0) {
@@ -179,11 +181,12 @@ static bool wait_unless_hung_up(int fd, int seconds) {
   }
 }
 
-/* Sends the whole of file `from` (length bytes) as the body. */
-static bool send_file(int fd, int from, size_t length) {
+/* Sends the whole of file `from` (length bytes) as the body; stops short
+ * (the client sees a body shorter than its Content-Length) if it cannot. */
+static void send_file(int fd, int from, size_t length) {
   enum { CHUNK = 64 << 10 };
   char *buffer = malloc(CHUNK);
-  if (!buffer) return false;
+  if (!buffer) return;
   for (off_t at = 0; (size_t)at < length;) {
     ssize_t got = pread(from, buffer, CHUNK, at);
     if (got < 0 && errno == EINTR) continue;
@@ -192,7 +195,6 @@ static bool send_file(int fd, int from, size_t length) {
     at += got;
   }
   free(buffer);
-  return true;
 }
 
 static void serve_profile(int fd, const char *name, hs_prof_kind_t kind, int seconds) {
@@ -326,7 +328,7 @@ static void serve_index(int fd) {
       "default</li>\n<li><a href=\"/metrics\">/metrics</a>: allocator statistics in "
       "Prometheus's text format</li>\n</ul>\n"
       "<p>Read a profile with <code>go tool pprof URL</code> or <code>heapscope top "
-      "FILE</code>.</p>\n</body></html>\n",
+      "URL</code>.</p>\n</body></html>\n",
       hs_version(), (int)getpid(), (long long)profile_sample_rate());
   if (length < 0 || (size_t)length >= sizeof body) {
     respond_error(fd, 500, "index does not fit its buffer");
@@ -368,7 +370,7 @@ static bool read_profile_query(int fd, char *query, int *seconds) {
   return true;
 }
 
-/* Answers one request held in request[0..length), NUL-terminated. */
+/* Answers the request whose head `request` holds, NUL-terminated. */
 static void serve_request(int fd, char *request) {
   char *line_end = strpbrk(request, "\r\n");
   if (line_end) *line_end = 0;
@@ -459,7 +461,7 @@ static void *serve_connection(void *arg) {
   else if (status == 431)
     respond_error(fd, 431, "request head too large");
   else if (status == 400)
-    respond_error(fd, 400, "malformed request: no blank line after the head");
+    respond_error(fd, 400, "malformed request head");
   if (status >= 0) close_after_response(fd, 1000);
   else close(fd);
   atomic_fetch_sub(&connections, 1);
@@ -549,7 +551,7 @@ static int open_listener(const struct sockaddr_storage *where, socklen_t where_l
 HS_EXPORT int hs_serve_http(const char *address) {
   struct sockaddr_storage where, bound;
   socklen_t where_length, bound_length = sizeof bound;
-  if (!address || !httpserver_parse_address(address, &where, &where_length)) {
+  if (!address || !parse_address(address, &where, &where_length)) {
     errno = EINVAL;
     return -1;
   }
@@ -602,7 +604,7 @@ void httpserver_start(void) {
   struct sockaddr_storage where;
   socklen_t where_length;
   char host[INET6_ADDRSTRLEN] = "?";
-  httpserver_parse_address(address, &where, &where_length);
+  parse_address(address, &where, &where_length);
   bool v6 = where.ss_family == AF_INET6;
   inet_ntop(where.ss_family,
             v6 ? (void *)&((struct sockaddr_in6 *)&where)->sin6_addr
