@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,10 +133,13 @@ uint8_t *http_fetch(const char *url, size_t max_bytes, size_t *length, char *err
   int fd = connect_to(host, port, timeout, err, errlen);
   if (fd < 0) return NULL;
   char request[2048];
+  bool v6 = strchr(host, ':') != NULL;
   int request_length = snprintf(request, sizeof request,
-                                "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: heapscope\r\n"
-                                "Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
-                                path, host, port);
+                                "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+                                "User-Agent: heapscope\r\nAccept-Encoding: identity\r\n"
+                                "Connection: close\r\n\r\n",
+                                *path == '?' ? "/" : "", path, v6 ? "[" : "", host, v6 ? "]" : "",
+                                port);
   if (request_length < 0 || (size_t)request_length >= sizeof request ||
       send(fd, request, (size_t)request_length, MSG_NOSIGNAL) != request_length) {
     snprintf(err, errlen, "cannot send the request");

@@ -50,6 +50,7 @@ expect_error() {
   [ "$(wc -l <<<"$out")" -eq 1 ] || fail "top $1: more than one line: $out"
 }
 expect_error "http://127.0.0.1:$port/nope" "^heapscope top: http://127.0.0.1:$port/nope: HTTP 404: 404 page not found\$"
+expect_error "http://127.0.0.1:$port?x=1" "^heapscope top: http://127.0.0.1:$port\\?x=1: HTTP 404: 404 page not found\$"
 expect_error "http://127.0.0.1:1/debug/pprof/heap" ": cannot connect to 127.0.0.1:1: Connection refused\$"
 expect_error "http://:80/" ": not a URL of the form http://HOST:PORT/PATH\$"
 echo "url_test: ok"
