@@ -5,9 +5,7 @@
 # sample index.  Acceptance checks 1-3 of the CLI issue.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-cli_test_workdir go
-export GOPATH=$WORK/gopath GOFLAGS=-mod=mod GO111MODULE=off
-command -v go >/dev/null || fail "go is not installed (.ci/run installs golang-go)"
+cli_test_go_workdir go
 
 go build -o "$WORK/goalloc" tests/cli/goalloc.go
 "$WORK/goalloc" 1 "$WORK/base"

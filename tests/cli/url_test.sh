@@ -6,9 +6,7 @@
 # (heapscope's own endpoint: tests/prof/http_test.sh.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-cli_test_workdir url
-export GOPATH=$WORK/gopath GOFLAGS=-mod=mod GO111MODULE=off
-command -v go >/dev/null || fail "go is not installed (.ci/run installs golang-go)"
+cli_test_go_workdir url
 
 go build -o "$WORK/goserve" tests/cli/goserve.go
 mkfifo "$WORK/in"

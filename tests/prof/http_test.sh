@@ -14,20 +14,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 export PPROF_TMPDIR=$tmp # where go tool pprof saves what it fetches
 probe() { python3 tests/prof/http_probe.py "$@"; }
-# expect_match DESCRIPTION TEXT REGEX
-expect_match() {
-  checks=$((checks + 1))
-  grep -Eq -- "$3" <<<"$2" || { fail "$1: no line matches /$3/ in:"; sed 's/^/    | /' <<<"$2" | head -20; }
-}
-expect_no_match() {
-  checks=$((checks + 1))
-  ! grep -Eq -- "$3" <<<"$2" || fail "$1: unexpected /$3/"
-}
-if ! command -v go >/dev/null; then
-  echo "FAIL: go is not installed (.ci/run installs golang-go)"
-  exit 1
-fi
-pprof() { go tool pprof -symbolize=none "$@" 2>&1; }
+require_go
 
 # start NAME OPTIONS COMMAND...: runs COMMAND with HEAPSCOPE=OPTIONS in the
 # background, its standard input a fifo held open (closing it ends the

@@ -7,21 +7,7 @@
 # -symbolize=none everywhere: every name and line must come from the file.
 set -u
 source "$(dirname "$0")/lib.sh"
-# expect_match DESCRIPTION TEXT REGEX
-expect_match() {
-  checks=$((checks + 1))
-  grep -Eq -- "$3" <<<"$2" || { fail "$1: no line matches /$3/ in:"; sed 's/^/    | /' <<<"$2"; }
-}
-expect_no_match() {
-  checks=$((checks + 1))
-  ! grep -Eq -- "$3" <<<"$2" || fail "$1: unexpected /$3/"
-}
-
-if ! command -v go >/dev/null; then
-  echo "FAIL: go is not installed (.ci/run installs golang-go)"
-  exit 1
-fi
-pprof() { go tool pprof -symbolize=none "$@" 2>&1; }
+require_go
 
 # ---- 1. Fake buckets at known sites ----
 sites=$("$BUILD/tests/prof/fake_sites" "$tmp/heap.pb.gz" heap) || { echo "FAIL: fake_sites"; exit 1; }
