@@ -75,7 +75,7 @@ expect_match "heapscope top URL" "$("$BUILD/heapscope" top --sample-index=inuse_
 
 # ?seconds=2: the change over two seconds: churn_site, not kept_site.
 out=$(pprof -seconds 2 -sample_index=alloc_objects -unit=minimum -nodefraction=0 -top "$url/debug/pprof/allocs")
-expect_match "allocs?seconds=2: duration" "$out" "^Duration: 2\.[0-9]+s"
+expect_match "allocs?seconds=2: duration" "$out" "^Duration: [23]\.[0-9]+s"
 expect_match "allocs?seconds=2: churn_site" "$out" "^ +[1-9][0-9]{3,} .* churn_site\$"
 expect_no_match "allocs?seconds=2: kept_site" "$out" "kept_site"
 alloc_total=$(pprof -sample_index=alloc_objects -unit=minimum -nodefraction=0 -top "$url/debug/pprof/allocs" |
