@@ -16,7 +16,7 @@
  * Sends use MSG_NOSIGNAL: a client that goes away costs no SIGPIPE.  A
  * forked child does not serve (the address is its parent's): it closes its
  * copy of the socket and may call hs_serve_http itself.
- * May call: profwrite (pprof.h), hs_stats, sampler rate, options, base, libc. */
+ * May call: profwrite (pprof.h), hs_stats, sampler rate, options, os, base, libc. */
 #include "httpserver.h"
 
 #include <arpa/inet.h>
@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 #include "heapscope.h"
 #include "base.h"
 #include "options.h"
+#include "os.h"
 #include "pprof.h"
 #include "profile.h"
 
@@ -162,13 +162,9 @@ static void respond_error(int fd, int status, const char *message) {
 
 /* Waits `seconds` unless the client hangs up first (then false). */
 static bool wait_unless_hung_up(int fd, int seconds) {
-  struct timespec now, deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += seconds;
+  int64_t deadline_ns = os_clock_ns(CLOCK_MONOTONIC) + (int64_t)seconds * 1000000000;
   for (;;) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t left_ms = (int64_t)(deadline.tv_sec - now.tv_sec) * 1000 +
-                      (deadline.tv_nsec - now.tv_nsec) / 1000000;
+    int64_t left_ms = (deadline_ns - os_clock_ns(CLOCK_MONOTONIC)) / 1000000;
     if (left_ms <= 0) return true;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int ready = poll(&p, 1, (int)left_ms);
@@ -469,24 +465,6 @@ static void *serve_connection(void *arg) {
   return NULL;
 }
 
-/* Creates a detached thread running fn(arg) with every signal blocked, so
- * the program's signals go to the program's threads (fn names itself: a
- * detached thread may be gone before pthread_create returns).  Returns 0
- * or an error number. */
-static int start_thread(void *(*fn)(void *), void *arg) {
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-  pthread_t thread;
-  int error = pthread_create(&thread, &attributes, fn, arg);
-  pthread_attr_destroy(&attributes);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return error;
-}
-
 /* Whether fd is still the socket `identity` describes.  A program may
  * close every descriptor it did not open (daemons do) and get the number
  * again for a socket of its own, whose connections are not ours to take. */
@@ -518,7 +496,7 @@ static void *accept_connections(void *arg) {
       continue;
     }
     if (atomic_fetch_add(&connections, 1) >= MAX_CONNECTIONS ||
-        start_thread(serve_connection, (void *)(intptr_t)fd) != 0) {
+        os_start_thread(serve_connection, (void *)(intptr_t)fd, 0) != 0) {
       atomic_fetch_sub(&connections, 1);
       set_timeouts(fd, 200, 200); /* this thread accepts: it must not wait long */
       respond_error(fd, 503, "too many requests in flight; try again");
@@ -570,7 +548,7 @@ HS_EXPORT int hs_serve_http(const char *address) {
     } else {
       listener_t opened = *listener; /* the thread may free listener at once */
       if (getsockname(opened.fd, (struct sockaddr *)&bound, &bound_length) != 0 ||
-          (error = start_thread(accept_connections, listener)) != 0) {
+          (error = os_start_thread(accept_connections, listener, 0)) != 0) {
         if (!error) error = errno;
         close(opened.fd);
         free(listener);

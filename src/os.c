@@ -1,10 +1,13 @@
 /* os.c — Linux implementation of os.h: mmap and munmap for address space,
- * madvise to give pages back, /proc for RSS.  No locks, no malloc; callers hold
+ * madvise to give pages back, /proc for RSS, pthread_create for background
+ * threads.  No locks, no malloc (but pthread_create's own); callers hold
  * whatever lock protects their own bookkeeping. */
 #include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -72,4 +75,21 @@ uint64_t os_rss_bytes(void) {
   }
   errno = saved_errno;
   return rss;
+}
+
+int os_start_thread(void *(*fn)(void *), void *arg, size_t stack_bytes) {
+  int saved_errno = errno;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits it */
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  if (stack_bytes) pthread_attr_setstacksize(&attributes, stack_bytes);
+  pthread_t thread;
+  int error = pthread_create(&thread, &attributes, fn, arg);
+  pthread_attr_destroy(&attributes);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved_errno;
+  return error;
 }

@@ -129,13 +129,7 @@ static void (*_Atomic reclaim_hook)(void);
 _Atomic int pageheap_scavenger_wanted;
 _Atomic uint64_t pageheap_limit_epoch;
 
-static uint64_t clock_ns(clockid_t clock) {
-  struct timespec ts = {0, 0};
-  if (clock_gettime(clock, &ts) != 0 && clock != CLOCK_MONOTONIC) return clock_ns(CLOCK_MONOTONIC);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t pageheap_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t pageheap_now_ns(void) { return (uint64_t)os_clock_ns(CLOCK_MONOTONIC); }
 
 /* The time a span freed now starts to be idle, for the idle list: the
  * coarse clock, the time of the last timer tick.  It costs 4 ns in the
@@ -146,7 +140,7 @@ uint64_t pageheap_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
  * keeps time (the test allows 100 ms), and never ahead, so a span can be
  * released that much before it has been idle for scavenger_delay_ms (500
  * by default). */
-static uint64_t idle_stamp_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
+static uint64_t idle_stamp_ns(void) { return (uint64_t)os_clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 /* ---- The idle list: normal free spans by idle_since_ns ---- */
 

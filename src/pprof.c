@@ -5,7 +5,8 @@
  * thread; holds the profile lock only while profile_for_each copies the
  * buckets out, then symbolizes and encodes outside it.
  * May call: profile store (for_each, prof_enter/exit), procmaps, symbolize,
- * gzip, libc (malloc).  See docs/profiles.md for the format choices. */
+ * gzip, os (the clock), libc (malloc).  See docs/profiles.md for the format
+ * choices. */
 #include "pprof.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "gzip.h"
 #include "hsmath.h"
+#include "os.h"
 #include "procmaps.h"
 #include "symbolize.h"
 
@@ -423,9 +425,7 @@ static void encode_profile(builder_t *bd, pb_t *out, hs_prof_kind_t kind, int64_
     pb_uint_nonzero(&scratch, 5, (uint64_t)f->start_line);
     pb_message(out, 5, &scratch);
   }
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  int64_t now_ns = os_clock_ns(CLOCK_REALTIME);
   pb_uint(out, 9, (uint64_t)now_ns);
   if (start_time_ns > 0 && start_time_ns <= now_ns)
     pb_uint(out, 10, (uint64_t)(now_ns - start_time_ns));

@@ -7,7 +7,7 @@
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
- * May call: pprof, profile store, options, base, libc (malloc inside
+ * May call: pprof, profile store, options, os, base, libc (malloc inside
  * prof_enter).  See docs/profiles.md. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include "heapscope.h"
 #include "base.h"
 #include "options.h"
+#include "os.h"
 #include "pprof.h"
 #include "profile.h"
 
@@ -49,12 +50,6 @@ struct prof_snapshot {
   bool failed;
   int64_t time_ns; /* CLOCK_REALTIME when taken */
 };
-
-static int64_t realtime_ns(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
 
 static void snapshot_visit(const prof_bucket_view_t *bucket, void *arg) {
   prof_snapshot_t *snapshot = arg;
@@ -84,7 +79,7 @@ prof_snapshot_t *profwrite_snapshot(void) {
   prof_enter(); /* the copy is the profiler's (and realloc runs under its lock) */
   prof_snapshot_t *snapshot = calloc(1, sizeof *snapshot);
   if (snapshot) {
-    snapshot->time_ns = realtime_ns();
+    snapshot->time_ns = os_clock_ns(CLOCK_REALTIME);
     profile_for_each(snapshot_visit, snapshot);
     if (snapshot->failed) {
       profwrite_snapshot_free(snapshot);
@@ -251,21 +246,15 @@ static void on_profile_signal(int signal_number) {
   errno = saved_errno;
 }
 
-static struct timespec monotonic_now(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return now;
-}
-
 /* Writes the option's profile on each signal request and, with
  * profile_interval_seconds, each time the interval has passed (counted
  * from the last periodic write: a slow write delays the next one, no
  * writes are made up). */
 static void *profile_writer(void *arg) {
+  pthread_setname_np(pthread_self(), "heapscope-prof");
   int seen = (int)(intptr_t)arg;
-  time_t interval = (time_t)hs_options.profile_interval_seconds;
-  struct timespec next = monotonic_now();
-  next.tv_sec += interval;
+  int64_t interval_ns = hs_options.profile_interval_seconds * 1000000000;
+  int64_t next_ns = os_clock_ns(CLOCK_MONOTONIC) + interval_ns;
   for (;;) {
     int now = atomic_load_explicit(&signal_requests, memory_order_acquire);
     if (now != seen) {
@@ -273,40 +262,24 @@ static void *profile_writer(void *arg) {
       if (!atomic_load(&exiting)) write_option_profile();
       continue;
     }
-    struct timespec left = {0, 0}, clock = monotonic_now();
-    if (interval) {
-      int64_t ns = (int64_t)(next.tv_sec - clock.tv_sec) * 1000000000 + (next.tv_nsec - clock.tv_nsec);
-      if (ns <= 0) {
-        if (!atomic_load(&exiting)) write_option_profile();
-        next = monotonic_now();
-        next.tv_sec += interval;
-        continue;
-      }
-      left = (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    int64_t left_ns = next_ns - os_clock_ns(CLOCK_MONOTONIC);
+    if (interval_ns && left_ns <= 0) {
+      if (!atomic_load(&exiting)) write_option_profile();
+      next_ns = os_clock_ns(CLOCK_MONOTONIC) + interval_ns;
+      continue;
     }
-    syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, interval ? &left : NULL, NULL, 0);
+    struct timespec left = {(time_t)(left_ns / 1000000000), (long)(left_ns % 1000000000)};
+    syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, interval_ns ? &left : NULL,
+            NULL, 0);
   }
   return NULL;
 }
 
 static void start_profile_writer(void) {
   prof_enter(); /* the thread's stack and TLS are the profiler's */
-  sigset_t all, old;
-  sigfillset(&all);
-  /* The thread inherits a full mask: process signals go to other threads. */
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t thread;
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
   int seen = atomic_load(&signal_requests);
-  int error = pthread_create(&thread, &attributes, profile_writer, (void *)(intptr_t)seen);
-  pthread_attr_destroy(&attributes);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (error)
+  if (os_start_thread(profile_writer, (void *)(intptr_t)seen, 0) != 0)
     hs_warn("cannot start the profile writer thread: no profiles on a signal or an interval");
-  else
-    pthread_setname_np(thread, "heapscope-prof");
   prof_exit();
 }
 
@@ -316,7 +289,7 @@ void profwrite_fork_child(void) {
 }
 
 void profwrite_start(void) {
-  start_time_ns = realtime_ns();
+  start_time_ns = os_clock_ns(CLOCK_REALTIME);
   start_pid = getpid();
   if (hs_options.profile_signal || hs_options.profile_interval_seconds) start_profile_writer();
   int signal_number = (int)hs_options.profile_signal;

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -213,22 +212,8 @@ void scavenger_start_if_wanted(void) {
     return;
   int expected = THREAD_NOT_STARTED;
   if (!atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING)) return;
-  int saved_errno = errno;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, SCAVENGER_STACK_BYTES);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  /* The thread starts with every signal blocked: the program's signals go
-   * to the program's threads. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t thread;
-  int rc = pthread_create(&thread, &attr, scavenger_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  int rc = os_start_thread(scavenger_main, NULL, SCAVENGER_STACK_BYTES);
   hs_relaxed_store(&thread_state, rc == 0 ? THREAD_RUNNING : THREAD_FAILED);
-  errno = saved_errno;
 }
 
 void scavenger_read_stats(scavenger_stats_t *out) {

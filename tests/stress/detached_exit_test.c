@@ -13,8 +13,9 @@
  * and exit one after another, so that the third and fourth exits overflow
  * the cache; after each exit the main thread reads hs_stats and starts a
  * thread that allocates.  Then a thread that only frees (objects another
- * thread allocated) must keep the counters right, and a thread whose first
- * call frees another thread's object must not get that cache line back.
+ * thread allocated) must get its cache at its 64th free and keep the
+ * counters right, and a thread whose first call frees another thread's
+ * object must not get that cache line back.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -57,11 +58,14 @@ static void *scratch_body(void *arg) {
   return (void *)(intptr_t)near;
 }
 
-/* Frees every object it is handed: a thread whose calls are all frees. */
+/* Frees every object it is handed: a thread whose calls are all frees.
+ * Returns the frees its own counters saw (those after its cache attached). */
 static void *freeing_body(void *arg) {
   void **objects = arg;
   for (int i = 0; objects[i]; i++) free(objects[i]);
-  return NULL;
+  hs_thread_counters_t (*counters)(void) =
+      (hs_thread_counters_t(*)(void))hs_fn("hs_thread_counters");
+  return (void *)(uintptr_t)(counters ? counters().frees : 0);
 }
 
 static void start_detached(pthread_attr_t *attr, void *(*body)(void *), void *arg) {
@@ -106,16 +110,20 @@ int main(void) {
     }
   }
 
-  /* A thread that only frees still gets a cache, and every free counts. */
+  /* A thread that only frees gets its cache at its 64th free (its own
+   * counters count the frees from there on), and every free counts. */
   enum { OBJECTS = 5000 };
   void **objects = calloc(OBJECTS + 1, sizeof *objects);
   for (int i = 0; i < OBJECTS; i++) objects[i] = malloc(48);
   hs_stats_t before = testlib_stats();
   pthread_t thread;
   CHECK(pthread_create(&thread, NULL, freeing_body, objects) == 0);
-  pthread_join(thread, NULL);
+  void *own_frees;
+  pthread_join(thread, &own_frees);
   hs_stats_t after = testlib_stats();
   if (hs_fn("hs_stats")) { /* heapscope loaded */
+    CHECK_MSG((uintptr_t)own_frees == OBJECTS - 63, "the thread's own counters saw %lu frees",
+              (unsigned long)(uintptr_t)own_frees);
     CHECK_MSG(after.frees - before.frees >= OBJECTS, "frees counted %llu of %d",
               (unsigned long long)(after.frees - before.frees), OBJECTS);
     CHECK(after.mallocs - after.frees == after.live_objects);
