@@ -71,14 +71,19 @@ static inline size_t rss_workload_allocate(void **objects, size_t max_objects, s
   return n;
 }
 
-/* Frees objects[0..n) in a random order. */
-static inline void rss_workload_free_shuffled(void **objects, size_t n) {
+/* Puts objects[0..n) in a random order. */
+static inline void rss_workload_shuffle(void **objects, size_t n) {
   for (size_t i = n; i > 1; i--) {
     size_t j = (size_t)(rss_workload_random() % i);
     void *t = objects[i - 1];
     objects[i - 1] = objects[j];
     objects[j] = t;
   }
+}
+
+/* Frees objects[0..n) in a random order. */
+static inline void rss_workload_free_shuffled(void **objects, size_t n) {
+  rss_workload_shuffle(objects, n);
   for (size_t i = 0; i < n; i++) free(objects[i]);
 }
 

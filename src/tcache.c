@@ -108,7 +108,8 @@ static uint64_t exited_mallocs, exited_frees, exited_requested; /* registry_lock
 static _Atomic uint64_t orphan_mallocs, orphan_frees, orphan_requested;
 static _Atomic uint64_t total_capacity_bytes;
 static _Atomic uint64_t total_empty_bytes;    /* kept empty spans, all threads */
-static _Atomic int64_t process_live;          /* published live objects, all threads */
+static _Atomic int64_t process_live;          /* published live objects, all threads,
+                                                 and orphan calls' */
 static _Atomic int64_t process_live_peak;     /* its peak since the last drain */
 static _Atomic int64_t process_tail_below;    /* after a drain: drain again below this */
 static _Atomic int32_t active_caches;         /* registered caches (each may hold an
@@ -636,12 +637,20 @@ void tcache_slow_path_events(tcache_t *tc) {
   if (HS_UNLIKELY(hs_relaxed_load(&pageheap_scavenger_wanted))) scavenger_start_if_wanted();
 }
 
+/* Calls made without a cache count in process_live at once: a consumer
+ * thread's first TCACHE_FREES_BEFORE_ATTACH - 1 frees are orphans, and left
+ * out they would hold the process-wide estimate that much above the truth,
+ * short of a drain its teardown should reach. */
 void tcache_count_orphan_malloc(uint64_t requested_bytes) {
   hs_relaxed_add(&orphan_mallocs, 1);
   hs_relaxed_add(&orphan_requested, requested_bytes);
+  hs_relaxed_add(&process_live, 1);
 }
 
-void tcache_count_orphan_free(void) { hs_relaxed_add(&orphan_frees, 1); }
+void tcache_count_orphan_free(void) {
+  hs_relaxed_add(&orphan_frees, 1);
+  hs_relaxed_add(&process_live, -1);
+}
 
 void tcache_read_totals_locked(tcache_totals_t *out) {
   *out = (tcache_totals_t){0};
