@@ -18,7 +18,7 @@ static const char usage_text[] =
     "usage: heapscope <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run [-o FILE] [--rate BYTES] [--leaks] [--stats] -- CMD [ARGS...]\n"
+    "  run [-o FILE] [--rate BYTES] [--leaks] [--stats] [--http ADDR] -- CMD [ARGS...]\n"
     "                                   run CMD with heapscope as its malloc and profiler;\n"
     "                                   prints the top allocation sites at exit\n"
     "  budget check|ratchet|init ...    gate benchmark output on allocation budgets\n"
@@ -66,12 +66,16 @@ static int add_to_env(const char *name, const char *value, char separator, int f
 }
 
 static const char run_usage[] =
-    "usage: heapscope run [-o FILE] [--rate BYTES] [--leaks] [--stats] -- CMD [ARGS...]\n"
+    "usage: heapscope run [-o FILE] [--rate BYTES] [--leaks] [--stats] [--http ADDR] -- CMD "
+    "[ARGS...]\n"
     "  -o FILE       write the profile to FILE (default heapscope.<pid>.pb.gz; %p is the pid)\n"
     "  --rate BYTES  mean bytes between samples (default 524288; 1 = every allocation)\n"
     "  --leaks       report what is still allocated at exit, by site, and exit 1 if\n"
     "                anything is (samples every allocation unless --rate is given)\n"
-    "  --stats       print the allocator's statistics at exit\n";
+    "  --stats       print the allocator's statistics at exit\n"
+    "  --http ADDR   serve /debug/pprof/heap, /debug/pprof/allocs and /metrics on this\n"
+    "                loopback address (PORT, 127.0.0.1:PORT; 0: any port, printed) from\n"
+    "                CMD's process only, not from the programs it starts\n";
 
 /* Parses a positive decimal byte count; -1 if it is not one. */
 static long long parse_bytes(const char *text) {
@@ -99,7 +103,7 @@ static void expand_pid(const char *pattern, long pid, char *out, size_t size) {
 
 static int command_run(int argc, char **argv) {
   int stats = 0, leaks = 0, i = 0;
-  const char *output = "heapscope.%p.pb.gz";
+  const char *output = "heapscope.%p.pb.gz", *http = NULL;
   long long rate = -1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
@@ -107,13 +111,16 @@ static int command_run(int argc, char **argv) {
       stats = 1;
     } else if (strcmp(argv[i], "--leaks") == 0) {
       leaks = 1;
-    } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--rate") == 0) {
+    } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--rate") == 0 ||
+               strcmp(argv[i], "--http") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "heapscope run: %s needs a value\n%s", argv[i], run_usage);
         return 2;
       }
       if (argv[i][1] == 'o') {
         output = argv[++i];
+      } else if (argv[i][2] == 'h') {
+        http = argv[++i];
       } else if ((rate = parse_bytes(argv[++i])) < 0) {
         fprintf(stderr, "heapscope run: --rate takes a byte count (0 = off, 1 = every "
                         "allocation), not '%s'\n", argv[i]);
@@ -136,6 +143,11 @@ static int command_run(int argc, char **argv) {
   if (!*output || strchr(output, ',')) {
     fprintf(stderr, "heapscope run: -o '%s': the file name must be non-empty and have no ','\n",
             output);
+    return 2;
+  }
+  if (http && (!*http || strchr(http, ',') || strlen(http) > 100)) {
+    fprintf(stderr, "heapscope run: --http '%s': an address such as 6060 or 127.0.0.1:6060\n",
+            http);
     return 2;
   }
   if (leaks && rate < 0) rate = 1;
@@ -166,6 +178,14 @@ static int command_run(int argc, char **argv) {
     return 2;
   }
   if (child == 0) {
+    /* CMD's process serves, whatever it execs into (a wrapper script's
+     * `exec` keeps the pid); the programs it starts do not. */
+    char serve[160];
+    snprintf(serve, sizeof serve, "http=%s,http_pid=%d", http ? http : "", (int)getpid());
+    if (http && add_to_env("HEAPSCOPE", serve, ',', 0) != 0) {
+      perror("heapscope run: setenv");
+      _exit(127);
+    }
     execvp(argv[i], argv + i);
     fprintf(stderr, "heapscope run: cannot run '%s': %s\n", argv[i], strerror(errno));
     _exit(127);

@@ -9,7 +9,11 @@
 #      a daemon that closes heapscope's socket and reuses its number keeps
 #      every connection to its own socket;
 #   2. bad addresses and a port in use: one line, the program runs on;
-#   3. linked: hs_serve_http, EBUSY, EINVAL; a forked child serves its own.
+#   3. linked: hs_serve_http, EBUSY, EINVAL; a forked child serves its own;
+#   4. `heapscope run --http 0 -- sh -c '...; exec PROGRAM'`: the programs
+#      the shell starts load heapscope too, and none of them serves: every
+#      "serving" line names the shell's pid (the program execs into it), and
+#      the last port is the program's; a bad --http value is one line, exit 2.
 set -u
 source "$(dirname "$0")/lib.sh"
 export PPROF_TMPDIR=$tmp # where go tool pprof saves what it fetches
@@ -169,5 +173,29 @@ checks=$((checks + 1))
 expect_match "fork: the parent serves" "$(probe "$port" get /debug/pprof/)" "pid ${pid_of[forked]},"
 expect_match "fork: the child serves" "$(probe "${child_port:-1}" get /debug/pprof/)" "pid $child_pid,"
 stop forked
+
+# ---- 4. heapscope run --http: CMD's process serves, not what it starts ----
+start wrapped "" "$BUILD/heapscope" run --rate 1 --http 0 -o "$tmp/wrapped.pb.gz" -- \
+  sh -c 'for i in 1 2 3; do /bin/true; /bin/cat /dev/null; done; echo "shell $$"; exec "$0"' \
+  "$BUILD/tests/prof/http_sites.plain" || exit 1
+shell_pid=$(awk '$1 == "shell" { print $2 }' "$tmp/wrapped.out")
+servers=$(grep '^heapscope: serving ' "$tmp/wrapped.err")
+checks=$((checks + 1))
+if [ -z "$shell_pid" ] || [ -z "$servers" ] || grep -qv "(pid $shell_pid)\$" <<<"$servers"; then
+  fail "run --http: only the shell's pid ($shell_pid) may serve, got:"
+  sed 's/^/    | /' <<<"$servers" | head -10
+fi
+port=$(tail -1 <<<"$servers" | sed -n 's|^heapscope: serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+expect_match "run --http: the program serves" "$(probe "${port:-1}" get /debug/pprof/)" "pid $shell_pid,"
+expect_match "run --http: its heap" "$("$BUILD/heapscope" top "http://127.0.0.1:${port:-1}/debug/pprof/heap" 2>&1)" \
+  "kept_site"
+stop wrapped
+for bad in '' 'a,b'; do
+  err=$("$BUILD/heapscope" run --http "$bad" -- /bin/true 2>&1)
+  rc=$?
+  checks=$((checks + 1))
+  [ $rc -eq 2 ] || fail "run --http '$bad': exit $rc, want 2"
+  expect_match "run --http '$bad'" "$err" "^heapscope run: --http '$bad': an address such as 6060 or 127.0.0.1:6060\$"
+done
 
 prof_test_done
