@@ -68,7 +68,8 @@ static int add_to_env(const char *name, const char *value, char separator, int f
 static const char run_usage[] =
     "usage: heapscope run [-o FILE] [--rate BYTES] [--leaks] [--stats] [--http ADDR] -- CMD "
     "[ARGS...]\n"
-    "  -o FILE       write the profile to FILE (default heapscope.<pid>.pb.gz; %p is the pid)\n"
+    "  -o FILE       write the profile to FILE (default heapscope.<pid>.pb.gz; %p is the pid);\n"
+    "                the programs CMD starts write FILE.PID unless FILE has %p\n"
     "  --rate BYTES  mean bytes between samples (default 524288; 1 = every allocation)\n"
     "  --leaks       report what is still allocated at exit, by site, and exit 1 if\n"
     "                anything is (samples every allocation unless --rate is given)\n"
@@ -178,11 +179,13 @@ static int command_run(int argc, char **argv) {
     return 2;
   }
   if (child == 0) {
-    /* CMD's process serves, whatever it execs into (a wrapper script's
-     * `exec` keeps the pid); the programs it starts do not. */
-    char serve[160];
-    snprintf(serve, sizeof serve, "http=%s,http_pid=%d", http ? http : "", (int)getpid());
-    if (http && add_to_env("HEAPSCOPE", serve, ',', 0) != 0) {
+    /* CMD's process serves and writes FILE, whatever it execs into (a
+     * wrapper script's `exec` keeps the pid); the programs it starts do
+     * not (they write FILE.PID). */
+    char main_options[160];
+    int n = snprintf(main_options, sizeof main_options, "main_pid=%d", (int)getpid());
+    if (http) snprintf(main_options + n, sizeof main_options - (size_t)n, ",http=%s", http);
+    if (add_to_env("HEAPSCOPE", main_options, ',', 0) != 0) {
       perror("heapscope run: setenv");
       _exit(127);
     }

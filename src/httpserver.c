@@ -6,7 +6,7 @@
  * With ?seconds=N a profile holds the change over the next N seconds (a
  * snapshot, a wait, the difference), as Go's do.
  *
- * Started by the `http` option (in the process `http_pid` names, if set) or
+ * Started by the `http` option (in the process `main_pid` names, if set) or
  * hs_serve_http(); it binds loopback addresses only.  One thread accepts; each connection gets a thread of its
  * own (at most MAX_CONNECTIONS at once, then 503), so a ?seconds=30 request
  * never holds up a scrape.  Every thread here runs inside prof_enter:
@@ -569,7 +569,7 @@ void httpserver_start(void) {
   const char *address = hs_options.http_address;
   if (!address[0]) return;
   /* The other processes a wrapper script runs inherit the option too. */
-  if (hs_options.http_pid != 0 && hs_options.http_pid != getpid()) return;
+  if (hs_options.main_pid != 0 && hs_options.main_pid != getpid()) return;
   char message[200];
   int port = hs_serve_http(address);
   if (port < 0) {

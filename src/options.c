@@ -38,8 +38,9 @@ static const option_spec_t option_table[] = {
     {"http", offsetof(hs_options_t, http_address), TEXT_OPTION, sizeof hs_options.http_address,
      "a loopback address to serve profiles and metrics on: PORT, 127.0.0.1:PORT, "
      "localhost:PORT or [::1]:PORT (port 0: any free port, printed)"},
-    {"http_pid", offsetof(hs_options_t, http_pid), 0, INT32_MAX,
-     "0 (every process serves) or the pid of the one process that serves"},
+    {"main_pid", offsetof(hs_options_t, main_pid), 0, INT32_MAX,
+     "0 (each process is its own main process) or the pid of the one that serves http "
+     "and writes a profile path without %p as named"},
     {"scavenger", offsetof(hs_options_t, scavenger), 0, 1,
      "1 (a background thread returns idle memory) or 0 (the host calls hs_background_step)"},
     {"scavenger_trace", offsetof(hs_options_t, scavenger_trace), 0, 1, "0 or 1"},

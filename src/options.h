@@ -17,7 +17,10 @@ typedef struct hs_options {
   int64_t profile_interval_seconds; /* write profile_path this often (0: never) */
   char profile_path[1024];   /* write a profile here at exit ("": don't) */
   char http_address[64];     /* serve profiles and metrics here ("": don't) */
-  int64_t http_pid;          /* only the process with this pid serves (0: any) */
+  int64_t main_pid;          /* only this process serves http and writes a
+                                profile path without %p as named; the
+                                others add ".PID" (0: each process that
+                                loads heapscope is its own main process) */
   int64_t scavenger;             /* 1: background thread returns idle memory */
   int64_t scavenger_trace;       /* 1: one line per scavenger step on stderr */
   int64_t scavenger_delay_ms;    /* a free page is released after this idle time */

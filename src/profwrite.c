@@ -192,10 +192,13 @@ HS_EXPORT int hs_prof_write(const char *path, hs_prof_kind_t kind) {
 
 /* Expands the profile option into out: %p the pid, %n the count of profiles
  * this process wrote from the option (1, 2, ...), %% a percent sign.  A
- * forked child (no exec) whose template has no %p gets ".PID" appended, so
- * it never overwrites its parent's file.  Returns false if it is too long. */
+ * process other than the main one (a forked child, or a program the main
+ * one ran, with main_pid) whose template has no %p gets ".PID" appended, so
+ * it never overwrites the main process's file.  Returns false if it is too
+ * long. */
 static bool expand_path(const char *template, char *out, size_t size) {
   pid_t pid = getpid();
+  pid_t main_pid = hs_options.main_pid ? (pid_t)hs_options.main_pid : start_pid;
   bool has_pid = false;
   size_t at = 0;
   for (const char *s = template; *s && at < size; s++) {
@@ -215,7 +218,7 @@ static bool expand_path(const char *template, char *out, size_t size) {
     }
     at += (size_t)wrote;
   }
-  if (at < size && !has_pid && pid != start_pid)
+  if (at < size && !has_pid && pid != main_pid)
     at += (size_t)snprintf(out + at, size - at, ".%d", (int)pid);
   if (at >= size) return false;
   out[at] = 0;

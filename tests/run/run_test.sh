@@ -5,7 +5,10 @@
 #  2. labels: -tagfocus selects each tenant, and the view splits are right;
 #  3. --leaks: exit 1 and the leaking site named; exit 0 for a clean run;
 #  4. python3 (Debian's, no frame pointers): the top samples' stacks reach
-#     through libpython to libc's start code, ≥ 5 symbolized frames.
+#     through libpython to libc's start code, ≥ 5 symbolized frames;
+#  5. -o FILE is CMD's profile: a shell that starts a late program in the
+#     background and execs the profiled one; the late programs (sleep,
+#     /bin/true) exit after it and write FILE.PID, not over FILE.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -84,6 +87,19 @@ grep -Eq 'Py[A-Za-z_]+' "$work/py.top" || fail "python3's top stack has no libpy
 grep -Eq '__libc_start_main|__libc_start_call_main' "$work/py.top" ||
   fail "python3's top stack does not reach libc's start code"
 [ $failures -eq $before ] && ok "python3: top stack has $named symbolized frames, through libpython to libc"
+
+# 5. Programs CMD starts keep off CMD's profile file.
+before=$failures
+"$HEAPSCOPE" run -o "$work/main.pb.gz" --rate 4096 -- \
+  sh -c '(sleep 0.5; exec /bin/true) & exec "$0"' "$work/sites" >/dev/null 2>"$work/main.err" ||
+  fail "heapscope run through sh failed: $(tail -3 "$work/main.err")"
+for _ in $(seq 50); do [ "$(ls "$work"/main.pb.gz.* 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+sleep 0.2 # the last one's rename
+others=$(ls "$work"/main.pb.gz.* 2>/dev/null | wc -l)
+[ "$others" -eq 2 ] || fail "want main.pb.gz.PID from sleep and /bin/true, found $others"
+"$HEAPSCOPE" top "$work/main.pb.gz" 2>&1 | grep -q " make_leak\$" ||
+  fail "main.pb.gz is not the profiled program's (no make_leak): $("$HEAPSCOPE" top "$work/main.pb.gz" 2>&1 | head -5)"
+[ $failures -eq $before ] && ok "-o FILE: the programs the command starts write FILE.PID"
 
 if [ $failures -gt 0 ]; then echo "run_test: $failures failures"; exit 1; fi
 echo "PASS run_test"
