@@ -347,6 +347,8 @@ static void test_options(void) {
   longer[sizeof longer - 1] = 0;
   memcpy(longer, "profile=", 8);
   CHECK(options_parse(longer, &o) == 1 && o.profile_path[0] == 0);
+  CHECK(options_parse("main_pid=4242", &o) == 0 && o.main_pid == 4242);
+  CHECK(options_parse("main_pid=-1", &o) == 1 && o.main_pid == 4242);
 }
 
 int main(void) {
