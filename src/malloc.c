@@ -667,6 +667,7 @@ __attribute__((constructor)) static void heapscope_start(void) {
    * outside any malloc, rather than inside the first sample. */
   if (sampler_rate() > 0) unwind_warm_up();
   profwrite_start();
+  if (hs_options.profile_at_limit) pageheap_set_limit_hook(profwrite_limit_reached);
   httpserver_start();
 }
 

@@ -35,6 +35,8 @@ static const option_spec_t option_table[] = {
      "0 (none) or a signal number 1..64, e.g. 12 for SIGUSR2"},
     {"profile_interval_seconds", offsetof(hs_options_t, profile_interval_seconds), 0, 604800,
      "0 (none) or seconds between profiles written to the profile path, up to 604800"},
+    {"profile_at_limit", offsetof(hs_options_t, profile_at_limit), 0, 1,
+     "0 or 1 (write a profile when the heap reaches memory_limit_bytes, at most once a minute)"},
     {"http", offsetof(hs_options_t, http_address), TEXT_OPTION, sizeof hs_options.http_address,
      "a loopback address to serve profiles and metrics on: PORT, 127.0.0.1:PORT, "
      "localhost:PORT or [::1]:PORT (port 0: any free port, printed)"},

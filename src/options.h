@@ -15,6 +15,8 @@ typedef struct hs_options {
   int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */
   int64_t profile_signal;    /* write profile_path on this signal (0: none) */
   int64_t profile_interval_seconds; /* write profile_path this often (0: never) */
+  int64_t profile_at_limit;  /* write profile_path when the heap reaches the
+                                memory limit (then at most once a minute) */
   char profile_path[1024];   /* write a profile here at exit ("": don't) */
   char http_address[64];     /* serve profiles and metrics here ("": don't) */
   int64_t main_pid;          /* only this process serves http and writes a

@@ -126,6 +126,7 @@ static _Atomic int drain_pending;  /* set under pageheap_lock, read without */
  * (read live, so it is right however start-up was ordered). */
 static _Atomic uint64_t limit_bytes = UINT64_MAX;
 static void (*_Atomic reclaim_hook)(void);
+static void (*_Atomic limit_hook)(void);
 _Atomic int pageheap_scavenger_wanted;
 _Atomic uint64_t pageheap_limit_epoch;
 
@@ -614,6 +615,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
   size_t search = pages + align_pages - 1;
   span_t *span = NULL;
   void (*hook)(void) = state == SPAN_LARGE ? atomic_load_explicit(&reclaim_hook, memory_order_acquire) : NULL;
+  uint64_t limit_epoch = hs_relaxed_load(&pageheap_limit_epoch);
   for (int attempt = 0; attempt < 2 && !span; attempt++) {
     bool may_retry = hook && attempt == 0;
     hs_lock(&pageheap_lock);
@@ -652,6 +654,10 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     hs_unlock(&pageheap_lock);
     if (span || !refused || !may_retry) break;
     hook(); /* no lock held: give cached objects back, then try once more */
+  }
+  if (HS_UNLIKELY(hs_relaxed_load(&pageheap_limit_epoch) != limit_epoch)) {
+    void (*reached)(void) = atomic_load_explicit(&limit_hook, memory_order_acquire);
+    if (reached) reached();
   }
   if (!span) errno = ENOMEM;
   return span;
@@ -845,6 +851,9 @@ uint64_t pageheap_limit(void) {
 bool pageheap_limit_is_hard(void) { return hs_options.memory_limit_mode == 1; }
 void pageheap_set_reclaim_hook(void (*hook)(void)) {
   atomic_store_explicit(&reclaim_hook, hook, memory_order_release);
+}
+void pageheap_set_limit_hook(void (*hook)(void)) {
+  atomic_store_explicit(&limit_hook, hook, memory_order_release);
 }
 
 void pageheap_read_stats(pageheap_stats_t *out) {

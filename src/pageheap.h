@@ -77,6 +77,10 @@ bool pageheap_limit_is_hard(void);
  * limit, to give idle cached objects back before the allocation is refused
  * (hard) or counted as an overrun (soft); set once by the scavenger. */
 void pageheap_set_reclaim_hook(void (*hook)(void));
+/* Called (no lock held) after an allocation found the heap at the memory
+ * limit (pageheap_limit_epoch moved); it must not allocate.  Set once at
+ * start-up, for profile_at_limit. */
+void pageheap_set_limit_hook(void (*hook)(void));
 
 /* Set once the heap's footprint passed the size where a background
  * scavenger pays off (or half the memory limit); read without a lock. */

@@ -27,6 +27,10 @@ int pprof_write_buckets(int fd, hs_prof_kind_t kind, int64_t rate_bytes,
 void profwrite_start(void);
 void profwrite_exit(void);
 void profwrite_fork_child(void);
+/* The heap reached the memory limit (pageheap's limit hook, profile_at_limit):
+ * asks the writer thread for a profile, at most once a minute; no lock, no
+ * allocation. */
+void profwrite_limit_reached(void);
 
 /* The change since a moment (the HTTP endpoint's ?seconds=N, like Go's
  * delta profiles): a snapshot copies every bucket's totals; a profile

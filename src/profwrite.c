@@ -1,9 +1,11 @@
 /* profwrite.c — the ways a profile gets written: on demand (hs_prof_write,
  * hs_prof_write_fd), at exit (HEAPSCOPE=profile=PATH), on a signal
  * (profile_signal=N: the handler only bumps a futex word; a writer thread
- * blocked on it writes) or an interval (profile_interval_seconds=N: the
- * same thread's wait times out), and as the change since a snapshot (the
- * HTTP endpoint's ?seconds=N).  write_lock serializes writers and is the
+ * blocked on it writes), an interval (profile_interval_seconds=N: the
+ * same thread's wait times out) or the memory limit (profile_at_limit=1:
+ * the allocation that finds the heap at the limit bumps the word, at most
+ * once a minute), and as the change since a snapshot (the HTTP endpoint's
+ * ?seconds=N).  write_lock serializes writers and is the
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
@@ -31,7 +33,10 @@
 static hs_lock_t write_lock;
 static int64_t start_time_ns;   /* CLOCK_REALTIME at start-up: duration_nanos */
 static pid_t start_pid;         /* the process that read the options */
-static _Atomic int signal_requests; /* bumped by the signal handler */
+static _Atomic int signal_requests; /* bumped by the signal handler and
+                                       profwrite_limit_reached */
+static _Atomic int64_t limit_profile_ns; /* CLOCK_MONOTONIC of the last
+                                            profile_at_limit request (0: none) */
 static _Atomic int exiting;     /* the exit profile is written: write no more */
 static _Atomic uint64_t option_profile_count; /* %n */
 
@@ -241,15 +246,38 @@ static void write_option_profile(void) {
   prof_exit();
 }
 
-static void on_profile_signal(int signal_number) {
-  /* Async-signal-safe: one atomic add and one futex wake, nothing else. */
+/* Async-signal-safe and allocation-free: one atomic add and one futex
+ * wake, nothing else. */
+static void request_profile(void) {
   int saved_errno = errno;
   atomic_fetch_add_explicit(&signal_requests, 1, memory_order_release);
   syscall(SYS_futex, &signal_requests, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   errno = saved_errno;
 }
 
-/* Writes the option's profile on each signal request and, with
+static void on_profile_signal(int signal_number) {
+  (void)signal_number;
+  request_profile();
+}
+
+/* A program at its memory limit finds it on allocation after allocation:
+ * the first asks for a profile, then one a minute at most. */
+#define PROFILE_AT_LIMIT_MIN_NS ((int64_t)60 * 1000000000)
+
+void profwrite_limit_reached(void) {
+  int64_t now = os_clock_ns(CLOCK_MONOTONIC);
+  int64_t last = atomic_load_explicit(&limit_profile_ns, memory_order_relaxed);
+  if (last != 0 && now - last < PROFILE_AT_LIMIT_MIN_NS) return;
+  if (!atomic_compare_exchange_strong(&limit_profile_ns, &last, now)) return;
+  request_profile();
+}
+
+static bool writer_wanted(void) {
+  return hs_options.profile_signal || hs_options.profile_interval_seconds ||
+         hs_options.profile_at_limit;
+}
+
+/* Writes the option's profile on each request (signal, memory limit) and, with
  * profile_interval_seconds, each time the interval has passed (counted
  * from the last periodic write: a slow write delays the next one, no
  * writes are made up). */
@@ -288,13 +316,13 @@ static void start_profile_writer(void) {
 
 void profwrite_fork_child(void) {
   hs_lock_reset(&write_lock);
-  if (hs_options.profile_signal || hs_options.profile_interval_seconds) start_profile_writer();
+  if (writer_wanted()) start_profile_writer();
 }
 
 void profwrite_start(void) {
   start_time_ns = os_clock_ns(CLOCK_REALTIME);
   start_pid = getpid();
-  if (hs_options.profile_signal || hs_options.profile_interval_seconds) start_profile_writer();
+  if (writer_wanted()) start_profile_writer();
   int signal_number = (int)hs_options.profile_signal;
   if (!signal_number) return;
   struct sigaction action;

@@ -7,6 +7,8 @@
  *   alloc_sites forksignal N F  the same in a forked child, for F.CHILDPID
  *   alloc_sites write F       hs_prof_write(F, allocs) on demand
  *   alloc_sites wait F        wait until file F exists (profile_interval_seconds)
+ *   alloc_sites limit F       allocate 40 MiB from limit_site, wait until file
+ *                            F exists (profile_at_limit), free them
  * Built -O1 -g -fomit-frame-pointer (see the Makefile). */
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +39,11 @@ static NOINLINE void churn_site(void) {
   }
 }
 
+/* 40 blocks of 1 MiB, kept. */
+static NOINLINE void limit_site(void **blocks) {
+  for (int i = 0; i < 40; i++) blocks[i] = malloc(1 << 20);
+}
+
 static NOINLINE void child_site(void) {
   for (int i = 0; i < 8; i++) sink = malloc(50000);
 }
@@ -61,7 +68,8 @@ static bool signal_and_wait(int signal_number, const char *path) {
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr,
-            "usage: alloc_sites exit|fork|signal N FILE|forksignal N FILE|write FILE|wait FILE\n");
+            "usage: alloc_sites exit|fork|signal N FILE|forksignal N FILE|write FILE|wait FILE|"
+            "limit FILE\n");
     return 2;
   }
   void **kept = kept_site();
@@ -94,6 +102,12 @@ int main(int argc, char **argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
   } else if (strcmp(argv[1], "wait") == 0 && argc == 3) {
     if (!wait_for(argv[2])) return 1;
+  } else if (strcmp(argv[1], "limit") == 0 && argc == 3) {
+    void *blocks[40];
+    limit_site(blocks);
+    bool written = wait_for(argv[2]);
+    for (int i = 0; i < 40; i++) free(blocks[i]);
+    if (!written) return 1;
   } else if (strcmp(argv[1], "write") == 0 && argc == 3) {
     int (*write_profile)(const char *, hs_prof_kind_t) = hs_fn("hs_prof_write");
     if (!write_profile || write_profile(argv[2], HS_PROF_ALLOCS) != 0) {

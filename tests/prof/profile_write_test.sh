@@ -2,7 +2,8 @@
 # profile_write_test.sh — the ways a profile gets written, on alloc_sites
 # both preloaded (.plain + LD_PRELOAD) and linked: at exit (profile=PATH,
 # %p → pid), per forked child, on a signal (profile_signal=N), every N
-# seconds (profile_interval_seconds=N), on demand
+# seconds (profile_interval_seconds=N), at the memory limit
+# (profile_at_limit=1), on demand
 # (hs_prof_write); no temporary file is ever left; bad options give one
 # line and the program carries on.  Profiles are read with go tool pprof.
 set -u
@@ -60,6 +61,16 @@ for variant in preload linked; do
     "$prog" wait "$dir/int.2.pb.gz"
   check "$variant: interval profile has kept_site" has_site "$dir/int.1.pb.gz" kept_site
   check "$variant: exit after intervals" test -s "$dir/int.3.pb.gz"
+
+  # At the memory limit: 40 MiB against a soft limit of 16 MiB reach it on
+  # each of the last ~24 allocations, and one profile is written (lim.1,
+  # while the program waits for it; then one a minute at most); the exit
+  # profile is lim.2.
+  check "$variant: at the limit" run HEAPSCOPE="profile=$dir/lim.%n.pb.gz,profile_at_limit=1,memory_limit_bytes=16M,sample_rate_bytes=1" \
+    "$prog" limit "$dir/lim.1.pb.gz"
+  check "$variant: limit profile has limit_site" has_site "$dir/lim.1.pb.gz" limit_site
+  check "$variant: exit after the limit profile" test -s "$dir/lim.2.pb.gz"
+  check "$variant: one limit profile" test ! -e "$dir/lim.3.pb.gz"
 
   # On demand.
   check "$variant: hs_prof_write" run HEAPSCOPE=sample_rate_bytes=1 "$prog" write "$dir/demand.pb.gz"
