@@ -668,6 +668,7 @@ __attribute__((constructor)) static void heapscope_start(void) {
   if (sampler_rate() > 0) unwind_warm_up();
   profwrite_start();
   if (hs_options.profile_at_limit) pageheap_set_limit_hook(profwrite_limit_reached);
+  if (hs_options.peak_profile_path[0]) pageheap_set_peak_hook(profwrite_peak_reached);
   httpserver_start();
 }
 

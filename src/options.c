@@ -37,6 +37,9 @@ static const option_spec_t option_table[] = {
      "0 (none) or seconds between profiles written to the profile path, up to 604800"},
     {"profile_at_limit", offsetof(hs_options_t, profile_at_limit), 0, 1,
      "0 or 1 (write a profile when the heap reaches memory_limit_bytes, at most once a minute)"},
+    {"peak_profile", offsetof(hs_options_t, peak_profile_path), TEXT_OPTION,
+     sizeof hs_options.peak_profile_path,
+     "a file path without commas, %p for the pid (replaced at each new peak of the heap)"},
     {"http", offsetof(hs_options_t, http_address), TEXT_OPTION, sizeof hs_options.http_address,
      "a loopback address to serve profiles and metrics on: PORT, 127.0.0.1:PORT, "
      "localhost:PORT or [::1]:PORT (port 0: any free port, printed)"},

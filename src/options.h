@@ -18,6 +18,8 @@ typedef struct hs_options {
   int64_t profile_at_limit;  /* write profile_path when the heap reaches the
                                 memory limit (then at most once a minute) */
   char profile_path[1024];   /* write a profile here at exit ("": don't) */
+  char peak_profile_path[1024]; /* replace this profile at each new peak of
+                                   the heap's pages in use ("": don't) */
   char http_address[64];     /* serve profiles and metrics here ("": don't) */
   int64_t main_pid;          /* only this process serves http and writes a
                                 profile path without %p as named; the

@@ -127,6 +127,13 @@ static _Atomic int drain_pending;  /* set under pageheap_lock, read without */
 static _Atomic uint64_t limit_bytes = UINT64_MAX;
 static void (*_Atomic reclaim_hook)(void);
 static void (*_Atomic limit_hook)(void);
+static void (*_Atomic peak_hook)(void);
+/* The pages in use at which peak_hook is next called: each call raises it
+ * to an eighth above the pages in use then (UINT64_MAX: no hook).  Guarded
+ * by pageheap_lock. */
+static uint64_t peak_next_bytes = UINT64_MAX;
+#define PAGEHEAP_PEAK_FIRST_BYTES ((uint64_t)1 << 20)
+#define PAGEHEAP_PEAK_STEP_FRACTION 8
 _Atomic int pageheap_scavenger_wanted;
 _Atomic uint64_t pageheap_limit_epoch;
 
@@ -604,11 +611,21 @@ static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
   return true;
 }
 
-/* After the heap's pages in use grew: the peaks a drain is measured from. */
-static void note_peaks_locked(void) {
+/* After the heap's pages in use grew: the peaks a drain is measured from.
+ * Returns whether they passed peak_next_bytes (the caller then calls
+ * peak_hook, without the lock). */
+static bool note_peaks_locked(void) {
   uint64_t in_use = totals.sys_bytes - totals.free_bytes;
   if (in_use > inuse_peak_bytes) inuse_peak_bytes = in_use;
   if (totals.large_bytes > large_peak_bytes) large_peak_bytes = totals.large_bytes;
+  if (HS_LIKELY(in_use < peak_next_bytes)) return false;
+  peak_next_bytes = in_use + in_use / PAGEHEAP_PEAK_STEP_FRACTION;
+  return true;
+}
+
+static void call_peak_hook(void) {
+  void (*hook)(void) = atomic_load_explicit(&peak_hook, memory_order_acquire);
+  if (hook) hook();
 }
 
 span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t size_class) {
@@ -616,6 +633,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
   span_t *span = NULL;
   void (*hook)(void) = state == SPAN_LARGE ? atomic_load_explicit(&reclaim_hook, memory_order_acquire) : NULL;
   uint64_t limit_epoch = hs_relaxed_load(&pageheap_limit_epoch);
+  bool new_peak = false;
   for (int attempt = 0; attempt < 2 && !span; attempt++) {
     bool may_retry = hook && attempt == 0;
     hs_lock(&pageheap_lock);
@@ -649,7 +667,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
         span->requested_bytes = (uint64_t)pages << HS_PAGE_SHIFT; /* until the caller sets it */
         span_list_push_front(&large_spans, span);
       }
-      note_peaks_locked();
+      new_peak = note_peaks_locked();
     }
     hs_unlock(&pageheap_lock);
     if (span || !refused || !may_retry) break;
@@ -659,6 +677,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
     void (*reached)(void) = atomic_load_explicit(&limit_hook, memory_order_acquire);
     if (reached) reached();
   }
+  if (HS_UNLIKELY(new_peak)) call_peak_hook();
   if (!span) errno = ENOMEM;
   return span;
 }
@@ -743,7 +762,7 @@ void pageheap_release_if_drained(void) {
 void pageheap_free(span_t *span) { pageheap_free_idle_since(span, idle_stamp_ns()); }
 
 bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
-  bool grown = false;
+  bool grown = false, new_peak = false;
   hs_lock(&pageheap_lock);
   size_t need = new_pages - span->page_count;
   span_t *right = span_at_page(span->first_page + span->page_count);
@@ -756,12 +775,13 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
       pagemap_set_ends_locked(span);
       totals.large_bytes += (uint64_t)need << HS_PAGE_SHIFT;
       if (right->released) regrown_bytes += (uint64_t)need << HS_PAGE_SHIFT;
-      note_peaks_locked();
+      new_peak = note_peaks_locked();
       drop_record_locked(taken);
       grown = true;
     }
   }
   hs_unlock(&pageheap_lock);
+  if (HS_UNLIKELY(new_peak)) call_peak_hook();
   return grown;
 }
 
@@ -854,6 +874,13 @@ void pageheap_set_reclaim_hook(void (*hook)(void)) {
 }
 void pageheap_set_limit_hook(void (*hook)(void)) {
   atomic_store_explicit(&limit_hook, hook, memory_order_release);
+}
+void pageheap_set_peak_hook(void (*hook)(void)) {
+  hs_lock(&pageheap_lock);
+  atomic_store_explicit(&peak_hook, hook, memory_order_release);
+  uint64_t in_use = totals.sys_bytes - totals.free_bytes;
+  peak_next_bytes = HS_MAX(PAGEHEAP_PEAK_FIRST_BYTES, in_use + in_use / PAGEHEAP_PEAK_STEP_FRACTION);
+  hs_unlock(&pageheap_lock);
 }
 
 void pageheap_read_stats(pageheap_stats_t *out) {

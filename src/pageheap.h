@@ -81,6 +81,10 @@ void pageheap_set_reclaim_hook(void (*hook)(void));
  * limit (pageheap_limit_epoch moved); it must not allocate.  Set once at
  * start-up, for profile_at_limit. */
 void pageheap_set_limit_hook(void (*hook)(void));
+/* Called (no lock held) each time the heap's pages in use pass an eighth
+ * above the level of the previous call, from 1 MiB; it must not allocate.
+ * Set once at start-up, for peak_profile. */
+void pageheap_set_peak_hook(void (*hook)(void));
 
 /* Set once the heap's footprint passed the size where a background
  * scavenger pays off (or half the memory limit); read without a lock. */

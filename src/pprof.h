@@ -31,6 +31,10 @@ void profwrite_fork_child(void);
  * asks the writer thread for a profile, at most once a minute; no lock, no
  * allocation. */
 void profwrite_limit_reached(void);
+/* The heap's pages in use passed their high-water mark (pageheap's peak
+ * hook, peak_profile=PATH): asks the writer thread to replace PATH; no lock,
+ * no allocation. */
+void profwrite_peak_reached(void);
 
 /* The change since a moment (the HTTP endpoint's ?seconds=N, like Go's
  * delta profiles): a snapshot copies every bucket's totals; a profile

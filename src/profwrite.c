@@ -4,8 +4,10 @@
  * blocked on it writes), an interval (profile_interval_seconds=N: the
  * same thread's wait times out) or the memory limit (profile_at_limit=1:
  * the allocation that finds the heap at the limit bumps the word, at most
- * once a minute), and as the change since a snapshot (the HTTP endpoint's
- * ?seconds=N).  write_lock serializes writers and is the
+ * once a minute); at the heap's peak (peak_profile=PATH: the same thread
+ * replaces PATH each time the heap's pages in use pass their high-water
+ * mark by an eighth); and as the change since a snapshot (the HTTP
+ * endpoint's ?seconds=N).  write_lock serializes writers and is the
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
@@ -33,8 +35,11 @@
 static hs_lock_t write_lock;
 static int64_t start_time_ns;   /* CLOCK_REALTIME at start-up: duration_nanos */
 static pid_t start_pid;         /* the process that read the options */
-static _Atomic int signal_requests; /* bumped by the signal handler and
-                                       profwrite_limit_reached */
+static _Atomic int writer_wakeups;  /* the writer's futex word: bumped by
+                                       every request (signal, limit, peak) */
+static _Atomic int option_requests; /* signal, limit: write the profile option */
+static _Atomic int peak_requests;   /* profwrite_peak_reached */
+static _Atomic int writer_busy;     /* the writer thread is writing (exit waits) */
 static _Atomic int64_t limit_profile_ns; /* CLOCK_MONOTONIC of the last
                                             profile_at_limit request (0: none) */
 static _Atomic int exiting;     /* the exit profile is written: write no more */
@@ -246,14 +251,17 @@ static void write_option_profile(void) {
   prof_exit();
 }
 
-/* Async-signal-safe and allocation-free: one atomic add and one futex
+/* Async-signal-safe and allocation-free: two atomic adds and one futex
  * wake, nothing else. */
-static void request_profile(void) {
+static void request_write(_Atomic int *requests) {
   int saved_errno = errno;
-  atomic_fetch_add_explicit(&signal_requests, 1, memory_order_release);
-  syscall(SYS_futex, &signal_requests, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  atomic_fetch_add_explicit(requests, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&writer_wakeups, 1, memory_order_release);
+  syscall(SYS_futex, &writer_wakeups, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   errno = saved_errno;
 }
+
+static void request_profile(void) { request_write(&option_requests); }
 
 static void on_profile_signal(int signal_number) {
   (void)signal_number;
@@ -272,35 +280,81 @@ void profwrite_limit_reached(void) {
   request_profile();
 }
 
-static bool writer_wanted(void) {
-  return hs_options.profile_signal || hs_options.profile_interval_seconds ||
-         hs_options.profile_at_limit;
+void profwrite_peak_reached(void) { request_write(&peak_requests); }
+
+static void write_peak_profile(void) {
+  prof_enter();
+  char path[sizeof hs_options.peak_profile_path + 64];
+  if (!expand_path(hs_options.peak_profile_path, path, sizeof path)) {
+    hs_warn("peak_profile path too long after expanding %p; no profile written");
+  } else if (hs_prof_write(path, HS_PROF_HEAP) != 0) {
+    char message[sizeof path + 200];
+    snprintf(message, sizeof message, "cannot write peak profile %s: %s", path, strerror(errno));
+    hs_warn(message);
+  }
+  prof_exit();
 }
 
-/* Writes the option's profile on each request (signal, memory limit) and, with
+/* The writer thread's writes are bracketed so that exit can wait for one in
+ * flight (a program that exits as its heap peaks would otherwise leave the
+ * temporary file); writer_busy then exiting, exiting then writer_busy, both
+ * sequentially consistent: one side sees the other. */
+static bool begin_background_write(void) {
+  atomic_store(&writer_busy, 1);
+  if (!atomic_load(&exiting)) return true;
+  atomic_store(&writer_busy, 0);
+  return false;
+}
+
+static void end_background_write(void) { atomic_store(&writer_busy, 0); }
+
+static bool writer_wanted(void) {
+  return hs_options.profile_signal || hs_options.profile_interval_seconds ||
+         hs_options.profile_at_limit || hs_options.peak_profile_path[0];
+}
+
+/* Writes the peak profile on each peak request, the option's profile on
+ * each other request (signal, memory limit) and, with
  * profile_interval_seconds, each time the interval has passed (counted
  * from the last periodic write: a slow write delays the next one, no
- * writes are made up). */
+ * writes are made up).  Requests that come during a write merge into one
+ * more write. */
 static void *profile_writer(void *arg) {
   pthread_setname_np(pthread_self(), "heapscope-prof");
-  int seen = (int)(intptr_t)arg;
+  const int *seen_at_start = arg;
+  int options_seen = seen_at_start[0], peaks_seen = seen_at_start[1];
   int64_t interval_ns = hs_options.profile_interval_seconds * 1000000000;
   int64_t next_ns = os_clock_ns(CLOCK_MONOTONIC) + interval_ns;
   for (;;) {
-    int now = atomic_load_explicit(&signal_requests, memory_order_acquire);
-    if (now != seen) {
-      seen = now;
-      if (!atomic_load(&exiting)) write_option_profile();
+    /* Read before the counters: a request after this read changes it, and
+     * the wait below then returns at once. */
+    int wakeups = atomic_load_explicit(&writer_wakeups, memory_order_acquire);
+    int peaks = atomic_load_explicit(&peak_requests, memory_order_relaxed);
+    int options = atomic_load_explicit(&option_requests, memory_order_relaxed);
+    if (peaks != peaks_seen || options != options_seen) {
+      if (peaks != peaks_seen && begin_background_write()) {
+        write_peak_profile();
+        end_background_write();
+      }
+      if (options != options_seen && begin_background_write()) {
+        write_option_profile();
+        end_background_write();
+      }
+      peaks_seen = peaks;
+      options_seen = options;
       continue;
     }
     int64_t left_ns = next_ns - os_clock_ns(CLOCK_MONOTONIC);
     if (interval_ns && left_ns <= 0) {
-      if (!atomic_load(&exiting)) write_option_profile();
+      if (begin_background_write()) {
+        write_option_profile();
+        end_background_write();
+      }
       next_ns = os_clock_ns(CLOCK_MONOTONIC) + interval_ns;
       continue;
     }
     struct timespec left = {(time_t)(left_ns / 1000000000), (long)(left_ns % 1000000000)};
-    syscall(SYS_futex, &signal_requests, FUTEX_WAIT_PRIVATE, seen, interval_ns ? &left : NULL,
+    syscall(SYS_futex, &writer_wakeups, FUTEX_WAIT_PRIVATE, wakeups, interval_ns ? &left : NULL,
             NULL, 0);
   }
   return NULL;
@@ -308,8 +362,11 @@ static void *profile_writer(void *arg) {
 
 static void start_profile_writer(void) {
   prof_enter(); /* the thread's stack and TLS are the profiler's */
-  int seen = atomic_load(&signal_requests);
-  if (os_start_thread(profile_writer, (void *)(intptr_t)seen, 0) != 0)
+  /* Counted before the thread starts: a request meanwhile is not lost. */
+  static int seen_at_start[2];
+  seen_at_start[0] = atomic_load(&option_requests);
+  seen_at_start[1] = atomic_load(&peak_requests);
+  if (os_start_thread(profile_writer, seen_at_start, 0) != 0)
     hs_warn("cannot start the profile writer thread: no profiles on a signal or an interval");
   prof_exit();
 }
@@ -339,7 +396,11 @@ void profwrite_start(void) {
 }
 
 void profwrite_exit(void) {
-  if (!hs_options.profile_path[0]) return;
   atomic_store(&exiting, 1);
-  write_option_profile();
+  /* A write of the writer thread in flight ends first (up to 10 s). */
+  for (int i = 0; i < 10000 && atomic_load(&writer_busy); i++) {
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
+  }
+  if (hs_options.profile_path[0]) write_option_profile();
 }

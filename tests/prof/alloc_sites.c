@@ -9,6 +9,10 @@
  *   alloc_sites wait F        wait until file F exists (profile_interval_seconds)
  *   alloc_sites limit F       allocate 40 MiB from limit_site, wait until file
  *                            F exists (profile_at_limit), free them
+ *   alloc_sites peak F        allocate 8 MiB from limit_site, wait until file
+ *                            F exists and 1 s more, 32 MiB more from
+ *                            limit_site, wait 2 s (peak_profile), free them,
+ *                            keep 4 MiB from after_peak_site, and exit
  * Built -O1 -g -fomit-frame-pointer (see the Makefile). */
 #include <signal.h>
 #include <stdio.h>
@@ -39,9 +43,14 @@ static NOINLINE void churn_site(void) {
   }
 }
 
-/* 40 blocks of 1 MiB, kept. */
-static NOINLINE void limit_site(void **blocks) {
-  for (int i = 0; i < 40; i++) blocks[i] = malloc(1 << 20);
+/* `count` blocks of 1 MiB, kept. */
+static NOINLINE void limit_site(void **blocks, int count) {
+  for (int i = 0; i < count; i++) blocks[i] = malloc(1 << 20);
+}
+
+/* 4 blocks of 1 MiB, kept. */
+static NOINLINE void after_peak_site(void **blocks) {
+  for (int i = 0; i < 4; i++) blocks[i] = malloc(1 << 20);
 }
 
 static NOINLINE void child_site(void) {
@@ -69,7 +78,7 @@ int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr,
             "usage: alloc_sites exit|fork|signal N FILE|forksignal N FILE|write FILE|wait FILE|"
-            "limit FILE\n");
+            "limit FILE|peak FILE\n");
     return 2;
   }
   void **kept = kept_site();
@@ -102,9 +111,22 @@ int main(int argc, char **argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
   } else if (strcmp(argv[1], "wait") == 0 && argc == 3) {
     if (!wait_for(argv[2])) return 1;
+  } else if (strcmp(argv[1], "peak") == 0 && argc == 3) {
+    void *blocks[40];
+    limit_site(blocks, 8);
+    bool written = wait_for(argv[2]);
+    struct timespec second = {1, 0}, hold = {2, 0};
+    nanosleep(&second, NULL); /* a peak profile of 8 MiB is written by now */
+    limit_site(blocks + 8, 32);
+    nanosleep(&hold, NULL); /* and one of 40 MiB */
+    for (int i = 0; i < 40; i++) free(blocks[i]);
+    static void *after[4];
+    after_peak_site(after);
+    sink = after;
+    if (!written) return 1;
   } else if (strcmp(argv[1], "limit") == 0 && argc == 3) {
     void *blocks[40];
-    limit_site(blocks);
+    limit_site(blocks, 40);
     bool written = wait_for(argv[2]);
     for (int i = 0; i < 40; i++) free(blocks[i]);
     if (!written) return 1;

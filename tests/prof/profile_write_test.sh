@@ -3,7 +3,7 @@
 # both preloaded (.plain + LD_PRELOAD) and linked: at exit (profile=PATH,
 # %p → pid), per forked child, on a signal (profile_signal=N), every N
 # seconds (profile_interval_seconds=N), at the memory limit
-# (profile_at_limit=1), on demand
+# (profile_at_limit=1), at the heap's peak (peak_profile=PATH), on demand
 # (hs_prof_write); no temporary file is ever left; bad options give one
 # line and the program carries on.  Profiles are read with go tool pprof.
 set -u
@@ -71,6 +71,21 @@ for variant in preload linked; do
   check "$variant: limit profile has limit_site" has_site "$dir/lim.1.pb.gz" limit_site
   check "$variant: exit after the limit profile" test -s "$dir/lim.2.pb.gz"
   check "$variant: one limit profile" test ! -e "$dir/lim.3.pb.gz"
+
+  # At the heap's peak: 8 MiB from limit_site, held 1 s, 32 MiB more, held
+  # 2 s, all freed, then 4 MiB from after_peak_site kept to the exit.  peak.pb.gz, replaced at each
+  # new peak, holds limit_site's 40 MiB (at least the 35.6 an eighth below;
+  # pprof's MB are MiB) and not after_peak_site; the exit profile the
+  # reverse.
+  check "$variant: peak" run HEAPSCOPE="peak_profile=$dir/peak.pb.gz,profile=$dir/after.pb.gz,sample_rate_bytes=1" \
+    "$prog" peak "$dir/peak.pb.gz"
+  inuse_mb() { go tool pprof -sample_index=inuse_space -unit=MB -top "$1" 2>/dev/null |
+    awk -v f="$2" '$NF == f { sub(/MB$/, "", $1); print $1 }'; }
+  mb=$(inuse_mb "$dir/peak.pb.gz" limit_site)
+  check "$variant: peak profile holds limit_site's 40 MiB (${mb:-none} MB)" awk -v m="${mb:-0}" 'BEGIN { exit !(m >= 35.5 && m <= 40) }'
+  check "$variant: peak profile lacks after_peak_site" lacks_site "$dir/peak.pb.gz" after_peak_site
+  check "$variant: exit profile has after_peak_site" has_site "$dir/after.pb.gz" after_peak_site
+  check "$variant: no temporary file left" bash -c "! ls '$dir' | grep -q '\.tmp\.'"
 
   # On demand.
   check "$variant: hs_prof_write" run HEAPSCOPE=sample_rate_bytes=1 "$prog" write "$dir/demand.pb.gz"
