@@ -39,6 +39,8 @@ static _Atomic int writer_wakeups;  /* the writer's futex word: bumped by
                                        every request (signal, limit, peak) */
 static _Atomic int option_requests; /* signal, limit: write the profile option */
 static _Atomic int peak_requests;   /* profwrite_peak_reached */
+static _Atomic int requests_taken;  /* the writer took every request up to
+                                       this many (option + peak): exit waits */
 static _Atomic int writer_busy;     /* the writer thread is writing (exit waits) */
 static _Atomic int64_t limit_profile_ns; /* CLOCK_MONOTONIC of the last
                                             profile_at_limit request (0: none) */
@@ -235,20 +237,28 @@ static bool expand_path(const char *template, char *out, size_t size) {
   return true;
 }
 
-static void write_option_profile(void) {
+/* Writes a heap profile to the path an option's template gives; a failure
+ * is one line naming the option. */
+static void write_profile_from(const char *option, const char *template) {
   prof_enter(); /* strerror and friends may allocate: never sampled */
   char path[sizeof hs_options.profile_path + 64];
-  /* A signal without a profile path writes numbered files here. */
-  const char *template =
-      hs_options.profile_path[0] ? hs_options.profile_path : "heapscope.%p.%n.pb.gz";
   if (!expand_path(template, path, sizeof path)) {
-    hs_warn("profile path too long after expanding %p; no profile written");
+    char message[200];
+    snprintf(message, sizeof message, "%s path too long after expanding %%p; no profile written",
+             option);
+    hs_warn(message);
   } else if (hs_prof_write(path, HS_PROF_HEAP) != 0) {
     char message[sizeof path + 200];
-    snprintf(message, sizeof message, "cannot write profile %s: %s", path, strerror(errno));
+    snprintf(message, sizeof message, "cannot write %s %s: %s", option, path, strerror(errno));
     hs_warn(message);
   }
   prof_exit();
+}
+
+static void write_option_profile(void) {
+  /* A signal without a profile path writes numbered files here. */
+  write_profile_from("profile", hs_options.profile_path[0] ? hs_options.profile_path
+                                                           : "heapscope.%p.%n.pb.gz");
 }
 
 /* Async-signal-safe and allocation-free: two atomic adds and one futex
@@ -283,16 +293,7 @@ void profwrite_limit_reached(void) {
 void profwrite_peak_reached(void) { request_write(&peak_requests); }
 
 static void write_peak_profile(void) {
-  prof_enter();
-  char path[sizeof hs_options.peak_profile_path + 64];
-  if (!expand_path(hs_options.peak_profile_path, path, sizeof path)) {
-    hs_warn("peak_profile path too long after expanding %p; no profile written");
-  } else if (hs_prof_write(path, HS_PROF_HEAP) != 0) {
-    char message[sizeof path + 200];
-    snprintf(message, sizeof message, "cannot write peak profile %s: %s", path, strerror(errno));
-    hs_warn(message);
-  }
-  prof_exit();
+  write_profile_from("peak_profile", hs_options.peak_profile_path);
 }
 
 /* The writer thread's writes are bracketed so that exit can wait for one in
@@ -331,6 +332,7 @@ static void *profile_writer(void *arg) {
     int wakeups = atomic_load_explicit(&writer_wakeups, memory_order_acquire);
     int peaks = atomic_load_explicit(&peak_requests, memory_order_relaxed);
     int options = atomic_load_explicit(&option_requests, memory_order_relaxed);
+    atomic_store(&requests_taken, peaks + options);
     if (peaks != peaks_seen || options != options_seen) {
       if (peaks != peaks_seen && begin_background_write()) {
         write_peak_profile();
@@ -395,12 +397,27 @@ void profwrite_start(void) {
   }
 }
 
-void profwrite_exit(void) {
-  atomic_store(&exiting, 1);
-  /* A write of the writer thread in flight ends first (up to 10 s). */
-  for (int i = 0; i < 10000 && atomic_load(&writer_busy); i++) {
+/* Sleeps a millisecond at a time while wait_for() holds, up to `ms`. */
+static void wait_ms_while(bool (*wait_for)(void), int ms) {
+  for (int i = 0; i < ms && wait_for(); i++) {
     struct timespec pause = {0, 1000000};
     nanosleep(&pause, NULL);
   }
+}
+
+static bool requests_untaken(void) {
+  return atomic_load(&requests_taken) !=
+         atomic_load(&option_requests) + atomic_load(&peak_requests);
+}
+
+static bool writer_writing(void) { return atomic_load(&writer_busy) != 0; }
+
+void profwrite_exit(void) {
+  /* A request made just before exit (a short program's peak) is taken by
+   * the writer thread (up to 1 s), and a write in flight ends first (up to
+   * 10 s); then the writer writes no more. */
+  if (writer_wanted()) wait_ms_while(requests_untaken, 1000);
+  atomic_store(&exiting, 1);
+  wait_ms_while(writer_writing, 10000);
   if (hs_options.profile_path[0]) write_option_profile();
 }

@@ -86,6 +86,10 @@ for variant in preload linked; do
   check "$variant: peak profile lacks after_peak_site" lacks_site "$dir/peak.pb.gz" after_peak_site
   check "$variant: exit profile has after_peak_site" has_site "$dir/after.pb.gz" after_peak_site
   check "$variant: no temporary file left" bash -c "! ls '$dir' | grep -q '\.tmp\.'"
+  # A program that exits as soon as its heap passed 1 MiB: exit lets the
+  # writer take the request first.
+  run HEAPSCOPE="peak_profile=$dir/short.pb.gz,sample_rate_bytes=1" "$prog" exit >/dev/null
+  check "$variant: a short program's peak profile has kept_site" has_site "$dir/short.pb.gz" kept_site
 
   # On demand.
   check "$variant: hs_prof_write" run HEAPSCOPE=sample_rate_bytes=1 "$prog" write "$dir/demand.pb.gz"
