@@ -9,8 +9,9 @@
  * Started by the `http` option (in the process `main_pid` names, if set) or
  * hs_serve_http(); it binds loopback addresses only.  One thread accepts;
  * each connection gets a thread of its own (at most MAX_CONNECTIONS at
- * once, then 503), so a ?seconds=30 request never holds up a scrape.  Every thread here runs inside prof_enter:
- * nothing it allocates is sampled.  A response is built whole before its
+ * once, then 503), so a ?seconds=30 request never holds up a scrape.
+ * Every thread here runs inside prof_enter: nothing it allocates is
+ * sampled.  A response is built whole before its
  * first byte is sent (a profile in a memfd), so a profile that cannot be
  * written is a 500, never a cut body; every error is one line of text.
  * Sends use MSG_NOSIGNAL: a client that goes away costs no SIGPIPE.  A
