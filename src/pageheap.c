@@ -28,7 +28,9 @@
  * program that hit RLIMIT_AS and freed can allocate again.
  *
  * Guarded by pageheap_lock (released around madvise for spans marked
- * `releasing`, which are on no list).  May call: pagemap, metadata, os, base. */
+ * `releasing`, which are on no list).  May call: pagemap, metadata, os, base,
+ * and, with no lock held, the hooks upper layers set (reclaim at a limit:
+ * the scavenger's; limit reached, new peak: the profile writer's). */
 #include "pageheap.h"
 
 #include <errno.h>
