@@ -69,7 +69,7 @@ static const char run_usage[] =
     "usage: heapscope run [-o FILE] [--rate BYTES] [--leaks] [--stats] [--http ADDR] -- CMD "
     "[ARGS...]\n"
     "  -o FILE       write the profile to FILE (default heapscope.<pid>.pb.gz; %p is the pid);\n"
-    "                the programs CMD starts write FILE.PID unless FILE has %p\n"
+    "                other programs CMD runs write nothing to it, unless FILE has %p\n"
     "  --rate BYTES  mean bytes between samples (default 524288; 1 = every allocation)\n"
     "  --leaks       report what is still allocated at exit, by site, and exit 1 if\n"
     "                anything is (samples every allocation unless --rate is given)\n"
@@ -180,8 +180,8 @@ static int command_run(int argc, char **argv) {
   }
   if (child == 0) {
     /* CMD's process serves and writes FILE, whatever it execs into (a
-     * wrapper script's `exec` keeps the pid); the programs it starts do
-     * not (they write FILE.PID). */
+     * wrapper script's `exec` keeps the pid); the programs it runs do not
+     * (its forked children write FILE.PID). */
     char main_options[160];
     int n = snprintf(main_options, sizeof main_options, "main_pid=%d", (int)getpid());
     if (http) snprintf(main_options + n, sizeof main_options - (size_t)n, ",http=%s", http);

@@ -202,12 +202,29 @@ HS_EXPORT int hs_prof_write(const char *path, hs_prof_kind_t kind) {
 
 /* ---- From the options: at exit and on a signal ---- */
 
+/* Whether a template names a file per process (has %p). */
+static bool template_has_pid(const char *template) {
+  for (const char *s = template; *s; s++) {
+    if (s[0] != '%') continue;
+    if (s[1] == 'p') return true;
+    if (s[1] == '%') s++;
+  }
+  return false;
+}
+
+/* Whether this process writes to a path without %p: not if main_pid names
+ * another process and this one is not forked from it (a program a wrapper
+ * script ran on the way, under `heapscope run -o FILE`: FILE is the
+ * command's, and dozens of FILE.PID from its helpers would bury it). */
+static bool writes_unnamed_path(void) {
+  return !hs_options.main_pid || hs_options.main_pid == start_pid;
+}
+
 /* Expands the profile option into out: %p the pid, %n the count of profiles
  * this process wrote from the option (1, 2, ...), %% a percent sign.  A
- * process other than the main one (a forked child, or a program the main
- * one ran, with main_pid) whose template has no %p gets ".PID" appended, so
- * it never overwrites the main process's file.  Returns false if it is too
- * long. */
+ * process other than the main one (a forked child) whose template has no
+ * %p gets ".PID" appended, so it never overwrites the main process's file.
+ * Returns false if it is too long. */
 static bool expand_path(const char *template, char *out, size_t size) {
   pid_t pid = getpid();
   pid_t main_pid = hs_options.main_pid ? (pid_t)hs_options.main_pid : start_pid;
@@ -240,6 +257,7 @@ static bool expand_path(const char *template, char *out, size_t size) {
 /* Writes a heap profile to the path an option's template gives; a failure
  * is one line naming the option. */
 static void write_profile_from(const char *option, const char *template) {
+  if (!template_has_pid(template) && !writes_unnamed_path()) return;
   prof_enter(); /* strerror and friends may allocate: never sampled */
   char path[sizeof hs_options.profile_path + 64];
   if (!expand_path(template, path, sizeof path)) {
