@@ -763,20 +763,38 @@ void pageheap_release_if_drained(void) {
 
 void pageheap_free(span_t *span) { pageheap_free_idle_since(span, idle_stamp_ns()); }
 
+/* The free span right after `span`, if it has `need` pages to give. */
+static span_t *free_span_after_locked(const span_t *span, size_t need) {
+  span_t *right = span_at_page(span->first_page + span->page_count);
+  if (!right || right->state != SPAN_FREE || right->releasing || right->page_count < need)
+    return NULL;
+  return right;
+}
+
 bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
   bool grown = false, new_peak = false;
   hs_lock(&pageheap_lock);
   size_t need = new_pages - span->page_count;
-  span_t *right = span_at_page(span->first_page + span->page_count);
-  if (span->state == SPAN_LARGE && new_pages > span->page_count && right &&
-      right->state == SPAN_FREE && !right->releasing && right->page_count >= need &&
-      (!right->released || limit_allows_locked((uint64_t)need << HS_PAGE_SHIFT, false))) {
+  span_t *right = span->state == SPAN_LARGE && new_pages > span->page_count
+                      ? free_span_after_locked(span, need)
+                      : NULL;
+  if (right && right->released) {
+    /* Taking released pages grows the footprint.  Under a memory limit
+     * that releases idle spans first, and a released piece coalesces with
+     * its released neighbours, `right` among them: its record may be gone.
+     * Look again. */
+    right = limit_allows_locked((uint64_t)need << HS_PAGE_SHIFT, false)
+                ? free_span_after_locked(span, need)
+                : NULL;
+  }
+  if (right) {
+    bool was_released = right->released;
     span_t *taken = take_locked(right, 0, need);
     if (taken) {
       span->page_count += need;
       pagemap_set_ends_locked(span);
       totals.large_bytes += (uint64_t)need << HS_PAGE_SHIFT;
-      if (right->released) regrown_bytes += (uint64_t)need << HS_PAGE_SHIFT;
+      if (was_released) regrown_bytes += (uint64_t)need << HS_PAGE_SHIFT;
       new_peak = note_peaks_locked();
       drop_record_locked(taken);
       grown = true;
