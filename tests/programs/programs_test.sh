@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # programs_test.sh — run real Debian programs twice, once on glibc malloc and
 # once with LD_PRELOAD=libheapscope.so, and require byte-identical results
-# (stdout, stderr and exit status).
+# (stdout, stderr and exit status); then every workload once more with
+# heapscope under HEAPSCOPE=memory_limit_bytes=8M (far below what they
+# touch: the limit releases idle spans on every growth, which once broke
+# the page heap's lists under realloc).
 #
 #   BUILD=build bash tests/programs/programs_test.sh [NAME...]
 #
@@ -35,7 +38,7 @@ fi
 run_env() {   # run_env MODE CMD...
   local mode=$1; shift
   local pre=()
-  [ "$mode" = heapscope ] && pre=(LD_PRELOAD="$LIB")
+  [ "$mode" = heapscope ] && pre=(LD_PRELOAD="$LIB" ${HS_OPTIONS:+HEAPSCOPE="$HS_OPTIONS"})
   env -i PATH=/usr/bin:/bin HOME="$TMP/work" LC_ALL=C LANG=C TZ=UTC \
     PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 TMPDIR="$TMP/work/tmp" \
     GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME="A U Thor" GIT_AUTHOR_EMAIL=author@example.com \
@@ -152,6 +155,8 @@ print("json", len(dumped), hashlib.md5(dumped.encode()).hexdigest())
 back = json.loads(dumped)
 assert back == big
 print("json roundtrip ok", sum(x["nested"]["a"] for x in back["items"]))
+rows = json.dumps([list(range(100))] * 20000)  # lists and strings grown by realloc
+print("json rows", len(rows), hashlib.md5(rows.encode()).hexdigest())
 
 lst = [rnd(1000000) for _ in range(300000)]
 lst.sort()
@@ -380,14 +385,20 @@ if [ -z "${ONLY:-}" ]; then
   fi
 fi
 
-check python3 /usr/bin/python3 py_case
-check sqlite3 /usr/bin/sqlite3 sqlite_case
-check perl    /usr/bin/perl    perl_case
-check gcc     /usr/bin/gcc     gcc_case
-check g++     /usr/bin/g++     cxx_case
-check git     /usr/bin/git     git_case
-check sort    /usr/bin/sort    sort_case
-check tclsh   /usr/bin/tclsh   tcl_case
+# check_all SUFFIX: every workload, named NAME.SUFFIX when SUFFIX is set.
+check_all() {
+  local s=${1:+.$1}
+  check python3$s /usr/bin/python3 py_case
+  check sqlite3$s /usr/bin/sqlite3 sqlite_case
+  check perl$s    /usr/bin/perl    perl_case
+  check gcc$s     /usr/bin/gcc     gcc_case
+  check g++$s     /usr/bin/g++     cxx_case
+  check git$s     /usr/bin/git     git_case
+  check sort$s    /usr/bin/sort    sort_case
+  check tclsh$s   /usr/bin/tclsh   tcl_case
+}
+HS_OPTIONS= check_all
+HS_OPTIONS=memory_limit_bytes=8M check_all limit8m
 
 if [ $failed -gt 0 ]; then
   echo "programs_test: $failed FAILED, $passed ok"
