@@ -101,6 +101,15 @@ static inline bool testlib_check_(bool ok) {
     test_##name();                                                          \
   } while (0)
 
+/* xorshift64: the next pseudo-random number from *state (never 0). */
+static TESTLIB_UNUSED_ uint64_t testlib_random(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
+
 static TESTLIB_UNUSED_ unsigned long testlib_failures(void) {
   return __atomic_load_n(&testlib_failures_, __ATOMIC_RELAXED);
 }

@@ -15,12 +15,7 @@
 #define ROUNDS 8000
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_random(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static uint64_t next_random(void) { return testlib_random(&rng); }
 
 typedef struct block {
   unsigned char *data;

@@ -21,12 +21,7 @@
 #define SLOTS 200000
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t next_random(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static uint64_t next_random(void) { return testlib_random(&rng); }
 
 static void *slots[SLOTS];
 static size_t sizes[SLOTS];
