@@ -44,7 +44,7 @@ static _Atomic int requests_taken;  /* the writer took every request up to
 static _Atomic int writer_busy;     /* the writer thread is writing (exit waits) */
 static _Atomic int64_t limit_profile_ns; /* CLOCK_MONOTONIC of the last
                                             profile_at_limit request (0: none) */
-static _Atomic int exiting;     /* the exit profile is written: write no more */
+static _Atomic int exiting;     /* exit has begun: the writer thread writes no more */
 static _Atomic uint64_t option_profile_count; /* %n */
 
 /* ---- Snapshots and the change since one ---- */
