@@ -112,7 +112,7 @@ typedef struct sample_copy {
 
 typedef struct location {
   uintptr_t pc;
-  uint32_t mapping_id;  /* 0: outside every executable mapping */
+  uint32_t mapping_id;  /* past the last real one: outside them all */
   uint32_t line_count;
   uint32_t *function_ids;
   int64_t *lines;
@@ -140,6 +140,10 @@ typedef struct builder {
   size_t function_count, function_capacity;
   uint32_t *function_slots;
   size_t function_slot_count;
+  /* Locations outside every executable mapping at write time (code since
+   * unloaded): they share one mapping of their own, [low, high]. */
+  size_t unmapped_count;
+  uintptr_t unmapped_low, unmapped_high;
 } builder_t;
 
 /* Grows *array (of element_bytes) to hold one more element. */
@@ -315,7 +319,13 @@ static void symbolize_locations(builder_t *bd, symbolizer_t *symbolizer, const p
     location_t *loc = &bd->locations[i];
     uintptr_t address = loc->pc ? loc->pc - 1 : 0;
     long mapping = procmaps_find(maps, address);
-    loc->mapping_id = mapping < 0 ? 0 : (uint32_t)mapping + 1;
+    if (mapping >= 0) {
+      loc->mapping_id = (uint32_t)mapping + 1;
+    } else {
+      loc->mapping_id = (uint32_t)maps->count + 1; /* the unmapped mapping */
+      if (!bd->unmapped_count++ || address < bd->unmapped_low) bd->unmapped_low = address;
+      if (address > bd->unmapped_high) bd->unmapped_high = address;
+    }
     bool inline_expanded = false;
     int count = symbolizer ? symbolize_address(symbolizer, address, frames,
                                                PPROF_MAX_INLINE_FRAMES, &inline_expanded)
@@ -402,6 +412,16 @@ static void encode_profile(builder_t *bd, pb_t *out, hs_prof_kind_t kind, int64_
     pb_uint_nonzero(&scratch, 8, f->used && f->filenames);
     pb_uint_nonzero(&scratch, 9, f->used && f->line_numbers);
     pb_uint_nonzero(&scratch, 10, f->used && f->inline_frames);
+    pb_message(out, 3, &scratch);
+  }
+  if (bd->unmapped_count) {
+    /* Every location names a mapping (fleet profilers' ingesters
+     * dereference it); pprof leaves a "[...]" file unsymbolized and shows
+     * the location as [unmapped]. */
+    pb_uint(&scratch, 1, maps->count + 1);
+    pb_uint_nonzero(&scratch, 2, bd->unmapped_low);
+    pb_uint(&scratch, 3, bd->unmapped_high + 1);
+    pb_uint_nonzero(&scratch, 5, (uint64_t)intern(bd, "[unmapped]"));
     pb_message(out, 3, &scratch);
   }
   for (size_t i = 0; i < bd->location_count; i++) {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,7 +126,12 @@ static void check_well_formed(const decoded_profile_t *p, int64_t rate) {
   }
   for (int i = 0; i < p->location_count; i++) {
     const decoded_location_t *loc = &p->locations[i];
-    CHECK(loc->mapping_id == 0 || decoded_mapping(p, loc->mapping_id) != NULL);
+    /* Every location names a mapping that holds its address (fleet
+     * profilers' ingesters dereference it). */
+    const decoded_mapping_t *m = decoded_mapping(p, loc->mapping_id);
+    CHECK_MSG(m && loc->address >= m->start && loc->address < m->limit,
+              "location %llu at %#llx: mapping %llu", (unsigned long long)loc->id,
+              (unsigned long long)loc->address, (unsigned long long)loc->mapping_id);
     for (int l = 0; l < loc->line_count; l++)
       CHECK(decoded_function(p, loc->lines[l].function_id) != NULL);
   }
@@ -150,13 +156,20 @@ static NOINLINE void test_symbolized_profile(void) {
   uintptr_t pc_caller = (uintptr_t)__builtin_return_address(0);
   uintptr_t pc_libc = (uintptr_t)&getpid + 2;
   static const prof_label_t labels[2] = {{"worker", "a"}, {"phase", "load"}};
+  /* Code unloaded since its sample: addresses in no executable mapping
+   * (a page kept mapped without access, so that nothing the writer maps
+   * can land there). */
+  char *gone = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(gone != MAP_FAILED);
+  uintptr_t pc_gone_low = (uintptr_t)gone + 17, pc_gone_high = (uintptr_t)gone + 4000;
   uintptr_t stack1[2] = {pc_plain, pc_caller}, stack2[2] = {pc_inline, pc_caller},
-            stack3[1] = {pc_libc};
-  fake_bucket_count = 4;
+            stack3[1] = {pc_libc}, stack4[3] = {pc_gone_high, pc_gone_low, pc_caller};
+  fake_bucket_count = 5;
   fake_buckets[0] = (prof_bucket_view_t){stack1, 2, labels, 2, 2.6, 1000.4, 1.2, 500.0};
   fake_buckets[1] = (prof_bucket_view_t){stack2, 2, NULL, 0, 10, 4096, 10, 4096};
   fake_buckets[2] = (prof_bucket_view_t){stack3, 1, NULL, 0, 1, 16, 0, 0};
   fake_buckets[3] = (prof_bucket_view_t){stack3, 1, NULL, 0, 0, 0, 0, 0}; /* omitted */
+  fake_buckets[4] = (prof_bucket_view_t){stack4, 3, NULL, 0, 1, 64, 1, 64};
 
   struct timespec before;
   clock_gettime(CLOCK_REALTIME, &before);
@@ -169,9 +182,9 @@ static NOINLINE void test_symbolized_profile(void) {
   CHECK(p.duration_nanos == p.time_nanos - 1); /* start_time_ns was 1 */
 
   /* Values rounded; inuse = alloc - free; the all-zero bucket left out. */
-  CHECK_MSG(p.sample_count == 3, "%d samples", p.sample_count);
-  int64_t want[3][4] = {{3, 1000, 1, 500}, {10, 4096, 0, 0}, {1, 16, 1, 16}};
-  for (int i = 0; i < 3 && i < p.sample_count; i++)
+  CHECK_MSG(p.sample_count == 4, "%d samples", p.sample_count);
+  int64_t want[4][4] = {{3, 1000, 1, 500}, {10, 4096, 0, 0}, {1, 16, 1, 16}, {1, 64, 0, 0}};
+  for (int i = 0; i < 4 && i < p.sample_count; i++)
     for (int v = 0; v < 4; v++)
       CHECK_MSG(p.samples[i].values[v] == want[i][v], "sample %d value %d: %lld", i, v,
                 (long long)p.samples[i].values[v]);
@@ -223,6 +236,21 @@ static NOINLINE void test_symbolized_profile(void) {
     CHECK(m && m->has_filenames == (fn && fn->filename != 0));
     CHECK(m && strstr(decoded_string(&p, m->filename), "libc.so"));
   }
+
+  /* Addresses outside every mapping: one mapping of their own, named so
+   * that pprof does not look for a file, without functions. */
+  const decoded_location_t *gone_low = location_at(&p, pc_gone_low);
+  const decoded_location_t *gone_high = location_at(&p, pc_gone_high);
+  CHECK(gone_low && gone_high && gone_low->line_count == 0 && gone_high->line_count == 0);
+  if (gone_low && gone_high) {
+    CHECK(gone_low->mapping_id == gone_high->mapping_id);
+    CHECK(gone_low->mapping_id == (uint64_t)p.mapping_count); /* after the real ones */
+    const decoded_mapping_t *m = decoded_mapping(&p, gone_low->mapping_id);
+    CHECK(m && strcmp(decoded_string(&p, m->filename), "[unmapped]") == 0);
+    CHECK(m && m->start == pc_gone_low - 1 && m->limit == pc_gone_high);
+    CHECK(m && !m->has_functions && !m->has_filenames && m->build_id == 0);
+  }
+  munmap(gone, 4096);
 
   decoded_profile_t a;
   if (write_fake("allocs.pb.gz", HS_PROF_ALLOCS, &a)) {
