@@ -140,8 +140,9 @@ size_t hs_stats_json(char *buf, size_t size);
 
 /* ---- Sampling allocation profiler ---- */
 /* Mean bytes between samples: 0 turns sampling off, 1 samples every
- * allocation.  Returns the previous rate.  Samples taken earlier keep the
- * weights of the rate they were taken at. */
+ * allocation.  Returns the previous rate.  Every thread uses the new rate
+ * within 1 MiB of its allocations (the caller at once).  Samples taken
+ * earlier keep the weights of the rate they were taken at. */
 int64_t hs_prof_set_rate(int64_t bytes);
 
 typedef enum hs_prof_kind {

@@ -52,11 +52,18 @@ static int64_t draw_interval(int64_t rate) {
   return (int64_t)gap;
 }
 
+/* A thread loads its counter with at most this many bytes at a time, and
+ * at each load compares its rate with the global one: hs_prof_set_rate
+ * reaches every thread within this many bytes of its allocations, also a
+ * thread whose gap was drawn at a far lower rate or with sampling off.
+ * With sampling off that is one slow call per MiB allocated. */
+#define SAMPLER_RATE_RECHECK_BYTES ((int64_t)1 << 20)
+
 /* Loads at most one counter's worth of `pool` bytes into the counter. */
 static void load_counter(tcache_t *tc, int64_t pool) {
   int64_t cap = (tc->sample_rate > 0 && tc->sample_rate <= (int64_t)SIZE_CLASS_MAX_BYTES)
                     ? tc->sample_rate - 1
-                    : INT64_MAX;
+                    : SAMPLER_RATE_RECHECK_BYTES;
   int64_t load = pool < cap ? pool : cap;
   tc->sample_debt = pool - load;
   tcache_load_counter(tc, load);
@@ -83,8 +90,16 @@ bool sampler_allowed(void) { return tls_sampler.profiler_depth == 0; }
 
 double sampler_counter_expired(tcache_t *tc, size_t size) {
   int64_t pool = tc->bytes_until_sample + tc->sample_debt;
-  if (pool >= 0) { /* the countdown was capped: reload, no sample yet */
-    load_counter(tc, pool);
+  if (pool >= 0) { /* the countdown was capped: no sample yet */
+    if (HS_UNLIKELY(tc->sample_rate != hs_relaxed_load(&global_rate))) {
+      /* The rate changed (hs_prof_set_rate on another thread).  What is
+       * left of an exponential gap is exponential whatever has passed, so
+       * a gap drawn afresh at the new rate from here keeps every
+       * allocation's probability exactly p(s) at the rate in force. */
+      rearm(tc);
+    } else {
+      load_counter(tc, pool);
+    }
     return 0;
   }
   int64_t rate = tc->sample_rate;
@@ -101,8 +116,8 @@ void sampler_set_rate_at_start(int64_t rate) { hs_relaxed_store(&global_rate, ra
 HS_EXPORT int64_t hs_prof_set_rate(int64_t bytes) {
   if (bytes < 0) bytes = 0;
   int64_t old = atomic_exchange_explicit(&global_rate, bytes, memory_order_relaxed);
-  /* The caller's own countdown restarts now; other threads pick the new
-   * rate up at their next sample point. */
+  /* The caller's own countdown restarts now; other threads take the new
+   * rate up within SAMPLER_RATE_RECHECK_BYTES of their allocations. */
   tcache_t *tc = &tls_tcache;
   if (tc->state == TCACHE_ACTIVE) {
     tcache_load_counter(tc, tc->bytes_until_sample); /* settle the byte count */

@@ -11,7 +11,11 @@
  * and are always recorded with weight 1, so large objects are exact (and at
  * R = 1 every allocation is).  When R ≤ SIZE_CLASS_MAX_BYTES, the counter is
  * loaded at most R − 1 bytes at a time (the rest kept as `debt`), so any
- * allocation ≥ R misses the fast path and reaches the exact rule.
+ * allocation ≥ R misses the fast path and reaches the exact rule; else it
+ * is loaded at most 1 MiB at a time.  Each load compares the thread's rate
+ * with the global one, so a rate set by hs_prof_set_rate reaches every
+ * thread within 1 MiB of its allocations (what is left of an exponential
+ * gap may be drawn afresh at any point).
  *
  * Per-thread state lives in tcache_t (counter, rate, debt) and in this
  * module's TLS (random state, profiler nesting, labels).  May call: tcache,

@@ -134,7 +134,8 @@ void tcache_push_slow(tcache_t *tc, uint32_t size_class, void *object);
  * pre: object != span->free_list. */
 void tcache_free_owned(tcache_t *tc, uint32_t size_class, struct span *span, void *object);
 
-/* Counter value when sampling is off: never reaches zero in practice. */
+/* The gap when sampling is off: never used up in practice (the counter is
+ * loaded from it 1 MiB at a time; sampler.c). */
 #define TCACHE_COUNTER_OFF (INT64_MAX / 4)
 
 /* Requested bytes this thread has allocated (exact). */
