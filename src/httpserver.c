@@ -267,7 +267,7 @@ static const metric_t metrics[] = {
     {"heapscope_memory_limit_bytes", "gauge",
      "The limit on heap_sys - heap_released (0: none).", STAT(memory_limit)},
     {"heapscope_memory_limit_overruns_total", "counter",
-     "Allocations that grew the heap past the soft limit.", STAT(limit_overruns)},
+     "Allocations that grew the heap past the limit (soft; or a profile write past a hard one).", STAT(limit_overruns)},
     {"heapscope_memory_limit_refusals_total", "counter",
      "Allocations refused at the hard limit.", STAT(limit_refusals)},
     {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", STAT(rss)},

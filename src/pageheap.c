@@ -595,6 +595,29 @@ static uint64_t release_for_limit_locked(uint64_t bytes) {
  * limit; false if a hard limit refuses the growth, or if `may_retry` and
  * the caller should first give cached objects back (nothing is counted
  * then).  Every time the limit is reached, limit_epoch moves on. */
+/* > 0 while the calling thread writes a profile (pageheap_profile_write_enter). */
+static _Thread_local uint32_t tls_profile_write_depth __attribute__((tls_model("initial-exec")));
+
+void pageheap_profile_write_enter(void) { tls_profile_write_depth++; }
+void pageheap_profile_write_exit(void) { tls_profile_write_depth--; }
+
+/* How far past a hard limit a profile write may take the heap: an eighth
+ * of the limit, at least PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES. */
+static uint64_t profile_headroom(uint64_t limit) {
+  uint64_t eighth = limit / 8;
+  return eighth > PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES ? eighth : PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES;
+}
+
+uint64_t pageheap_profile_write_room(void) {
+  uint64_t limit = pageheap_limit();
+  if (limit == 0 || !pageheap_limit_is_hard()) return UINT64_MAX;
+  hs_lock(&pageheap_lock);
+  uint64_t in_use = totals.sys_bytes - totals.free_bytes; /* free pages can be reused */
+  hs_unlock(&pageheap_lock);
+  uint64_t ceiling = limit + profile_headroom(limit);
+  return in_use < ceiling ? ceiling - in_use : 0;
+}
+
 static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
   uint64_t limit = pageheap_limit();
   if (limit == 0) return true;
@@ -605,7 +628,8 @@ static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
   if (footprint + bytes <= limit) return true;
   hs_relaxed_add(&pageheap_limit_epoch, 1);
   if (may_retry) return false;
-  if (pageheap_limit_is_hard()) {
+  if (pageheap_limit_is_hard() &&
+      !(tls_profile_write_depth > 0 && footprint + bytes <= limit + profile_headroom(limit))) {
     totals.limit_refusals++;
     return false;
   }

@@ -73,6 +73,17 @@ uint64_t pageheap_now_ns(void);
 uint64_t pageheap_set_limit(uint64_t bytes);
 uint64_t pageheap_limit(void);
 bool pageheap_limit_is_hard(void);
+/* Between these (nested), the calling thread is writing a profile: a hard
+ * limit lets its allocations take the heap past the limit by up to an
+ * eighth of it (at least PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES), counted as
+ * overruns, so that the profile of a heap at its limit can be written; the
+ * writer frees it all, and the next allocation at the limit releases it. */
+#define PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES ((uint64_t)8 << 20)
+void pageheap_profile_write_enter(void);
+void pageheap_profile_write_exit(void);
+/* For a thread writing a profile: how many more bytes of pages it can take
+ * before a hard limit refuses them (UINT64_MAX: no hard limit). */
+uint64_t pageheap_profile_write_room(void);
 /* Called (no lock held) when a large span would take the heap past the
  * limit, to give idle cached objects back before the allocation is refused
  * (hard) or counted as an overrun (soft); set once by the scavenger. */

@@ -5,7 +5,8 @@
  * thread; holds the profile lock only while profile_for_each copies the
  * buckets out, then symbolizes and encodes outside it.
  * May call: profile store (for_each, prof_enter/exit), procmaps, symbolize,
- * gzip, os (the clock), libc (malloc).  See docs/profiles.md for the format
+ * gzip, os (the clock), pageheap (the hard limit's room for a write), libc
+ * (malloc).  See docs/profiles.md for the format
  * choices. */
 #include "pprof.h"
 
@@ -18,10 +19,14 @@
 #include "gzip.h"
 #include "hsmath.h"
 #include "os.h"
+#include "pageheap.h"
 #include "procmaps.h"
 #include "symbolize.h"
 
 #define PPROF_MAX_INLINE_FRAMES 32
+/* The room under a hard limit a profile write needs to symbolize with
+ * libdw (a C library's debug information alone takes it ~10 MiB). */
+#define PPROF_LIBDW_ROOM_BYTES ((uint64_t)64 << 20)
 
 /* ---- Protobuf encoding (wire types 0: varint, 2: length-delimited) ---- */
 
@@ -486,6 +491,7 @@ int pprof_write_buckets(int fd, hs_prof_kind_t kind, int64_t rate_bytes,
     return -1;
   }
   prof_enter();
+  pageheap_profile_write_enter(); /* a hard limit leaves room for the write */
   builder_t bd = {0};
   procmaps_t maps = {0};
   mapping_flags_t *flags = NULL;
@@ -499,7 +505,10 @@ int pprof_write_buckets(int fd, hs_prof_kind_t kind, int64_t rate_bytes,
   if (procmaps_read(&maps) != 0) maps = (procmaps_t){0}; /* profile without mappings */
   flags = calloc(maps.count ? maps.count : 1, sizeof *flags);
   if (!flags) goto done;
-  symbolizer_t *symbolizer = symbolize_begin();
+  /* libdw ends the process when it runs out of memory: at a hard limit it
+   * is used only with room to spare, else names come from dladdr (pprof
+   * symbolizes the rest from the binaries, by build ID). */
+  symbolizer_t *symbolizer = symbolize_begin(pageheap_profile_write_room() >= PPROF_LIBDW_ROOM_BYTES);
   symbolize_locations(&bd, symbolizer, &maps, flags);
   encode_profile(&bd, &out, kind, rate_bytes, &maps, flags, start_time_ns);
   symbolize_end(symbolizer);
@@ -511,6 +520,7 @@ done:
   free(flags);
   procmaps_free(&maps);
   builder_free(&bd);
+  pageheap_profile_write_exit();
   prof_exit();
   errno = error;
   return result;

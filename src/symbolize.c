@@ -93,10 +93,10 @@ static const char *absolute_path(symbolizer_t *symbolizer, const char *directory
   return path;
 }
 
-symbolizer_t *symbolize_begin(void) {
+symbolizer_t *symbolize_begin(bool with_libdw) {
   symbolizer_t *symbolizer = calloc(1, sizeof *symbolizer);
   if (!symbolizer) return NULL;
-  if (!symbolize_use_libdw) return symbolizer;
+  if (!with_libdw || !symbolize_use_libdw) return symbolizer;
   pthread_once(&libdw_once, libdw_load);
   if (!libdw_loaded) return symbolizer;
   dwfl_callbacks.find_elf = libdw.dwfl_linux_proc_find_elf;

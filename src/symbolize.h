@@ -19,10 +19,12 @@ typedef struct symbolize_frame {
 
 typedef struct symbolizer symbolizer_t;
 
-/* Starts a session over the process's current modules.  Never NULL on
- * success; NULL only if out of memory.  Strings handed out stay valid until
- * symbolize_end. */
-symbolizer_t *symbolize_begin(void);
+/* Starts a session over the process's current modules, with libdw unless
+ * `with_libdw` is false (dladdr only: libdw can need tens of MiB for a
+ * library's debug information, and on running out of memory it ends the
+ * process).  Never NULL on success; NULL only if out of memory.  Strings
+ * handed out stay valid until symbolize_end. */
+symbolizer_t *symbolize_begin(bool with_libdw);
 
 /* Fills frames[0..n) for the instruction at address, innermost (most
  * deeply inlined) first, and returns n (0: nothing known, ≤ max_frames).

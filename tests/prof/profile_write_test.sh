@@ -72,6 +72,18 @@ for variant in preload linked; do
   check "$variant: exit after the limit profile" test -s "$dir/lim.2.pb.gz"
   check "$variant: one limit profile" test ! -e "$dir/lim.3.pb.gz"
 
+  # At a hard limit the write needs memory the limit refuses the program: it
+  # may take the heap an eighth of the limit (at least 8 MiB) past it, and,
+  # with no room for libdw, names functions from dynamic symbols only (pprof
+  # names the rest from the binary).  Before, the limit profile failed
+  # ("cannot write profile"), or libdw ran out of memory and ended the
+  # process (status 1).
+  check "$variant: at a hard limit" run HEAPSCOPE="profile=$dir/hard.%n.pb.gz,profile_at_limit=1,memory_limit_bytes=16M,memory_limit_mode=hard" \
+    "$prog" limit "$dir/hard.1.pb.gz"
+  check "$variant: hard-limit profile has limit_site (pprof symbolizing from the binary)" \
+    sh -c "go tool pprof -symbolize=local -sample_index=alloc_objects -nodefraction=0 -top '$dir/hard.1.pb.gz' 2>&1 | grep -Eq ' limit_site\$'"
+  check "$variant: exit profile after the hard limit" test -s "$dir/hard.2.pb.gz"
+
   # At the heap's peak: 8 MiB from limit_site, held 1 s, 32 MiB more, held
   # 2 s, all freed, then 4 MiB from after_peak_site kept to the exit.  peak.pb.gz, replaced at each
   # new peak, holds limit_site's 40 MiB (at least the 35.6 an eighth below;
