@@ -138,7 +138,7 @@ $(BUILD)/tests/%.linked: tests/api/%.c tests/testlib.h $(BUILD)/libheapscope.a
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.a
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
-$(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h
+$(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm
 

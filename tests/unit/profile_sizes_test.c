@@ -15,11 +15,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "heapscope.h"
-#include "profile.h"
 #include "testlib.h"
+#include "unit/profile_query.h"
 
 #define RATE 65536.0
 #define RATES_PER_SITE 6000.0
@@ -46,20 +45,6 @@ static void *allocate(int fn, size_t size) {
   return p;
 }
 
-typedef struct query {
-  const char *site;
-  double alloc_objects, alloc_bytes;
-} query_t;
-
-static void visit(const prof_bucket_view_t *b, void *arg) {
-  query_t *q = arg;
-  for (uint32_t i = 0; i < b->label_count; i++) {
-    if (strcmp(b->labels[i].key, "site") || strcmp(b->labels[i].value, q->site)) continue;
-    q->alloc_objects += b->alloc_objects;
-    q->alloc_bytes += b->alloc_bytes;
-  }
-}
-
 int main(void) {
   hs_prof_set_rate((int64_t)RATE);
   int checked = 0;
@@ -84,10 +69,7 @@ int main(void) {
       hs_label_pop();
       CHECK_MSG(!failed, "%s: an allocation failed", site);
 
-      query_t q = {.site = site};
-      prof_enter();
-      profile_for_each(visit, &q);
-      prof_exit();
+      profile_totals_t q = profile_query_label("site", site);
       double s = (double)size;
       double p = s >= RATE ? 1 : -expm1(-s / RATE);
       double truth_objects = (double)count, truth_bytes = (double)count * s;

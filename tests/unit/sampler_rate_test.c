@@ -12,11 +12,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "heapscope.h"
-#include "profile.h"
 #include "testlib.h"
+#include "unit/profile_query.h"
 
 #define OBJECTS 100000
 #define OBJECT_BYTES 1000
@@ -64,28 +63,6 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-typedef struct query {
-  const char *phase;
-  double alloc_bytes, alloc_objects;
-} query_t;
-
-static void visit(const prof_bucket_view_t *b, void *arg) {
-  query_t *q = arg;
-  for (uint32_t i = 0; i < b->label_count; i++) {
-    if (strcmp(b->labels[i].key, "phase") || strcmp(b->labels[i].value, q->phase)) continue;
-    q->alloc_bytes += b->alloc_bytes;
-    q->alloc_objects += b->alloc_objects;
-  }
-}
-
-static query_t estimate(const char *phase) {
-  query_t q = {.phase = phase};
-  prof_enter();
-  profile_for_each(visit, &q);
-  prof_exit();
-  return q;
-}
-
 /* Runs phase `phase` with the rate set to `rate` first. */
 static void run_phase(int phase, int64_t rate) {
   hs_prof_set_rate(rate);
@@ -109,7 +86,7 @@ int main(void) {
   double sd = sqrt((double)OBJECTS * OBJECT_BYTES * OBJECT_BYTES * (1 - p) / p);
   const char *sampled[2] = {"off_on", "lowered"};
   for (int i = 0; i < 2; i++) {
-    query_t q = estimate(sampled[i]);
+    profile_totals_t q = profile_query_label("phase", sampled[i]);
     double low = truth - RECHECK_BYTES - 5 * sd, high = truth + 5 * sd;
     CHECK_MSG(q.alloc_bytes >= low && q.alloc_bytes <= high,
               "%s: estimated %.0f bytes of %.0f (want %.0f..%.0f)", sampled[i], q.alloc_bytes,
@@ -119,7 +96,7 @@ int main(void) {
   }
   /* Off: at most the samples of the 1 MiB before the worker saw it, each
    * standing for 1/p objects of 1000 B; 5 sd above their mean. */
-  query_t off = estimate("stopped");
+  profile_totals_t off = profile_query_label("phase", "stopped");
   double off_mean = RECHECK_BYTES, off_sd = sqrt((double)RECHECK_BYTES * OBJECT_BYTES * (1 - p) / p);
   CHECK_MSG(off.alloc_bytes <= off_mean + 5 * off_sd, "stopped: estimated %.0f bytes (want <= %.0f)",
             off.alloc_bytes, off_mean + 5 * off_sd);
