@@ -591,10 +591,6 @@ static uint64_t release_for_limit_locked(uint64_t bytes) {
   return done;
 }
 
-/* Before footprint grows by `bytes`: releases idle pages to stay under the
- * limit; false if a hard limit refuses the growth, or if `may_retry` and
- * the caller should first give cached objects back (nothing is counted
- * then).  Every time the limit is reached, limit_epoch moves on. */
 /* > 0 while the calling thread writes a profile (pageheap_profile_write_enter). */
 static _Thread_local uint32_t tls_profile_write_depth __attribute__((tls_model("initial-exec")));
 
@@ -618,6 +614,11 @@ uint64_t pageheap_profile_write_room(void) {
   return in_use < ceiling ? ceiling - in_use : 0;
 }
 
+/* Before footprint grows by `bytes`: releases idle pages to stay under the
+ * limit; false if a hard limit refuses the growth (a thread writing a
+ * profile has profile_headroom past it), or if `may_retry` and the caller
+ * should first give cached objects back (nothing is counted then).  Every
+ * time the limit is reached, limit_epoch moves on. */
 static bool limit_allows_locked(uint64_t bytes, bool may_retry) {
   uint64_t limit = pageheap_limit();
   if (limit == 0) return true;

@@ -6,8 +6,7 @@
  * buckets out, then symbolizes and encodes outside it.
  * May call: profile store (for_each, prof_enter/exit), procmaps, symbolize,
  * gzip, os (the clock), pageheap (the hard limit's room for a write), libc
- * (malloc).  See docs/profiles.md for the format
- * choices. */
+ * (malloc).  See docs/profiles.md for the format choices. */
 #include "pprof.h"
 
 #include <errno.h>
