@@ -8,7 +8,10 @@
  * loaded and unloaded N times without being called, each time followed by
  * a sampled malloc of this program's own, so the unwinder's generation
  * moves on N times (past 4096 it wraps, and the cache must be emptied).
- *   reload_sites [--unloads=N] LIB...   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
+ * With --unload-last the last library is unloaded too, so the profile
+ * written at exit holds frames in code no longer mapped.
+ *   reload_sites [--unloads=N] [--unload-last] LIB...
+ *   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +42,14 @@ static NOINLINE void calling_site(void *(*site)(void)) {
 
 int main(int argc, char **argv) {
   long unloads = 0;
-  int first = 1;
-  if (argc > 1 && strncmp(argv[1], "--unloads=", 10) == 0) {
-    unloads = atol(argv[1] + 10);
-    first = 2;
+  int first = 1, unload_last = 0;
+  for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
+    if (strncmp(argv[first], "--unloads=", 10) == 0) unloads = atol(argv[first] + 10);
+    else if (strcmp(argv[first], "--unload-last") == 0) unload_last = 1;
+    else {
+      fprintf(stderr, "reload_sites: unknown option %s\n", argv[first]);
+      return 2;
+    }
   }
   for (int i = first; i < argc; i++) {
     void *library = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
@@ -58,7 +65,7 @@ int main(int argc, char **argv) {
     printf("site %p\n", (void *)site);
     fflush(stdout);
     calling_site(site);
-    if (i + 1 < argc) dlclose(library);
+    if (i + 1 < argc || unload_last) dlclose(library);
     if (i == first && unloads > 0 && unload_often(argv[argc - 1], unloads) != 0) return 1;
   }
   return 0;

@@ -7,7 +7,9 @@
 # unwind rules reads 1 MiB past the small frame (off the stack: SIGSEGV)
 # or stops short in the big one.  The same across exactly as many unloads
 # as the unwinder's rule generations can tell apart (4096), where its cache
-# must be emptied or the first library's rules come back.
+# must be emptied or the first library's rules come back.  And a library
+# unloaded for good before the profile is written: its frames must name a
+# mapping (the [unmapped] one).
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -64,6 +66,30 @@ for variant in preload linked; do
     check "$name: all of them through calling_site and main, got ${whole:-none}" \
       test "${whole:-0}" -eq $((rounds * 200))
   done
+done
+
+# A library unloaded before the profile is written: its frames lie in no
+# mapping then, and still name one (the [unmapped] mapping), as fleet
+# profilers' ingesters need; pprof shows them as [[unmapped]].
+for variant in preload linked; do
+  profile=$tmp/$variant.gone.pb.gz
+  if [ $variant = preload ]; then
+    run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
+         "$BUILD/tests/prof/reload_sites.plain")
+  else
+    run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
+  fi
+  "${run[@]}" --unload-last "$tmp/libreload_small.so" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  check "$variant gone: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
+  raw=$(go tool pprof -raw "$profile" 2>&1)
+  expect_match "$variant gone: an [unmapped] mapping" "$raw" '^ *[0-9]+: 0x[0-9a-f]+/0x[0-9a-f]+/0x0 \[unmapped\] *$'
+  expect_no_match "$variant gone: no location without a mapping" "$raw" '^ +[0-9]+: 0x[0-9a-f]+ +([^M]|$)'
+  traces=$(go tool pprof -traces -sample_index=alloc_objects "$profile" 2>&1)
+  expect_match "$variant gone: 200 samples through [[unmapped]], calling_site, main" \
+    "$(awk '/^-+\+-+$/ { if (n != "") print n, f; n = ""; f = ""; next }
+            /^ +[0-9]+ +[^ ]/ { n = $1; f = $2; next }
+            n != "" && /^ +[^ ]/ { f = f " " $1 }' <<<"$traces")" '^200 \[\[unmapped\]\] calling_site main( |$)'
 done
 
 prof_test_done
