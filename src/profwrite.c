@@ -45,6 +45,10 @@ static _Atomic int writer_busy;     /* the writer thread is writing (exit waits)
 static _Atomic int64_t limit_profile_ns; /* CLOCK_MONOTONIC of the last
                                             profile_at_limit request (0: none) */
 static _Atomic int exiting;     /* exit has begun: the writer thread writes no more */
+/* Set while this thread holds write_lock: exit() called from inside a write
+ * (libdw gives up with error(EXIT_FAILURE) when out of memory) must not
+ * wait for that write or take the lock again. */
+static _Thread_local int tls_writing __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t option_profile_count; /* %n */
 
 /* ---- Snapshots and the change since one ---- */
@@ -144,6 +148,7 @@ static void for_each_since_base(prof_visit_fn visit, void *arg) {
 
 int profwrite_fd_since(int fd, hs_prof_kind_t kind, const prof_snapshot_t *base) {
   hs_lock(&write_lock);
+  tls_writing = 1;
   delta_base = base;
   int result = base ? pprof_write_buckets(fd, kind, profile_sample_rate(), for_each_since_base,
                                           base->time_ns)
@@ -151,6 +156,7 @@ int profwrite_fd_since(int fd, hs_prof_kind_t kind, const prof_snapshot_t *base)
                                           start_time_ns);
   int error = errno;
   delta_base = NULL;
+  tls_writing = 0;
   hs_unlock(&write_lock);
   errno = error;
   return result;
@@ -431,6 +437,10 @@ static bool requests_untaken(void) {
 static bool writer_writing(void) { return atomic_load(&writer_busy) != 0; }
 
 void profwrite_exit(void) {
+  if (tls_writing) { /* exit from inside a write: it can neither end nor be waited for */
+    atomic_store(&exiting, 1);
+    return;
+  }
   /* A request made just before exit (a short program's peak) is taken by
    * the writer thread (up to 1 s), and a write in flight ends first (up to
    * 10 s); then the writer writes no more. */

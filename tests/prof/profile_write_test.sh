@@ -12,6 +12,41 @@ top() { go tool pprof -symbolize=none -sample_index=alloc_objects -nodefraction=
 has_site() { top "$1" | grep -Eq " $2\$"; }
 lacks_site() { ! has_site "$@"; }
 
+# A library that gives up inside a write (libdw calls error(EXIT_FAILURE)
+# when out of memory) ends the process from the thread that holds the
+# write lock: exit must neither wait for that write nor take the lock for
+# the exit profile.  A shim whose write() calls exit(7) on the writer
+# thread stands in for libdw.  Before, exit waited 10 s on its own write,
+# then hung on the lock for good.
+cat >"$tmp/exit_in_write.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+ssize_t write(int fd, const void *data, size_t size) {
+  static ssize_t (*real_write)(int, const void *, size_t);
+  if (!real_write) real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+  char name[16] = "";
+  prctl(PR_GET_NAME, name);
+  if (strcmp(name, "heapscope-prof") == 0) exit(7);
+  return real_write(fd, data, size);
+}
+C
+cc -shared -fPIC -o "$tmp/exit_in_write.so" "$tmp/exit_in_write.c" -ldl ||
+  { echo "FAIL: cannot build the exit_in_write shim"; exit 1; }
+start=$(date +%s%N)
+timeout 60 env LD_PRELOAD="$tmp/exit_in_write.so:$LIB" \
+  HEAPSCOPE="profile=$tmp/exw.%n.pb.gz,profile_signal=12,sample_rate_bytes=1" \
+  "$BUILD/tests/prof/alloc_sites.plain" signal 12 "$tmp/exw.1.pb.gz" >/dev/null 2>&1
+status=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "exit inside a write: the program's status 7, got $status" test $status -eq 7
+check "exit inside a write: within 3 s, took $ms ms" test $ms -lt 3000
+check "exit inside a write: no half-written profile renamed into place" \
+  sh -c "! ls '$tmp'/exw.*.pb.gz 2>/dev/null | grep -q ."
+
 for variant in preload linked; do
   dir=$tmp/$variant
   mkdir -p "$dir"
