@@ -54,6 +54,14 @@ HS_INLINE void hs_lock_reset(hs_lock_t *lock) {
 #define hs_relaxed_add(p, v)   atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define hs_relaxed_sub(p, v)   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
+/* Whether `object` is on a free list (objects linked through their first
+ * word) at `head`, looking at no more than `count` of them. */
+HS_INLINE bool hs_list_holds(const void *head, uint32_t count, const void *object) {
+  for (; head && count > 0; head = *(void *const *)head, count--)
+    if (head == object) return true;
+  return false;
+}
+
 /* ---- Messages: written with write(2), never with stdio or malloc. ---- */
 /* A fixed buffer that formats strings and numbers without allocating. */
 typedef struct hs_buf {

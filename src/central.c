@@ -434,6 +434,17 @@ void central_release_object(uint32_t size_class, void *object) {
   pageheap_release_if_drained();
 }
 
+bool central_holds_free_object(uint32_t size_class, const span_t *span, const void *object) {
+  central_t *c = &central[size_class];
+  hs_lock(&c->lock);
+  bool found = span->owner ? hs_list_holds(span->remote_list, span->remote_count, object)
+                           : hs_list_holds(span->free_list, span->free_count, object);
+  for (uint32_t i = 0; i < c->transfer_count && !found; i++)
+    found = *transfer_slot(size_class, i) == object;
+  hs_unlock(&c->lock);
+  return found;
+}
+
 void central_drain_all(void) {
   for (uint32_t size_class = 1; size_class < SIZE_CLASS_COUNT; size_class++) {
     central_t *c = &central[size_class];

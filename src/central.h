@@ -70,6 +70,12 @@ void central_insert_range(uint32_t size_class, void **objects, int count);
  * next to its neighbours.  Aborts like central_insert_range. */
 void central_release_object(uint32_t size_class, void *object);
 
+/* Whether `object`, of `span` (a span of the class), is free on a list this
+ * lock guards: the class's transfer cache, the span's free list if nobody
+ * owns it, its remote list if somebody does.  For a free that found the
+ * object's free tag set (malloc.c).  pre: no lock held. */
+bool central_holds_free_object(uint32_t size_class, const struct span *span, const void *object);
+
 /* Returns every object in every transfer cache to its span, so that empty
  * spans go back to the page heap (release-now).  pre: no lock held. */
 void central_drain_all(void);

@@ -8,10 +8,17 @@
  * malloc_slow, which attaches the cache, refills the bin from the spans
  * the thread owns (tcache.c), or serves a large object from the page heap.
  * Free: one page-map byte gives the class; push on the bin unless it is full,
- * the pointer is misaligned, or it equals the bin's head (a double free).  A
- * full bin sends the object to its span's free list if the thread owns the
- * span, else onto its class's foreign list.  Anything else goes to free_slow,
- * which validates the pointer and does the rest.
+ * the pointer is misaligned, or the object is marked free already (its free
+ * tag, below).  A full bin sends the object to its span's free list if the
+ * thread owns the span, else onto its class's foreign list.  Anything else
+ * goes to free_slow, which validates the pointer and does the rest.
+ * Free tags: while a small object is free its second word holds free_key,
+ * a random value drawn at start-up; every free sets it and the one path
+ * that hands small objects out (malloc_inline's pop, alloc_small) clears
+ * it.  A free that finds it set goes to free_tagged, which looks for the
+ * object on the free lists this thread can see and aborts on a double free;
+ * not found, the key was the program's own data (read from freed memory)
+ * or the object is free in another thread's cache, and the free goes on.
  * Realloc: the same page-map byte settles a small block that still fits its
  * class; realloc_slow grows large blocks in place or moves with headroom.
  * The fast paths take no lock, make no system call, do no atomic
@@ -32,6 +39,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "heapscope.h"
 #include "base.h"
@@ -59,6 +67,27 @@
  * made and when it is freed.  Larger spans go back to the page heap. */
 #define MALLOC_SAMPLE_SPARE_MAX_PAGES 8
 
+/* ---- Free tags ---- */
+
+/* Set in global_init, before the first object exists; never 0, which fresh
+ * pages hold. */
+static uintptr_t free_key;
+
+HS_INLINE bool free_tag_set(const void *object) {
+  return ((const uintptr_t *)object)[1] == free_key;
+}
+HS_INLINE void free_tag_mark(void *object) { ((uintptr_t *)object)[1] = free_key; }
+HS_INLINE void free_tag_clear(void *object) { ((uintptr_t *)object)[1] = 0; }
+
+static void free_key_init(void) {
+  uint64_t random[2] = {0, 0};
+  const void *at_random = (const void *)getauxval(AT_RANDOM); /* 16 bytes from the kernel */
+  if (at_random) memcpy(random, at_random, sizeof random);
+  uint64_t key = random[1] ^ (random[0] >> 7) ^ (uint64_t)(uintptr_t)&free_key ^
+                 (uint64_t)os_clock_ns(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15u;
+  free_key = (uintptr_t)(key | 1);
+}
+
 /* ---- Start-up ---- */
 
 enum { INIT_NONE = 0, INIT_RUNNING = 1, INIT_DONE = 2 };
@@ -71,6 +100,7 @@ HS_NOINLINE HS_COLD static void global_init(void) {
     /* Nothing here allocates, so no recursion is possible. */
     extern char **environ;
     options_seen_environ = environ != NULL;
+    free_key_init();
     options_init();
     sampler_set_rate_at_start(hs_options.sample_rate_bytes);
     tcache_global_init();
@@ -131,19 +161,23 @@ static void count_free(tcache_t *tc) {
 
 /* ---- Slow paths ---- */
 
+/* A small object for the program, its free tag cleared. */
 static void *alloc_small(tcache_t *tc, uint32_t size_class) {
+  void *object;
   if (HS_LIKELY(tc->state == TCACHE_ACTIVE)) {
     tcache_bin_t *bin = &tc->bins[size_class];
-    void *object = bin->head;
+    object = bin->head;
     if (object) {
       bin->head = *(void **)object;
       bin->count--;
-      return object;
+    } else {
+      object = tcache_refill(tc, size_class);
     }
-    return tcache_refill(tc, size_class);
+  } else if (!central_remove_range(size_class, &object, 1)) {
+    object = NULL;
   }
-  void *object;
-  return central_remove_range(size_class, &object, 1) ? object : NULL;
+  if (object) free_tag_clear(object);
+  return object;
 }
 
 static void *alloc_large(size_t size, size_t align_pages, bool zero) {
@@ -280,6 +314,24 @@ static size_t large_usable_bytes(const span_t *span) {
                                                           : span_bytes(span);
 }
 
+/* A free of small object `ptr` of `span` whose free tag is set: aborts if
+ * the object is on a free list this thread can see (its bin, its foreign
+ * list, the span's own lists, the class's transfer cache); otherwise
+ * returns and the free goes on (free tags, above). */
+HS_NOINLINE HS_COLD static void free_tagged(void *ptr, tcache_t *tc, span_t *span,
+                                           uint32_t size_class) {
+  bool found = false;
+  if (tc->state == TCACHE_ACTIVE) {
+    const tcache_bin_t *bin = &tc->bins[size_class];
+    const tcache_foreign_t *foreign = &tc->owner->foreign[size_class];
+    found = hs_list_holds(bin->head, bin->count, ptr) ||
+            hs_list_holds(foreign->head, foreign->count, ptr) ||
+            (span->owner == tc->owner && hs_list_holds(span->free_list, span->free_count, ptr));
+  }
+  if (found || central_holds_free_object(size_class, span, ptr))
+    hs_fatal_pointer("free", "double free", ptr);
+}
+
 HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
   span_t *span = pagemap_span_holding(ptr);
@@ -305,11 +357,11 @@ HS_NOINLINE static void free_slow(void *ptr) {
     }
     pageheap_free(span);
     pageheap_release_if_drained();
-  } else if (tc->state == TCACHE_ACTIVE) {
-    tcache_bin_t *bin = &tc->bins[size_class];
-    if (HS_UNLIKELY(ptr == bin->head || ptr == tc->owner->foreign[size_class].head ||
-                    (span->owner == tc->owner && ptr == span->free_list)))
-      hs_fatal_pointer("free", "double free", ptr);
+    return;
+  }
+  if (HS_UNLIKELY(free_tag_set(ptr))) free_tagged(ptr, tc, span, size_class);
+  free_tag_mark(ptr);
+  if (tc->state == TCACHE_ACTIVE) {
     if (span->owner == tc->owner) {
       tcache_free_owned(tc, size_class, span, ptr);
       return;
@@ -360,6 +412,7 @@ HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
   int64_t left = (int64_t)((uint64_t)tc->bytes_until_sample - size);
   if (HS_LIKELY(object != NULL && left >= 0)) {
     void *next = *(void **)object;
+    free_tag_clear(object);
     tc->bytes_until_sample = left;
     bin->head = next;
     __builtin_prefetch(next); /* the next malloc of this class reads it */
@@ -381,20 +434,22 @@ HS_EXPORT void *hs_malloc(size_t size) {
  * it back; another small object onto its class's foreign list; anything
  * else to free_slow.  `span` is only read for a small object. */
 HS_NOINLINE __attribute__((noclone)) static void free_past_bin_slow(void *ptr, tcache_t *tc,
-                                                                   const tcache_bin_t *bin,
                                                                    span_t *span,
                                                                    uintptr_t size_class) {
   tcache_owner_t *owner = tc->owner; /* NULL unless the cache is ACTIVE */
-  if (HS_LIKELY(size_class != 0 && owner != NULL)) {
+  /* The free tag is read only once the pointer is aligned: then the word
+   * lies in the same page as the object's first. */
+  if (HS_LIKELY(size_class != 0 && owner != NULL && ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0 &&
+                !free_tag_set(ptr))) {
     if (span->owner == owner) {
-      if (ptr == span->free_list || ptr == bin->head) hs_fatal_pointer("free", "double free", ptr);
+      free_tag_mark(ptr);
       tc->free_count++;
       tcache_free_owned(tc, (uint32_t)size_class, span, ptr); /* checks, moves, gives back */
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
-    if (HS_LIKELY(foreign->count < size_class_batch[size_class] && ptr != foreign->head &&
-                  ptr != bin->head && ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0)) {
+    if (HS_LIKELY(foreign->count < size_class_batch[size_class])) {
+      free_tag_mark(ptr);
       *(void **)ptr = foreign->head;
       foreign->head = ptr;
       foreign->count++;
@@ -416,8 +471,9 @@ HS_EXPORT void hs_free(void *ptr) {
   tcache_t *tc = tcache_self();
   tcache_bin_t *bin = &tc->bins[size_class];
   /* bins[0] (not a small object) has max_count 0, so it always misses. */
-  if (HS_LIKELY(bin->count < bin->max_count && ptr != bin->head &&
-                (address & (HS_MIN_ALIGN - 1)) == 0)) {
+  if (HS_LIKELY(bin->count < bin->max_count && (address & (HS_MIN_ALIGN - 1)) == 0 &&
+                !free_tag_set(ptr))) {
+    free_tag_mark(ptr);
     *(void **)ptr = bin->head;
     bin->head = ptr;
     bin->count++;
@@ -434,8 +490,9 @@ HS_EXPORT void hs_free(void *ptr) {
   if (HS_LIKELY(size_class != 0)) { /* small spans label every page */
     void *first = span->free_list;
     uint32_t freed = span->free_count + 1;
-    if (HS_LIKELY(span->owner == tc->owner && freed < span->free_limit && ptr != first &&
-                  ptr != bin->head && span_holds_carved_object(span, ptr))) {
+    if (HS_LIKELY(span->owner == tc->owner && freed < span->free_limit &&
+                  span_holds_carved_object(span, ptr) && !free_tag_set(ptr))) {
+      free_tag_mark(ptr);
       *(void **)ptr = first;
       span->free_list = ptr;
       span->free_count = freed;
@@ -443,7 +500,7 @@ HS_EXPORT void hs_free(void *ptr) {
       return;
     }
   }
-  free_past_bin_slow(ptr, tc, bin, span, size_class);
+  free_past_bin_slow(ptr, tc, span, size_class);
 }
 
 /* ---- The rest of the family ---- */

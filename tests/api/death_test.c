@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -123,6 +124,12 @@ static void death_case(const char *label, action_t what, void *ptr, const char *
 
 static _Alignas(64) char static_array[4096];
 
+/* A thread that frees the 100 blocks its argument lists, then exits. */
+static void *free_all_remote(void *blocks) {
+  for (int i = 0; i < 100; i++) free(((char **)blocks)[i]);
+  return NULL;
+}
+
 int main(void) {
   testlib_expect_heapscope();
   if (hs_fn("hs_version") == NULL) {
@@ -229,10 +236,38 @@ int main(void) {
   char *last_freed = owned[OWNED_OBJECTS / 2 - 1], *kept = owned[OWNED_OBJECTS - 1];
   death_case("free(malloc(48) + 16), its bin full", DO_FREE, kept + 16, FREE_INVALID, NULL);
   death_case("free of a 48-byte block back on its span", DO_FREE, last_freed, FREE_DOUBLE, NULL);
-  for (int i = OWNED_OBJECTS / 2; i < OWNED_OBJECTS; i++) free(owned[i]);
+
+  /* A free object is known by its free tag wherever it lies on a list, not
+   * only at a list's head: deep in the bin, inside its span's free list,
+   * or handed to the central lists by another thread's frees. */
+  enum { TAGGED_OBJECTS = 200 };
+  static char *tagged[TAGGED_OBJECTS];
+  for (int i = 0; i < TAGGED_OBJECTS; i++) CHECK((tagged[i] = malloc(32)) != NULL);
+  for (int i = 0; i < TAGGED_OBJECTS / 2; i++) free(tagged[i]);
+  death_case("free of the first of 100 freed 32-byte blocks", DO_FREE, tagged[0], FREE_DOUBLE,
+             NULL);
+  death_case("free of the 51st of 100 freed 32-byte blocks", DO_FREE, tagged[50], FREE_DOUBLE,
+             NULL);
+  death_case("free of a 48-byte block inside its span's free list", DO_FREE,
+             owned[OWNED_OBJECTS / 2 - 20], FREE_DOUBLE, NULL);
+  death_case("free of a 48-byte block deep in its bin", DO_FREE, owned[3], FREE_DOUBLE, NULL);
+  enum { REMOTE_OBJECTS = 100 };
+  static char *remote[REMOTE_OBJECTS];
+  for (int i = 0; i < REMOTE_OBJECTS; i++) CHECK((remote[i] = malloc(80)) != NULL);
+  pthread_t freer;
+  if (CHECK(pthread_create(&freer, NULL, free_all_remote, remote) == 0)) {
+    CHECK(pthread_join(freer, NULL) == 0); /* its exit flushed them to the central lists */
+    death_case("free of an 80-byte block another thread freed", DO_FREE, remote[REMOTE_OBJECTS / 2],
+               FREE_DOUBLE, NULL);
+    death_case("free of the last 80-byte block another thread freed", DO_FREE,
+               remote[REMOTE_OBJECTS - 1], FREE_DOUBLE, NULL);
+  }
+  for (int i = TAGGED_OBJECTS / 2; i < TAGGED_OBJECTS; i++) free(tagged[i]);
 
   death_case("realloc(stack address)", DO_REALLOC, stack_ptr, REALLOC_INVALID, NULL);
   death_case("malloc_usable_size(stack address)", DO_USABLE, stack_ptr, USABLE_INVALID, NULL);
+
+  for (int i = OWNED_OBJECTS / 2; i < OWNED_OBJECTS; i++) free(owned[i]);
 
   /* the parent's heap is untouched by all that */
   memset(p, 1, 64);
