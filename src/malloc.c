@@ -15,10 +15,11 @@
  * Free tags: while a small object is free its second word holds free_key,
  * a random value drawn at start-up; every free sets it and the one path
  * that hands small objects out (malloc_inline's pop, alloc_small) clears
- * it.  A free that finds it set goes to free_tagged, which looks for the
- * object on the free lists this thread can see and aborts on a double free;
- * not found, the key was the program's own data (read from freed memory)
- * or the object is free in another thread's cache, and the free goes on.
+ * it.  A free (or realloc) that finds it set goes to check_tagged, which
+ * looks for the object on the free lists this thread can see and aborts if
+ * it is there; not found, the key was the program's own data (read from
+ * freed memory) or the object is free in another thread's cache, and the
+ * call goes on.
  * Realloc: the same page-map byte settles a small block that still fits its
  * class; realloc_slow grows large blocks in place or moves with headroom.
  * The fast paths take no lock, make no system call, do no atomic
@@ -314,12 +315,12 @@ static size_t large_usable_bytes(const span_t *span) {
                                                           : span_bytes(span);
 }
 
-/* A free of small object `ptr` of `span` whose free tag is set: aborts if
- * the object is on a free list this thread can see (its bin, its foreign
- * list, the span's own lists, the class's transfer cache); otherwise
- * returns and the free goes on (free tags, above). */
-HS_NOINLINE HS_COLD static void free_tagged(void *ptr, tcache_t *tc, span_t *span,
-                                           uint32_t size_class) {
+/* A call `call` on small object `ptr` of `span` whose free tag is set:
+ * aborts with `what` if the object is on a free list this thread can see
+ * (its bin, its foreign list, the span's own lists, the class's transfer
+ * cache); otherwise returns and the call goes on (free tags, above). */
+HS_NOINLINE HS_COLD static void check_tagged(const char *call, const char *what, void *ptr,
+                                            tcache_t *tc, span_t *span, uint32_t size_class) {
   bool found = false;
   if (tc->state == TCACHE_ACTIVE) {
     const tcache_bin_t *bin = &tc->bins[size_class];
@@ -328,8 +329,7 @@ HS_NOINLINE HS_COLD static void free_tagged(void *ptr, tcache_t *tc, span_t *spa
             hs_list_holds(foreign->head, foreign->count, ptr) ||
             (span->owner == tc->owner && hs_list_holds(span->free_list, span->free_count, ptr));
   }
-  if (found || central_holds_free_object(size_class, span, ptr))
-    hs_fatal_pointer("free", "double free", ptr);
+  if (found || central_holds_free_object(size_class, span, ptr)) hs_fatal_pointer(call, what, ptr);
 }
 
 HS_NOINLINE static void free_slow(void *ptr) {
@@ -359,7 +359,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
     pageheap_release_if_drained();
     return;
   }
-  if (HS_UNLIKELY(free_tag_set(ptr))) free_tagged(ptr, tc, span, size_class);
+  if (HS_UNLIKELY(free_tag_set(ptr))) check_tagged("free", "double free", ptr, tc, span, size_class);
   free_tag_mark(ptr);
   if (tc->state == TCACHE_ACTIVE) {
     if (span->owner == tc->owner) {
@@ -536,7 +536,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   if (HS_LIKELY(pagemap_class_of(address, &size_class) != NULL)) {
     size_t class_bytes = size_class_bytes[size_class]; /* 0 for class 0 */
     if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&
-                  (address & (HS_MIN_ALIGN - 1)) == 0))
+                  (address & (HS_MIN_ALIGN - 1)) == 0 && !free_tag_set(ptr)))
       return ptr;
   }
   return realloc_slow(ptr, size, boundary_cfa);
@@ -547,6 +547,8 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
 HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
+  if (size_class != 0 && HS_UNLIKELY(free_tag_set(ptr)))
+    check_tagged("realloc", "freed pointer", ptr, &tls_tcache, span, size_class);
   size_t usable = size_class ? size_class_bytes[size_class] : large_usable_bytes(span);
   /* A block that stays where it is counts as neither an allocation nor a
    * free: when it fits and shrinking would not save much, or when a large

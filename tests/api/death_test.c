@@ -29,7 +29,7 @@ static void (*volatile free_v)(void *) = free;
 static void *(*volatile realloc_v)(void *, size_t) = realloc;
 static size_t (*volatile usable_v)(void *) = malloc_usable_size;
 
-typedef enum { DO_FREE, DO_FREE_TWICE, DO_REALLOC, DO_USABLE } action_t;
+typedef enum { DO_FREE, DO_FREE_TWICE, DO_REALLOC, DO_REALLOC_SAME_CLASS, DO_USABLE } action_t;
 
 static void do_bad_thing(action_t what, void *volatile ptr) {
   switch (what) {
@@ -42,6 +42,11 @@ static void do_bad_thing(action_t what, void *volatile ptr) {
     break;
   case DO_REALLOC: {
     void *volatile r = realloc_v(ptr, 100);
+    (void)r;
+    break;
+  }
+  case DO_REALLOC_SAME_CLASS: { /* realloc's fast path for a 32-byte block */
+    void *volatile r = realloc_v(ptr, 24);
     (void)r;
     break;
   }
@@ -139,6 +144,7 @@ int main(void) {
   static const char FREE_INVALID[] = "heapscope: free(): invalid pointer";
   static const char FREE_DOUBLE[] = "heapscope: free(): double free";
   static const char REALLOC_INVALID[] = "heapscope: realloc(): invalid pointer";
+  static const char REALLOC_FREED[] = "heapscope: realloc(): freed pointer";
   static const char USABLE_INVALID[] = "heapscope: malloc_usable_size(): invalid pointer";
 
   /* 16-aligned addresses, so only "not from this heap" gives them away. */
@@ -248,6 +254,10 @@ int main(void) {
              NULL);
   death_case("free of the 51st of 100 freed 32-byte blocks", DO_FREE, tagged[50], FREE_DOUBLE,
              NULL);
+  death_case("realloc of a freed 32-byte block to 24 bytes", DO_REALLOC_SAME_CLASS, tagged[10],
+             REALLOC_FREED, NULL);
+  death_case("realloc of a freed 32-byte block to 100 bytes", DO_REALLOC, tagged[20],
+             REALLOC_FREED, NULL);
   death_case("free of a 48-byte block inside its span's free list", DO_FREE,
              owned[OWNED_OBJECTS / 2 - 20], FREE_DOUBLE, NULL);
   death_case("free of a 48-byte block deep in its bin", DO_FREE, owned[3], FREE_DOUBLE, NULL);
