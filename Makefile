@@ -2,6 +2,7 @@
 #   make            library (build/libheapscope.so, .a) and CLI (build/heapscope)
 #   make test       every test (tests/run.sh)
 #   make demo       run the bundled example under heapscope
+#   make hardened   build/hardened/libheapscope.so (every handout checks the free tag)
 #   make install PREFIX=/usr/local
 
 CC       ?= cc
@@ -23,6 +24,7 @@ LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/heapscope.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 UBSAN_OBJS := $(patsubst src/%.c,$(BUILD)/ubsan/obj/%.o,$(LIB_SRCS))
+HARDENED_OBJS := $(patsubst src/%.c,$(BUILD)/hardened/obj/%.o,$(LIB_SRCS))
 
 # Tests: every tests/{api,stress}/NAME.c is one program, built twice:
 #   build/tests/NAME         plain (glibc malloc unless LD_PRELOAD'ed)
@@ -42,7 +44,7 @@ PROF_FLAGS := $(BASEFLAGS) -O1 -g -fomit-frame-pointer -fno-builtin -Iinclude -I
 PROF_BINS := $(patsubst tests/prof/%.c,$(BUILD)/tests/prof/%,$(wildcard tests/prof/*.c))
 PROF_PLAIN := $(addsuffix .plain,$(filter-out $(BUILD)/tests/prof/fake_%,$(PROF_BINS)))
 
-.PHONY: all test demo install clean sizeclasses ubsan tests bench-prof bench cli-tests fuzz \
+.PHONY: all test demo install clean sizeclasses ubsan hardened tests bench-prof bench cli-tests fuzz \
         bench-suite bench-suite-bins
 all: $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
 
@@ -126,6 +128,16 @@ $(BUILD)/ubsan/libheapscope.so: $(UBSAN_OBJS) src/exports.map
 	  -Wl,--version-script=src/exports.map -Wl,-soname,libheapscope.so -pthread
 ubsan: $(BUILD)/ubsan/libheapscope.so
 
+# The hardened build (docs/design.md, Error detection): every object handed
+# out has its free tag checked.  tests/run.sh runs death_test's cases for it.
+$(BUILD)/hardened/obj/%.o: src/%.c $(LIB_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -DHS_HARDENED -c $< -o $@
+$(BUILD)/hardened/libheapscope.so: $(HARDENED_OBJS) src/exports.map
+	$(CC) -shared -o $@ $(HARDENED_OBJS) -Wl,--version-script=src/exports.map \
+	  -Wl,-z,now -Wl,-soname,libheapscope.so -pthread $(LIB_LIBS)
+hardened: $(BUILD)/hardened/libheapscope.so
+
 $(BUILD)/tests/%: tests/api/%.c tests/testlib.h include/heapscope.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -o $@ $< -ldl
@@ -159,7 +171,7 @@ $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -O1 -Iinclude -pthread -o $@ $< -ldl
 
-tests: all ubsan $(TEST_BINS) $(TEST_LINKED) $(UNIT_BINS) $(EXAMPLE_BINS) bench bench-suite-bins $(PROF_BINS) $(PROF_PLAIN) cli-tests
+tests: all ubsan hardened $(TEST_BINS) $(TEST_LINKED) $(UNIT_BINS) $(EXAMPLE_BINS) bench bench-suite-bins $(PROF_BINS) $(PROF_PLAIN) cli-tests
 
 test: tests
 	BUILD=$(BUILD) PYTHON=$(PYTHON) bash tests/run.sh

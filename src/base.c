@@ -1,5 +1,5 @@
-/* base.c — the slow halves of base.h: futex waits for hs_lock, and message
- * formatting into fixed buffers for stderr.  Nothing here allocates, so any
+/* base.c — the slow halves of base.h: futex waits for hs_lock, message
+ * formatting into fixed buffers for stderr, and the free tags' key.  Nothing here allocates, so any
  * layer (and the abort path of a corrupted heap) can call it. */
 #include "base.h"
 
@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+uintptr_t hs_free_key;
 
 static void futex_wait(_Atomic int *addr, int value) {
   syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);

@@ -54,6 +54,17 @@ HS_INLINE void hs_lock_reset(hs_lock_t *lock) {
 #define hs_relaxed_add(p, v)   atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define hs_relaxed_sub(p, v)   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
+/* ---- Free tags ----
+ * While a small object is free its second word holds hs_free_key (drawn at
+ * start-up by malloc.c, before the first object exists; never 0, which
+ * fresh pages hold); see malloc.c for who sets, clears and checks it. */
+extern uintptr_t hs_free_key __attribute__((visibility("hidden")));
+HS_INLINE bool hs_free_tag_set(const void *object) {
+  return ((const uintptr_t *)object)[1] == hs_free_key;
+}
+HS_INLINE void hs_free_tag_mark(void *object) { ((uintptr_t *)object)[1] = hs_free_key; }
+HS_INLINE void hs_free_tag_clear(void *object) { ((uintptr_t *)object)[1] = 0; }
+
 /* Whether `object` is on a free list (objects linked through their first
  * word) at `head`, looking at no more than `count` of them. */
 HS_INLINE bool hs_list_holds(const void *head, uint32_t count, const void *object) {

@@ -179,6 +179,9 @@ int central_remove_range(uint32_t size_class, void **out, int count) {
     }
     while (got < count && span->carve_next < span->carve_end) {
       out[got++] = span->carve_next;
+#ifdef HS_HARDENED
+      hs_free_tag_mark(span->carve_next); /* malloc.c checks it at handout */
+#endif
       span->carve_next += bytes;
       span->carved_count++;
     }
@@ -280,6 +283,9 @@ uint32_t span_take_free_objects(span_t *span, uint32_t size_class, uint32_t want
       *(void **)(p + 3 * (size_t)bytes) = p + quad;
     }
     for (; p < last; p += bytes) *(void **)p = p + bytes;
+#ifdef HS_HARDENED
+    for (char *q = first; q <= last; q += bytes) hs_free_tag_mark(q); /* checked at handout */
+#endif
     *(void **)last = list;
     list = first;
     span->carve_next = last + bytes;

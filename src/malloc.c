@@ -12,10 +12,10 @@
  * tag, below).  A full bin sends the object to its span's free list if the
  * thread owns the span, else onto its class's foreign list.  Anything else
  * goes to free_slow, which validates the pointer and does the rest.
- * Free tags: while a small object is free its second word holds free_key,
- * a random value drawn at start-up; every free sets it and the one path
- * that hands small objects out (malloc_inline's pop, alloc_small) clears
- * it.  A free (or realloc) that finds it set goes to check_tagged, which
+ * Free tags: while a small object is free its second word holds
+ * hs_free_key, a random value drawn at start-up; every free sets it and the
+ * one path that hands small objects out (malloc_inline's pop, alloc_small)
+ * clears it (and, in the hardened build, first checks it).  A free (or realloc) that finds it set goes to check_tagged, which
  * looks for the object on the free lists this thread can see and aborts if
  * it is there; not found, the key was the program's own data (read from
  * freed memory) or the object is free in another thread's cache, and the
@@ -68,25 +68,34 @@
  * made and when it is freed.  Larger spans go back to the page heap. */
 #define MALLOC_SAMPLE_SPARE_MAX_PAGES 8
 
-/* ---- Free tags ---- */
+/* ---- Free tags (base.h) ---- */
 
-/* Set in global_init, before the first object exists; never 0, which fresh
- * pages hold. */
-static uintptr_t free_key;
+/* The hardened build (make hardened) also keeps every object on a free list
+ * tagged, carved ones included (central.c), and checks the tag of each
+ * object it hands out: an object handed out twice (freed twice while the
+ * first free waited in another thread's cache) or written after its free
+ * is caught at its next handout. */
+#ifdef HS_HARDENED
+#define HANDOUT_TAG_OK(object) hs_free_tag_set(object)
+#else
+#define HANDOUT_TAG_OK(object) true
+#endif
 
-HS_INLINE bool free_tag_set(const void *object) {
-  return ((const uintptr_t *)object)[1] == free_key;
+/* An object about to be handed out: checked (hardened build), its tag
+ * cleared. */
+HS_INLINE void free_tag_handout(void *object) {
+  if (HS_UNLIKELY(!HANDOUT_TAG_OK(object)))
+    hs_fatal_pointer("malloc", "free object overwritten or freed twice", object);
+  hs_free_tag_clear(object);
 }
-HS_INLINE void free_tag_mark(void *object) { ((uintptr_t *)object)[1] = free_key; }
-HS_INLINE void free_tag_clear(void *object) { ((uintptr_t *)object)[1] = 0; }
 
 static void free_key_init(void) {
   uint64_t random[2] = {0, 0};
   const void *at_random = (const void *)getauxval(AT_RANDOM); /* 16 bytes from the kernel */
   if (at_random) memcpy(random, at_random, sizeof random);
-  uint64_t key = random[1] ^ (random[0] >> 7) ^ (uint64_t)(uintptr_t)&free_key ^
+  uint64_t key = random[1] ^ (random[0] >> 7) ^ (uint64_t)(uintptr_t)&hs_free_key ^
                  (uint64_t)os_clock_ns(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15u;
-  free_key = (uintptr_t)(key | 1);
+  hs_free_key = (uintptr_t)(key | 1);
 }
 
 /* ---- Start-up ---- */
@@ -177,7 +186,7 @@ static void *alloc_small(tcache_t *tc, uint32_t size_class) {
   } else if (!central_remove_range(size_class, &object, 1)) {
     object = NULL;
   }
-  if (object) free_tag_clear(object);
+  if (object) free_tag_handout(object);
   return object;
 }
 
@@ -359,8 +368,8 @@ HS_NOINLINE static void free_slow(void *ptr) {
     pageheap_release_if_drained();
     return;
   }
-  if (HS_UNLIKELY(free_tag_set(ptr))) check_tagged("free", "double free", ptr, tc, span, size_class);
-  free_tag_mark(ptr);
+  if (HS_UNLIKELY(hs_free_tag_set(ptr))) check_tagged("free", "double free", ptr, tc, span, size_class);
+  hs_free_tag_mark(ptr);
   if (tc->state == TCACHE_ACTIVE) {
     if (span->owner == tc->owner) {
       tcache_free_owned(tc, size_class, span, ptr);
@@ -410,9 +419,9 @@ HS_INLINE void *malloc_inline(size_t size, bool zero, uintptr_t boundary_cfa) {
   void *object = bin->head;
   /* Wraps for a size past the largest class, whose bin is empty anyway. */
   int64_t left = (int64_t)((uint64_t)tc->bytes_until_sample - size);
-  if (HS_LIKELY(object != NULL && left >= 0)) {
+  if (HS_LIKELY(object != NULL && left >= 0 && HANDOUT_TAG_OK(object))) {
     void *next = *(void **)object;
-    free_tag_clear(object);
+    hs_free_tag_clear(object);
     tc->bytes_until_sample = left;
     bin->head = next;
     __builtin_prefetch(next); /* the next malloc of this class reads it */
@@ -440,16 +449,16 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin_slow(void *ptr, t
   /* The free tag is read only once the pointer is aligned: then the word
    * lies in the same page as the object's first. */
   if (HS_LIKELY(size_class != 0 && owner != NULL && ((uintptr_t)ptr & (HS_MIN_ALIGN - 1)) == 0 &&
-                !free_tag_set(ptr))) {
+                !hs_free_tag_set(ptr))) {
     if (span->owner == owner) {
-      free_tag_mark(ptr);
+      hs_free_tag_mark(ptr);
       tc->free_count++;
       tcache_free_owned(tc, (uint32_t)size_class, span, ptr); /* checks, moves, gives back */
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
     if (HS_LIKELY(foreign->count < size_class_batch[size_class])) {
-      free_tag_mark(ptr);
+      hs_free_tag_mark(ptr);
       *(void **)ptr = foreign->head;
       foreign->head = ptr;
       foreign->count++;
@@ -472,8 +481,8 @@ HS_EXPORT void hs_free(void *ptr) {
   tcache_bin_t *bin = &tc->bins[size_class];
   /* bins[0] (not a small object) has max_count 0, so it always misses. */
   if (HS_LIKELY(bin->count < bin->max_count && (address & (HS_MIN_ALIGN - 1)) == 0 &&
-                !free_tag_set(ptr))) {
-    free_tag_mark(ptr);
+                !hs_free_tag_set(ptr))) {
+    hs_free_tag_mark(ptr);
     *(void **)ptr = bin->head;
     bin->head = ptr;
     bin->count++;
@@ -491,8 +500,8 @@ HS_EXPORT void hs_free(void *ptr) {
     void *first = span->free_list;
     uint32_t freed = span->free_count + 1;
     if (HS_LIKELY(span->owner == tc->owner && freed < span->free_limit &&
-                  span_holds_carved_object(span, ptr) && !free_tag_set(ptr))) {
-      free_tag_mark(ptr);
+                  span_holds_carved_object(span, ptr) && !hs_free_tag_set(ptr))) {
+      hs_free_tag_mark(ptr);
       *(void **)ptr = first;
       span->free_list = ptr;
       span->free_count = freed;
@@ -536,7 +545,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   if (HS_LIKELY(pagemap_class_of(address, &size_class) != NULL)) {
     size_t class_bytes = size_class_bytes[size_class]; /* 0 for class 0 */
     if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&
-                  (address & (HS_MIN_ALIGN - 1)) == 0 && !free_tag_set(ptr)))
+                  (address & (HS_MIN_ALIGN - 1)) == 0 && !hs_free_tag_set(ptr)))
       return ptr;
   }
   return realloc_slow(ptr, size, boundary_cfa);
@@ -547,7 +556,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
 HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");
-  if (size_class != 0 && HS_UNLIKELY(free_tag_set(ptr)))
+  if (size_class != 0 && HS_UNLIKELY(hs_free_tag_set(ptr)))
     check_tagged("realloc", "freed pointer", ptr, &tls_tcache, span, size_class);
   size_t usable = size_class ? size_class_bytes[size_class] : large_usable_bytes(span);
   /* A block that stays where it is counts as neither an allocation nor a

@@ -4,7 +4,8 @@
 #   b. build/tests/NAME              under LD_PRELOAD=libheapscope.so, and
 #      build/tests/NAME.linked       (heapscope linked in), both with
 #                                    HEAPSCOPE_TEST_EXPECT=1
-#   c. api_test, stress_test         under the UBSan build of the library (quick)
+#   c. api_test, stress_test         under the UBSan build of the library (quick),
+#      and six programs under the hardened build
 #   d. tests/*/*_test.sh             with bash
 # Each test's output goes to $BUILD/test-logs/<label>.log.  Prints one line per
 # test, then "N passed, N failed"; exits 1 if anything failed or nothing ran.
@@ -84,6 +85,15 @@ for name in api_test stress_test; do
   run_test "$name.ubsan" env HEAPSCOPE_TEST_EXPECT=1 HEAPSCOPE_TEST_QUICK=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     LD_PRELOAD="$BUILD_ABS/ubsan/libheapscope.so" "$t"
+done
+
+# c. the hardened build of the library: death_test with the cases only it
+#    catches, and the programs that churn the most objects across threads
+for name in death_test api_test stress_test remote_free_test thread_churn_test fork_test; do
+  t=$BUILD/tests/$name
+  [ -x "$t" ] || continue
+  run_test "$name.hardened" env HEAPSCOPE_TEST_EXPECT=1 HEAPSCOPE_TEST_HARDENED=1 \
+    LD_PRELOAD="$BUILD_ABS/hardened/libheapscope.so" "$t"
 done
 
 # d. shell tests

@@ -29,7 +29,33 @@ static void (*volatile free_v)(void *) = free;
 static void *(*volatile realloc_v)(void *, size_t) = realloc;
 static size_t (*volatile usable_v)(void *) = malloc_usable_size;
 
-typedef enum { DO_FREE, DO_FREE_TWICE, DO_REALLOC, DO_REALLOC_SAME_CLASS, DO_USABLE } action_t;
+typedef enum {
+  DO_FREE,
+  DO_FREE_TWICE,
+  DO_REALLOC,
+  DO_REALLOC_SAME_CLASS,
+  DO_USABLE,
+  DO_WRITE_AFTER_FREE,   /* free a 64-byte block, write its second word, malloc(64) */
+  DO_FREE_ACROSS_THREADS /* a 64-byte block freed by two threads, then malloc'd by both */
+} action_t;
+
+static void *(*volatile malloc_v)(size_t) = malloc;
+
+/* DO_FREE_ACROSS_THREADS: the other thread frees the block into its own
+ * cache and waits while the main thread frees it again and mallocs until it
+ * gets it back; then the other thread mallocs the same size, and its bin
+ * hands the block out a second time. */
+static int across_to_main[2], across_to_other[2];
+static void *free_then_malloc_later(void *block) {
+  void *volatile own = malloc_v(64); /* attaches this thread's cache */
+  free_v(block);
+  char c = 0;
+  if (write(across_to_main[1], &c, 1) != 1 || read(across_to_other[0], &c, 1) != 1) return NULL;
+  void *volatile again = malloc_v(64);
+  (void)own;
+  (void)again;
+  return NULL;
+}
 
 static void do_bad_thing(action_t what, void *volatile ptr) {
   switch (what) {
@@ -53,6 +79,27 @@ static void do_bad_thing(action_t what, void *volatile ptr) {
   case DO_USABLE: {
     volatile size_t u = usable_v(ptr);
     (void)u;
+    break;
+  }
+  case DO_WRITE_AFTER_FREE: {
+    free_v(ptr);
+    ((volatile uintptr_t *)ptr)[1] = 0x5a5a5a5a; /* the bug */
+    void *volatile r = malloc_v(64);
+    (void)r;
+    break;
+  }
+  case DO_FREE_ACROSS_THREADS: {
+    pthread_t other;
+    char c = 0;
+    if (pipe(across_to_main) != 0 || pipe(across_to_other) != 0 ||
+        pthread_create(&other, NULL, free_then_malloc_later, ptr) != 0 ||
+        read(across_to_main[0], &c, 1) != 1)
+      break;
+    free_v(ptr); /* the bug: its first free waits in the other thread's cache */
+    for (int i = 0; i < (1 << 16) && malloc_v(64) != ptr; i++) {
+    } /* handed out here first */
+    if (write(across_to_other[1], &c, 1) != 1) break;
+    pthread_join(other, NULL);
     break;
   }
   }
@@ -275,6 +322,23 @@ int main(void) {
                remote[REMOTE_OBJECTS - 1], FREE_DOUBLE, NULL);
   }
   for (int i = TAGGED_OBJECTS / 2; i < TAGGED_OBJECTS; i++) free(tagged[i]);
+
+  /* The hardened build (tests/run.sh runs this program under it with
+   * HEAPSCOPE_TEST_HARDENED=1) checks each object's tag as it hands it
+   * out: a write after free and a block freed by two threads, the first
+   * free waiting in the other's cache, are caught at the next handout. */
+  if (getenv("HEAPSCOPE_TEST_HARDENED")) {
+    static const char MALLOC_OVERWRITTEN[] =
+        "heapscope: malloc(): free object overwritten or freed twice";
+    char *written = malloc(64), *shared = malloc(64);
+    CHECK(written != NULL && shared != NULL);
+    death_case("malloc after a write to a freed 64-byte block", DO_WRITE_AFTER_FREE, written,
+               MALLOC_OVERWRITTEN, NULL);
+    death_case("malloc in a thread whose cache holds a block another thread freed again",
+               DO_FREE_ACROSS_THREADS, shared, MALLOC_OVERWRITTEN, NULL);
+    free(written);
+    free(shared);
+  }
 
   death_case("realloc(stack address)", DO_REALLOC, stack_ptr, REALLOC_INVALID, NULL);
   death_case("malloc_usable_size(stack address)", DO_USABLE, stack_ptr, USABLE_INVALID, NULL);
