@@ -94,7 +94,7 @@ typedef struct hs_stats {
   uint64_t cache_trims;     /* thread caches emptied on request, cumulative   */
   uint64_t memory_limit;    /* the limit on heap_sys - heap_released; 0: none */
   uint64_t memory_limit_hard; /* 1: hard (ENOMEM past it), 0: soft            */
-  uint64_t limit_overruns;  /* allocations that grew the heap past it (soft; 
+  uint64_t limit_overruns;  /* allocations that grew the heap past it (soft;
                              * hard: a profile write's room, docs/memory.md) */
   uint64_t limit_refusals;  /* hard: allocations refused with ENOMEM          */
   uint64_t limit_released;  /* bytes released synchronously to stay under it  */

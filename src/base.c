@@ -1,6 +1,7 @@
 /* base.c — the slow halves of base.h: futex waits for hs_lock, message
- * formatting into fixed buffers for stderr, and the free tags' key.  Nothing here allocates, so any
- * layer (and the abort path of a corrupted heap) can call it. */
+ * formatting into fixed buffers for stderr, and the free tags' key.
+ * Nothing here allocates, so any layer (and the abort path of a corrupted
+ * heap) can call it. */
 #include "base.h"
 
 #include <errno.h>

@@ -15,11 +15,11 @@
  * Free tags: while a small object is free its second word holds
  * hs_free_key, a random value drawn at start-up; every free sets it and the
  * one path that hands small objects out (malloc_inline's pop, alloc_small)
- * clears it (and, in the hardened build, first checks it).  A free (or realloc) that finds it set goes to check_tagged, which
- * looks for the object on the free lists this thread can see and aborts if
- * it is there; not found, the key was the program's own data (read from
- * freed memory) or the object is free in another thread's cache, and the
- * call goes on.
+ * clears it (and, in the hardened build, first checks it).  A free (or
+ * realloc) that finds it set goes to check_tagged, which looks for the
+ * object on the free lists this thread can see and aborts if it is there;
+ * not found, the key was the program's own data (read from freed memory)
+ * or the object is free in another thread's cache, and the call goes on.
  * Realloc: the same page-map byte settles a small block that still fits its
  * class; realloc_slow grows large blocks in place or moves with headroom.
  * The fast paths take no lock, make no system call, do no atomic
@@ -368,7 +368,8 @@ HS_NOINLINE static void free_slow(void *ptr) {
     pageheap_release_if_drained();
     return;
   }
-  if (HS_UNLIKELY(hs_free_tag_set(ptr))) check_tagged("free", "double free", ptr, tc, span, size_class);
+  if (HS_UNLIKELY(hs_free_tag_set(ptr)))
+    check_tagged("free", "double free", ptr, tc, span, size_class);
   hs_free_tag_mark(ptr);
   if (tc->state == TCACHE_ACTIVE) {
     if (span->owner == tc->owner) {

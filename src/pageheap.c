@@ -600,8 +600,7 @@ void pageheap_profile_write_exit(void) { tls_profile_write_depth--; }
 /* How far past a hard limit a profile write may take the heap: an eighth
  * of the limit, at least PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES. */
 static uint64_t profile_headroom(uint64_t limit) {
-  uint64_t eighth = limit / 8;
-  return eighth > PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES ? eighth : PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES;
+  return HS_MAX(limit / 8, PAGEHEAP_PROFILE_HEADROOM_MIN_BYTES);
 }
 
 uint64_t pageheap_profile_write_room(void) {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# pair_instructions.sh — instructions a malloc(32)+free pair executes, per
+# allocator: callgrind counts bench/pair_loop at 1 M and at 2 M pairs and the
+# difference over 1 M is one pair's cost (start-up and exit cancel out).
+# heapscope (profiling on), heapscope_off, the hardened build, glibc,
+# jemalloc, mimalloc and tcmalloc (installed by bench/peers.sh if missing).
+#   bash bench/pair_instructions.sh
+# Needs valgrind, $BUILD/libheapscope.so and $BUILD/hardened/libheapscope.so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LIBDIR=/usr/lib/x86_64-linux-gnu
+. bench/peers.sh
+install_peers pair_instructions.sh
+command -v valgrind >/dev/null || { echo "pair_instructions.sh: valgrind is missing" >&2; exit 1; }
+mkdir -p "$BUILD/bench"
+cc -std=c11 -O2 -Wall -o "$BUILD/bench/pair_loop" bench/pair_loop.c
+loop=$(cd "$BUILD/bench" && pwd)/pair_loop
+lib=$(cd "$BUILD" && pwd)/libheapscope.so
+hardened=$(cd "$BUILD" && pwd)/hardened/libheapscope.so
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# instructions NAME PRELOAD [ENV...]: prints NAME and the per-pair count.
+instructions() {
+  local name=$1 preload=$2
+  shift 2
+  local counts=()
+  for pairs in 1000000 2000000; do
+    env "$@" ${preload:+LD_PRELOAD=$preload} valgrind --tool=callgrind \
+      --callgrind-out-file="$work/out" "$loop" "$pairs" 2>"$work/err" >/dev/null
+    counts+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$work/err")")
+  done
+  awk -v name="$name" -v a="${counts[0]}" -v b="${counts[1]}" \
+    'BEGIN { printf "%-14s %7.2f instructions a pair\n", name, (b - a) / 1000000 }'
+}
+
+instructions heapscope "$lib"
+instructions heapscope_off "$lib" HEAPSCOPE=sample_rate_bytes=0
+[ -f "$hardened" ] && instructions hardened "$hardened"
+instructions glibc ""
+instructions jemalloc "$LIBDIR/libjemalloc.so.2"
+instructions mimalloc "$LIBDIR/libmimalloc.so.2"
+instructions tcmalloc "$LIBDIR/libtcmalloc_minimal.so.4"
