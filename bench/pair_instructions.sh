@@ -9,7 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-LIBDIR=/usr/lib/x86_64-linux-gnu
 . bench/peers.sh
 install_peers pair_instructions.sh
 command -v valgrind >/dev/null || { echo "pair_instructions.sh: valgrind is missing" >&2; exit 1; }

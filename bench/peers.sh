@@ -1,7 +1,9 @@
 # peers.sh — sourced by the benchmark scripts: makes sure the peer
 # allocators heapscope is compared with are installed (Debian packages
 # libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4), installing them with
-# apt-get when run as root.  Usage: install_peers SCRIPT_NAME
+# apt-get when run as root, and says where they are (LIBDIR).
+# Usage: install_peers SCRIPT_NAME; then "$LIBDIR/libjemalloc.so.2" etc.
+LIBDIR=/usr/lib/x86_64-linux-gnu
 install_peers() {
   local packages=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4) missing=() p
   for p in "${packages[@]}"; do

@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-LIBDIR=/usr/lib/x86_64-linux-gnu
 . bench/peers.sh
 install_peers rss_return.sh
 if [ ! -f "$BUILD/libheapscope.so" ]; then

@@ -14,7 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
-LIBDIR=/usr/lib/x86_64-linux-gnu
 
 usage() {
   echo "usage: bash bench/run.sh [--quick] [--runs N] [--only NAME,NAME] [--out FILE] [--no-build]" >&2
