@@ -173,7 +173,11 @@ int hs_serve_http(const char *address);
  * hs_pool_put keeps it while the pool holds less than max_retained_bytes
  * and frees it otherwise.  Putting an object twice, or one smaller than
  * object_size, aborts naming the pointer.  Objects are ordinary heap
- * objects (free() takes them too; at least 16 bytes).  Thread-safe.
+ * objects (free() takes them too; at least 16 bytes).  Thread-safe; each
+ * thread keeps a few objects of the pools it uses (within the cap) and
+ * gets and puts those without a lock.  hs_pool_destroy frees what the pool
+ * and the calling thread keep; objects another thread keeps for it are
+ * freed by that thread, at its exit at the latest.
  * hs_pool_create returns NULL with errno EINVAL for object_size 0. */
 typedef struct hs_pool hs_pool_t;
 typedef struct hs_pool_stats {

@@ -5,6 +5,10 @@
  *   BenchmarkRequestPool       record from a pool: 16 allocs/op
  *   BenchmarkRequestPoolArena  record from a pool, strings from an arena
  *                              reset per request: 0 allocs/op
+ * and the record alone, to compare a pool's get+put with calloc+free:
+ *   BenchmarkRecordCalloc, BenchmarkRecordPool, and the same on every CPU
+ *   at once, one pool shared by all (BenchmarkRecordCallocParallel,
+ *   BenchmarkRecordPoolParallel).
  * tests/bench/reuse_test.sh checks those counts; docs/memory.md quotes a
  * run's times. */
 #include <stdlib.h>
@@ -64,10 +68,64 @@ static void bench_pool_arena(hs_bench_t *b) {
   hs_pool_destroy(pool);
 }
 
+static void bench_record_calloc(hs_bench_t *b) {
+  for (uint64_t n = 0; n < b->n; n++) {
+    request_t *r = calloc(1, sizeof *r);
+    r->header[0] = 'h';
+    hs_bench_keep(r);
+    free(r);
+  }
+}
+
+static void bench_record_pool(hs_bench_t *b) {
+  hs_pool_t *pool = hs_pool_create(sizeof(request_t), 64 * sizeof(request_t), NULL);
+  for (uint64_t n = 0; n < b->n; n++) {
+    request_t *r = hs_pool_get(pool);
+    r->header[0] = 'h';
+    hs_bench_keep(r);
+    hs_pool_put(pool, r);
+  }
+  hs_pool_destroy(pool);
+}
+
+static void record_calloc_body(hs_bench_parallel_t *pb, void *arg) {
+  (void)arg;
+  while (hs_bench_parallel_next(pb)) {
+    request_t *r = calloc(1, sizeof *r);
+    r->header[0] = 'h';
+    hs_bench_keep(r);
+    free(r);
+  }
+}
+
+static void record_pool_body(hs_bench_parallel_t *pb, void *arg) {
+  hs_pool_t *pool = arg;
+  while (hs_bench_parallel_next(pb)) {
+    request_t *r = hs_pool_get(pool);
+    r->header[0] = 'h';
+    hs_bench_keep(r);
+    hs_pool_put(pool, r);
+  }
+}
+
+static void bench_record_calloc_parallel(hs_bench_t *b) {
+  hs_bench_run_parallel(b, 0, record_calloc_body, NULL);
+}
+
+static void bench_record_pool_parallel(hs_bench_t *b) {
+  hs_pool_t *pool = hs_pool_create(sizeof(request_t), 64 * sizeof(request_t), NULL);
+  hs_bench_run_parallel(b, 0, record_pool_body, pool);
+  hs_pool_destroy(pool);
+}
+
 static const hs_benchmark_t benchmarks[] = {
     {"BenchmarkRequestMalloc", bench_malloc, 0},
     {"BenchmarkRequestPool", bench_pool, 0},
     {"BenchmarkRequestPoolArena", bench_pool_arena, 0},
+    {"BenchmarkRecordCalloc", bench_record_calloc, 0},
+    {"BenchmarkRecordPool", bench_record_pool, 0},
+    {"BenchmarkRecordCallocParallel", bench_record_calloc_parallel, 0},
+    {"BenchmarkRecordPoolParallel", bench_record_pool_parallel, 0},
     {NULL, NULL, 0},
 };
 

@@ -4,6 +4,7 @@
  * threads at once, the aborts on a double put and a foreign object, and
  * arenas' alignment, own chunks, reuse after reset and exact malloc counts. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
 
@@ -142,6 +143,256 @@ static void pool_threads(void) {
   hs_pool_destroy(shared_pool);
 }
 
+/* Threads' magazines count against the cap: four threads each take 20
+ * objects and put them back, while a pool keeps at most 40.  With the
+ * threads still alive (their magazines full) and after they exit (their
+ * magazines given back) the pool holds exactly 40, the counters add up,
+ * and what was dropped was freed. */
+enum { CAP_THREADS = 4, CAP_EACH = 20, CAP_OBJECTS = 40 };
+static hs_pool_t *cap_pool;
+static pthread_barrier_t cap_got, cap_put, cap_checked;
+
+static void *cap_worker(void *arg) {
+  (void)arg;
+  void *objects[CAP_EACH];
+  for (int i = 0; i < CAP_EACH; i++) objects[i] = hs_pool_get(cap_pool);
+  pthread_barrier_wait(&cap_got); /* every get a miss */
+  for (int i = 0; i < CAP_EACH; i++) hs_pool_put(cap_pool, objects[i]);
+  pthread_barrier_wait(&cap_put);
+  pthread_barrier_wait(&cap_checked); /* alive while main reads the stats */
+  return NULL;
+}
+
+static void check_cap_stats(const char *when, int64_t live_before) {
+  hs_pool_stats_t stats;
+  hs_pool_stats(cap_pool, &stats);
+  uint64_t total = CAP_THREADS * CAP_EACH;
+  CHECK_MSG(stats.retained_objects == CAP_OBJECTS && stats.drops == total - CAP_OBJECTS &&
+                stats.gets == total && stats.puts == total && stats.hits == 0,
+            "%s: retained %llu, dropped %llu, gets %llu, puts %llu, hits %llu", when,
+            (unsigned long long)stats.retained_objects, (unsigned long long)stats.drops,
+            (unsigned long long)stats.gets, (unsigned long long)stats.puts,
+            (unsigned long long)stats.hits);
+  /* the pool itself and what it keeps */
+  CHECK_MSG(live_objects() - live_before == 1 + CAP_OBJECTS, "%s: live objects +%lld", when,
+            (long long)(live_objects() - live_before));
+}
+
+static void pool_cap_threads(void) {
+  int64_t before = live_objects();
+  cap_pool = hs_pool_create(64, CAP_OBJECTS * 64, NULL);
+  pthread_barrier_init(&cap_got, NULL, CAP_THREADS);
+  pthread_barrier_init(&cap_put, NULL, CAP_THREADS + 1);
+  pthread_barrier_init(&cap_checked, NULL, CAP_THREADS + 1);
+  pthread_t threads[CAP_THREADS];
+  for (int i = 0; i < CAP_THREADS; i++) pthread_create(&threads[i], NULL, cap_worker, NULL);
+  pthread_barrier_wait(&cap_put);
+  check_cap_stats("threads alive", before);
+  pthread_barrier_wait(&cap_checked);
+  for (int i = 0; i < CAP_THREADS; i++) pthread_join(threads[i], NULL);
+  check_cap_stats("threads exited", before);
+  /* What the threads gave back serves this thread: 40 gets, no malloc. */
+  void *objects[CAP_OBJECTS];
+  uint64_t mallocs = hs_thread_counters().mallocs;
+  for (int i = 0; i < CAP_OBJECTS; i++) objects[i] = hs_pool_get(cap_pool);
+  CHECK(hs_thread_counters().mallocs == mallocs);
+  for (int i = 0; i < CAP_OBJECTS; i++) hs_pool_put(cap_pool, objects[i]);
+  hs_pool_destroy(cap_pool);
+  CHECK_MSG(live_objects() == before, "live objects +%lld after destroy",
+            (long long)(live_objects() - before));
+  pthread_barrier_destroy(&cap_got);
+  pthread_barrier_destroy(&cap_put);
+  pthread_barrier_destroy(&cap_checked);
+}
+
+/* A pool destroyed while another thread's magazine holds its objects: the
+ * thread frees them when it exits, and a pool made after it, whatever
+ * address it gets, never sees them. */
+static hs_pool_t *doomed_pool;
+static pthread_barrier_t doomed_filled, doomed_destroyed;
+
+static void *doomed_worker(void *arg) {
+  (void)arg;
+  void *objects[8];
+  for (int i = 0; i < 8; i++) objects[i] = hs_pool_get(doomed_pool);
+  for (int i = 0; i < 8; i++) hs_pool_put(doomed_pool, objects[i]);
+  pthread_barrier_wait(&doomed_filled);
+  pthread_barrier_wait(&doomed_destroyed);
+  /* Pools made now may take the destroyed one's address and slot. */
+  for (int p = 0; p < 8; p++) {
+    hs_pool_t *pool = hs_pool_create(48, 4096, NULL);
+    void *object = hs_pool_get(pool);
+    bool zero = true;
+    for (int i = 0; i < 48; i++) zero = zero && ((unsigned char *)object)[i] == 0;
+    if (!zero) atomic_fetch_add(&double_handouts, 1);
+    hs_pool_put(pool, object);
+    hs_pool_destroy(pool);
+  }
+  return NULL;
+}
+
+static void pool_destroy_with_magazines(void) {
+  int64_t before = live_objects();
+  atomic_store(&double_handouts, 0);
+  doomed_pool = hs_pool_create(48, 4096, NULL);
+  pthread_barrier_init(&doomed_filled, NULL, 2);
+  pthread_barrier_init(&doomed_destroyed, NULL, 2);
+  pthread_t thread;
+  pthread_create(&thread, NULL, doomed_worker, NULL);
+  pthread_barrier_wait(&doomed_filled);
+  hs_pool_destroy(doomed_pool);
+  /* Still live: the worker's 8, until it exits or needs the slot. */
+  CHECK_MSG(live_objects() - before == 8, "live objects +%lld with the worker's magazine",
+            (long long)(live_objects() - before));
+  pthread_barrier_wait(&doomed_destroyed);
+  pthread_join(thread, NULL);
+  CHECK(atomic_load(&double_handouts) == 0);
+  CHECK_MSG(live_objects() == before, "live objects +%lld after the worker exited",
+            (long long)(live_objects() - before));
+  pthread_barrier_destroy(&doomed_filled);
+  pthread_barrier_destroy(&doomed_destroyed);
+}
+
+/* One thread gets, another puts what it got: the objects come back round
+ * through the shared list, so most gets are hits. */
+enum { HANDOFF_OBJECTS = 200000, HANDOFF_RING = 64 };
+static hs_pool_t *handoff_pool;
+static void *_Atomic handoff_ring[HANDOFF_RING];
+
+static void *handoff_consumer(void *arg) {
+  (void)arg;
+  for (long i = 0; i < HANDOFF_OBJECTS; i++) {
+    void *object;
+    while ((object = atomic_exchange(&handoff_ring[i % HANDOFF_RING], NULL)) == NULL)
+      sched_yield();
+    hs_pool_put(handoff_pool, object);
+  }
+  return NULL;
+}
+
+static void pool_handoff(void) {
+  handoff_pool = hs_pool_create(sizeof(record_t), 256 * sizeof(record_t), NULL);
+  pthread_t consumer;
+  pthread_create(&consumer, NULL, handoff_consumer, NULL);
+  for (long i = 0; i < HANDOFF_OBJECTS; i++) {
+    void *object = hs_pool_get(handoff_pool);
+    while (atomic_load(&handoff_ring[i % HANDOFF_RING]) != NULL) sched_yield();
+    atomic_store(&handoff_ring[i % HANDOFF_RING], object);
+  }
+  pthread_join(consumer, NULL);
+  hs_pool_stats_t stats;
+  hs_pool_stats(handoff_pool, &stats);
+  CHECK(stats.gets == HANDOFF_OBJECTS && stats.puts == HANDOFF_OBJECTS);
+  CHECK_MSG(stats.hits > stats.gets / 2 && stats.retained_objects <= 256,
+            "%llu of %llu gets reused an object; %llu retained",
+            (unsigned long long)stats.hits, (unsigned long long)stats.gets,
+            (unsigned long long)stats.retained_objects);
+  hs_pool_destroy(handoff_pool);
+}
+
+/* A child forked while another thread has a magazine uses pools. */
+static pthread_barrier_t fork_ready, fork_done;
+static hs_pool_t *fork_pool;
+
+static void *fork_holder(void *arg) {
+  (void)arg;
+  void *object = hs_pool_get(fork_pool);
+  hs_pool_put(fork_pool, object);
+  pthread_barrier_wait(&fork_ready);
+  pthread_barrier_wait(&fork_done);
+  return NULL;
+}
+
+static void pool_fork(void) {
+  fork_pool = hs_pool_create(32, 4096, NULL);
+  pthread_barrier_init(&fork_ready, NULL, 2);
+  pthread_barrier_init(&fork_done, NULL, 2);
+  pthread_t holder;
+  pthread_create(&holder, NULL, fork_holder, NULL);
+  pthread_barrier_wait(&fork_ready);
+  pid_t pid = fork();
+  if (pid == 0) {
+    hs_pool_t *pool = hs_pool_create(32, 4096, NULL);
+    for (int round = 0; round < 100; round++) {
+      void *a = hs_pool_get(pool), *b = hs_pool_get(fork_pool);
+      hs_pool_put(pool, a);
+      hs_pool_put(fork_pool, b);
+    }
+    hs_pool_stats_t stats;
+    hs_pool_stats(pool, &stats);
+    hs_pool_destroy(pool);
+    hs_pool_destroy(fork_pool);
+    _exit(stats.gets == 100 && stats.hits == 99 ? 0 : 1);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "forked child: status %d", status);
+  pthread_barrier_wait(&fork_done);
+  pthread_join(holder, NULL);
+  hs_pool_destroy(fork_pool);
+  pthread_barrier_destroy(&fork_ready);
+  pthread_barrier_destroy(&fork_done);
+}
+
+/* Four threads each use five pools in turn: a thread has four magazines,
+ * so two of the pools share one and hand it back and forth (its objects
+ * to their pool's shared list).  No object is handed to two holders, each
+ * pool stays within its cap, and every object is accounted for. */
+enum { SHARE_POOLS = 5, SHARE_THREADS = 4, SHARE_ROUNDS = 20000, SHARE_CAP = 24 };
+static hs_pool_t *share_pools[SHARE_POOLS];
+
+static void *share_worker(void *arg) {
+  uint64_t me = (uint64_t)(uintptr_t)arg;
+  record_t *held[SHARE_POOLS][2];
+  for (int round = 0; round < SHARE_ROUNDS; round++) {
+    for (int p = 0; p < SHARE_POOLS; p++) {
+      for (int i = 0; i < 2; i++) {
+        held[p][i] = hs_pool_get(share_pools[p]);
+        if (held[p][i]->owner != 0 || held[p][i]->magic != 0x5eed)
+          atomic_fetch_add(&double_handouts, 1);
+        held[p][i]->owner = me;
+      }
+    }
+    for (int p = 0; p < SHARE_POOLS; p++) {
+      for (int i = 0; i < 2; i++) {
+        if (held[p][i]->owner != me) atomic_fetch_add(&double_handouts, 1);
+        hs_pool_put(share_pools[p], held[p][i]);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void pool_shared_magazines(void) {
+  int64_t before = live_objects();
+  atomic_store(&double_handouts, 0);
+  for (int p = 0; p < SHARE_POOLS; p++)
+    share_pools[p] = hs_pool_create(sizeof(record_t), SHARE_CAP * sizeof(record_t), reset_record);
+  pthread_t threads[SHARE_THREADS];
+  for (int i = 0; i < SHARE_THREADS; i++)
+    pthread_create(&threads[i], NULL, share_worker, (void *)(uintptr_t)(i + 1));
+  for (int i = 0; i < SHARE_THREADS; i++) pthread_join(threads[i], NULL);
+  CHECK_MSG(atomic_load(&double_handouts) == 0, "%ld objects held by two threads",
+            atomic_load(&double_handouts));
+  int64_t retained = 0;
+  for (int p = 0; p < SHARE_POOLS; p++) {
+    hs_pool_stats_t stats;
+    hs_pool_stats(share_pools[p], &stats);
+    uint64_t calls = (uint64_t)SHARE_THREADS * SHARE_ROUNDS * 2;
+    CHECK_MSG(stats.gets == calls && stats.puts == calls && stats.retained_objects <= SHARE_CAP &&
+                  stats.hits > calls / 2,
+              "pool %d: gets %llu, puts %llu, hits %llu, retained %llu", p,
+              (unsigned long long)stats.gets, (unsigned long long)stats.puts,
+              (unsigned long long)stats.hits, (unsigned long long)stats.retained_objects);
+    retained += (int64_t)stats.retained_objects;
+  }
+  CHECK_MSG(live_objects() - before == SHARE_POOLS + retained, "live objects +%lld, %lld retained",
+            (long long)(live_objects() - before), (long long)retained);
+  for (int p = 0; p < SHARE_POOLS; p++) hs_pool_destroy(share_pools[p]);
+  CHECK_MSG(live_objects() == before, "live objects +%lld after destroy",
+            (long long)(live_objects() - before));
+}
+
 /* Runs fn in a child with stderr captured; true if it died of SIGABRT
  * with `expected` and the pointer it names in its message. */
 static bool aborts_with(void (*fn)(char *pointer_text), const char *expected) {
@@ -239,6 +490,11 @@ int main(void) {
   pool_contract();
   pool_cap();
   pool_threads();
+  pool_cap_threads();
+  pool_shared_magazines();
+  pool_destroy_with_magazines();
+  pool_handoff();
+  pool_fork();
   pool_aborts();
   arena_objects();
   return testlib_done();
