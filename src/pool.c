@@ -40,9 +40,11 @@
  * pool_id and pool) is taken before a pool's lock.  hs_pool_stats sums the
  * pool's counters and the magazines of every registered thread under both;
  * a magazine's count and counters are written by its thread alone, as
- * relaxed atomics with plain stores.  In a forked child the other threads'
- * records leave the registry: their magazines' objects stay allocated and
- * their quotas stay granted (at most POOL_MAGAZINE_MAX_OBJECTS a magazine).
+ * relaxed atomics with plain stores.  Fork takes registry_lock and every
+ * pool's lock (the registry lists the pools too).  In a forked child the
+ * other threads' records leave the registry: their magazines' objects stay
+ * allocated and their quotas stay granted (at most
+ * POOL_MAGAZINE_MAX_OBJECTS a magazine).
  * May call: the public allocator (hs_malloc, hs_free), metadata, pagemap and
  * size_class (lookups only), base. */
 #include <errno.h>
@@ -77,6 +79,7 @@ struct hs_pool {
   uintptr_t tag;           /* a retained object's second word */
   /* Guarded by lock; magazines' counts are added when they are given back. */
   uint64_t gets, hits, puts, drops;
+  struct hs_pool *list_next, *list_prev; /* registry_lock: every pool, for fork */
 };
 
 typedef struct pool_magazine {
@@ -96,9 +99,10 @@ typedef struct pool_thread {
 static hs_lock_t registry_lock;
 static pool_thread_t *registry_head;  /* registry_lock */
 static pool_thread_t *spare_records;  /* registry_lock: of exited threads */
+static hs_pool_t *pool_list;          /* registry_lock */
 static _Atomic uint64_t next_pool_id = 1;
 static pthread_key_t exit_key;
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t global_init_once = PTHREAD_ONCE_INIT;
 static bool exit_key_ready;
 static _Thread_local pool_thread_t *tls_pool_thread __attribute__((tls_model("initial-exec")));
 
@@ -107,11 +111,21 @@ static _Thread_local pool_thread_t *tls_pool_thread __attribute__((tls_model("in
   atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
                         memory_order_relaxed)
 
-static void fork_prepare(void) { hs_lock(&registry_lock); }
-static void fork_parent(void) { hs_unlock(&registry_lock); }
+/* Fork takes every pool's lock (after registry_lock), so that the child
+ * never inherits one a thread it does not have was holding. */
+static void fork_prepare(void) {
+  hs_lock(&registry_lock);
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock(&pool->lock);
+}
+
+static void fork_parent(void) {
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_unlock(&pool->lock);
+  hs_unlock(&registry_lock);
+}
 
 /* The child has only the forking thread: the others' records go. */
 static void fork_child(void) {
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock_reset(&pool->lock);
   hs_lock_reset(&registry_lock);
   pool_thread_t *mine = tls_pool_thread;
   registry_head = mine;
@@ -120,10 +134,11 @@ static void fork_child(void) {
 
 static void thread_exit(void *record);
 
-static void create_exit_key(void) {
-  if (pthread_key_create(&exit_key, thread_exit) != 0) return;
+/* Once, at the first pool: the fork handlers, and the key whose
+ * destructor gives a thread's magazines back when it exits. */
+static void pool_global_init(void) {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  exit_key_ready = true;
+  exit_key_ready = pthread_key_create(&exit_key, thread_exit) == 0;
 }
 
 /* The calling thread's record, registered on first use; NULL if it cannot
@@ -131,7 +146,7 @@ static void create_exit_key(void) {
 static pool_thread_t *thread_record(void) {
   pool_thread_t *t = tls_pool_thread;
   if (HS_LIKELY(t != NULL)) return t;
-  pthread_once(&exit_key_once, create_exit_key);
+  pthread_once(&global_init_once, pool_global_init);
   if (!exit_key_ready) return NULL;
   hs_lock(&registry_lock);
   t = spare_records;
@@ -249,6 +264,12 @@ HS_EXPORT hs_pool_t *hs_pool_create(size_t object_size, size_t max_retained_byte
                                                           POOL_MAGAZINE_MAX_BYTES / pool->object_bytes));
   pool->reset = reset;
   pool->tag = (uintptr_t)pool ^ (uintptr_t)0x9e3779b97f4a7c15ull;
+  pthread_once(&global_init_once, pool_global_init);
+  hs_lock(&registry_lock);
+  pool->list_next = pool_list;
+  if (pool_list) pool_list->list_prev = pool;
+  pool_list = pool;
+  hs_unlock(&registry_lock);
   return pool;
 }
 
@@ -390,6 +411,9 @@ HS_EXPORT void hs_pool_destroy(hs_pool_t *pool) {
   if (!pool) return;
   void *mine = NULL;
   hs_lock(&registry_lock);
+  if (pool->list_prev) pool->list_prev->list_next = pool->list_next;
+  else pool_list = pool->list_next;
+  if (pool->list_next) pool->list_next->list_prev = pool->list_prev;
   for (pool_thread_t *t = registry_head; t; t = t->next) {
     pool_magazine_t *m = &t->magazines[pool->id & (POOL_MAGAZINES - 1)];
     if (m->pool_id != pool->id) continue;

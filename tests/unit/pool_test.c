@@ -393,6 +393,42 @@ static void pool_shared_magazines(void) {
             (long long)(live_objects() - before));
 }
 
+/* Children forked while another thread is inside a pool's lock: every
+ * child can still use the pool (fork takes every pool's lock first).  The
+ * pool keeps nothing (a cap of 0), so each of the thread's gets and puts
+ * takes the lock. */
+static atomic_bool locked_stop;
+static hs_pool_t *locked_pool;
+
+static void *locked_worker(void *arg) {
+  (void)arg;
+  while (!atomic_load(&locked_stop)) hs_pool_put(locked_pool, hs_pool_get(locked_pool));
+  return NULL;
+}
+
+static void pool_fork_while_locked(void) {
+  locked_pool = hs_pool_create(64, 0, NULL);
+  pthread_t worker;
+  pthread_create(&worker, NULL, locked_worker, NULL);
+  int stuck = 0;
+  int forks = 0;
+  for (; forks < 200 && stuck == 0; forks++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(2); /* a child stuck on a lock its parent's thread held dies */
+      hs_pool_put(locked_pool, hs_pool_get(locked_pool));
+      _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) stuck++;
+  }
+  atomic_store(&locked_stop, true);
+  pthread_join(worker, NULL);
+  CHECK_MSG(stuck == 0, "forked child %d could not use the pool", forks);
+  hs_pool_destroy(locked_pool);
+}
+
 /* Runs fn in a child with stderr captured; true if it died of SIGABRT
  * with `expected` and the pointer it names in its message. */
 static bool aborts_with(void (*fn)(char *pointer_text), const char *expected) {
@@ -495,6 +531,7 @@ int main(void) {
   pool_destroy_with_magazines();
   pool_handoff();
   pool_fork();
+  pool_fork_while_locked();
   pool_aborts();
   arena_objects();
   return testlib_done();
