@@ -209,22 +209,42 @@ static void pool_cap_threads(void) {
  * thread frees them when it exits, and a pool made after it, whatever
  * address it gets, never sees them. */
 static hs_pool_t *doomed_pool;
-static pthread_barrier_t doomed_filled, doomed_destroyed;
+
+/* A helper thread that holds a magazine while the main thread works:
+ * start_holder returns once `body` waited on holder_ready; join_holder lets
+ * it go on past holder_go and joins it. */
+static pthread_barrier_t holder_ready, holder_go;
+
+static void start_holder(pthread_t *thread, void *(*body)(void *)) {
+  pthread_barrier_init(&holder_ready, NULL, 2);
+  pthread_barrier_init(&holder_go, NULL, 2);
+  pthread_create(thread, NULL, body, NULL);
+  pthread_barrier_wait(&holder_ready);
+}
+
+static void join_holder(pthread_t thread) {
+  pthread_barrier_wait(&holder_go);
+  pthread_join(thread, NULL);
+  pthread_barrier_destroy(&holder_ready);
+  pthread_barrier_destroy(&holder_go);
+}
 
 static void *doomed_worker(void *arg) {
   (void)arg;
   void *objects[8];
   for (int i = 0; i < 8; i++) objects[i] = hs_pool_get(doomed_pool);
   for (int i = 0; i < 8; i++) hs_pool_put(doomed_pool, objects[i]);
-  pthread_barrier_wait(&doomed_filled);
-  pthread_barrier_wait(&doomed_destroyed);
-  /* Pools made now may take the destroyed one's address and slot. */
+  pthread_barrier_wait(&holder_ready);
+  pthread_barrier_wait(&holder_go);
+  /* Two of the eight pools made now pick the destroyed one's magazine
+   * (ids are consecutive): a new pool's first get must not find an
+   * object there. */
   for (int p = 0; p < 8; p++) {
     hs_pool_t *pool = hs_pool_create(48, 4096, NULL);
     void *object = hs_pool_get(pool);
-    bool zero = true;
-    for (int i = 0; i < 48; i++) zero = zero && ((unsigned char *)object)[i] == 0;
-    if (!zero) atomic_fetch_add(&double_handouts, 1);
+    hs_pool_stats_t stats;
+    hs_pool_stats(pool, &stats);
+    if (stats.hits != 0) atomic_fetch_add(&double_handouts, 1);
     hs_pool_put(pool, object);
     hs_pool_destroy(pool);
   }
@@ -235,22 +255,16 @@ static void pool_destroy_with_magazines(void) {
   int64_t before = live_objects();
   atomic_store(&double_handouts, 0);
   doomed_pool = hs_pool_create(48, 4096, NULL);
-  pthread_barrier_init(&doomed_filled, NULL, 2);
-  pthread_barrier_init(&doomed_destroyed, NULL, 2);
   pthread_t thread;
-  pthread_create(&thread, NULL, doomed_worker, NULL);
-  pthread_barrier_wait(&doomed_filled);
+  start_holder(&thread, doomed_worker);
   hs_pool_destroy(doomed_pool);
   /* Still live: the worker's 8, until it exits or needs the slot. */
   CHECK_MSG(live_objects() - before == 8, "live objects +%lld with the worker's magazine",
             (long long)(live_objects() - before));
-  pthread_barrier_wait(&doomed_destroyed);
-  pthread_join(thread, NULL);
+  join_holder(thread);
   CHECK(atomic_load(&double_handouts) == 0);
   CHECK_MSG(live_objects() == before, "live objects +%lld after the worker exited",
             (long long)(live_objects() - before));
-  pthread_barrier_destroy(&doomed_filled);
-  pthread_barrier_destroy(&doomed_destroyed);
 }
 
 /* One thread gets, another puts what it got: the objects come back round
@@ -291,25 +305,21 @@ static void pool_handoff(void) {
 }
 
 /* A child forked while another thread has a magazine uses pools. */
-static pthread_barrier_t fork_ready, fork_done;
 static hs_pool_t *fork_pool;
 
 static void *fork_holder(void *arg) {
   (void)arg;
   void *object = hs_pool_get(fork_pool);
   hs_pool_put(fork_pool, object);
-  pthread_barrier_wait(&fork_ready);
-  pthread_barrier_wait(&fork_done);
+  pthread_barrier_wait(&holder_ready);
+  pthread_barrier_wait(&holder_go);
   return NULL;
 }
 
 static void pool_fork(void) {
   fork_pool = hs_pool_create(32, 4096, NULL);
-  pthread_barrier_init(&fork_ready, NULL, 2);
-  pthread_barrier_init(&fork_done, NULL, 2);
   pthread_t holder;
-  pthread_create(&holder, NULL, fork_holder, NULL);
-  pthread_barrier_wait(&fork_ready);
+  start_holder(&holder, fork_holder);
   pid_t pid = fork();
   if (pid == 0) {
     hs_pool_t *pool = hs_pool_create(32, 4096, NULL);
@@ -327,11 +337,8 @@ static void pool_fork(void) {
   int status = -1;
   waitpid(pid, &status, 0);
   CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "forked child: status %d", status);
-  pthread_barrier_wait(&fork_done);
-  pthread_join(holder, NULL);
+  join_holder(holder);
   hs_pool_destroy(fork_pool);
-  pthread_barrier_destroy(&fork_ready);
-  pthread_barrier_destroy(&fork_done);
 }
 
 /* Four threads each use five pools in turn: a thread has four magazines,
