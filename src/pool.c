@@ -16,7 +16,8 @@
  * Where retained objects are: on the pool's shared list (guarded by the
  * pool's lock), or in a thread's magazine for the pool.  Each thread has
  * POOL_MAGAZINES magazines, one per pool id modulo POOL_MAGAZINES, reached
- * from an initial-exec TLS pointer; a get or put that finds its pool's
+ * from an initial-exec TLS pointer (a pool whose magazine another live pool
+ * holds uses the shared list until POOL_TAKEOVER_MISSES such calls); a get or put that finds its pool's
  * magazine with an object (or room) takes no lock and makes no atomic
  * read-modify-write, as the thread cache's malloc and free do not.  A
  * magazine holds at most `quota` objects, granted by its pool under the
@@ -29,8 +30,8 @@
  * holds, so quota a thread reserved and emptied goes back to the pool.
  *
  * A magazine is given back (its objects to the shared list, its quota and
- * counters to the pool) when its thread needs the slot for another pool,
- * and when the thread exits.  hs_pool_destroy frees the shared list and the
+ * counters to the pool) when its thread takes it for another pool, and
+ * when the thread exits.  hs_pool_destroy frees the shared list and the
  * calling thread's magazine; another thread's magazine for a destroyed pool
  * is marked (its `pool` cleared) and its objects are freed when that thread
  * next needs the slot or exits.  Ids are never reused, so a magazine
@@ -58,8 +59,13 @@
 #include "size_class.h"
 
 #define POOL_MIN_OBJECT_BYTES 16
-/* Per thread: magazines, one per pool id modulo this (a power of two). */
-#define POOL_MAGAZINES 4
+/* Per thread: magazines, one per pool id modulo this (a power of two);
+ * ids are consecutive, so a thread's first 16 pools never share one. */
+#define POOL_MAGAZINES 16
+/* A pool whose magazine another live pool holds takes it over only after
+ * this many of its calls went to the shared list meanwhile: two pools
+ * used in turn then trade the magazine every so often, not every call. */
+#define POOL_TAKEOVER_MISSES 64
 /* A magazine's quota: at most this many objects and (but at least one)
  * this many bytes, as a thread cache's bin. */
 #define POOL_MAGAZINE_MAX_OBJECTS 16
@@ -84,12 +90,13 @@ struct hs_pool {
 
 typedef struct pool_magazine {
   uint64_t pool_id;        /* 0: none; written under registry_lock */
-  hs_pool_t *pool;         /* NULL once destroyed; registry_lock */
+  hs_pool_t *_Atomic pool; /* NULL once destroyed; written under registry_lock */
   void *head;              /* objects, via their first words; its thread */
   _Atomic uint32_t count;  /* objects on head; written by its thread */
   uint32_t quota;          /* granted by the pool; its thread */
+  uint32_t foreign_misses; /* other pools' calls since taken; its thread */
   _Atomic uint64_t gets, puts; /* since taken (every get a hit); its thread */
-} pool_magazine_t;
+} __attribute__((aligned(64))) pool_magazine_t; /* a shift finds a thread's n-th */
 
 typedef struct pool_thread {
   pool_magazine_t magazines[POOL_MAGAZINES];
@@ -178,7 +185,7 @@ static void free_list(void *list) {
  * are returned to the caller to free once no lock is held. */
 static void *magazine_give_back_locked(pool_magazine_t *m) {
   void *orphans = NULL;
-  hs_pool_t *pool = m->pool;
+  hs_pool_t *pool = atomic_load_explicit(&m->pool, memory_order_relaxed);
   if (pool) {
     hs_lock(&pool->lock);
     void **last = NULL;
@@ -197,9 +204,10 @@ static void *magazine_give_back_locked(pool_magazine_t *m) {
     orphans = m->head;
   }
   m->pool_id = 0;
-  m->pool = NULL;
+  atomic_store_explicit(&m->pool, NULL, memory_order_relaxed);
   m->head = NULL;
   m->quota = 0;
+  m->foreign_misses = 0;
   atomic_store_explicit(&m->count, 0, memory_order_relaxed);
   atomic_store_explicit(&m->gets, 0, memory_order_relaxed);
   atomic_store_explicit(&m->puts, 0, memory_order_relaxed);
@@ -232,17 +240,22 @@ static void grant_quota_locked(hs_pool_t *pool, pool_magazine_t *m) {
 }
 
 /* The calling thread's magazine for `pool`, taken for it (the slot's
- * previous pool's given back) if need be; NULL without a thread record.
- * The magazine's quota is then grown under the pool's lock by the caller. */
+ * previous pool's given back) if the slot is free, its pool destroyed, or
+ * POOL_TAKEOVER_MISSES calls of other pools came by since it was taken;
+ * NULL otherwise, or without a thread record (the call then uses the shared
+ * list alone).  The caller grows the quota under the pool's lock. */
 static pool_magazine_t *magazine_for(hs_pool_t *pool) {
   pool_thread_t *t = thread_record();
   if (!t) return NULL;
   pool_magazine_t *m = &t->magazines[pool->id & (POOL_MAGAZINES - 1)];
   if (m->pool_id == pool->id) return m;
+  if (m->pool_id != 0 && atomic_load_explicit(&m->pool, memory_order_relaxed) != NULL &&
+      ++m->foreign_misses < POOL_TAKEOVER_MISSES)
+    return NULL;
   hs_lock(&registry_lock);
   void *orphans = magazine_give_back_locked(m);
   m->pool_id = pool->id;
-  m->pool = pool;
+  atomic_store_explicit(&m->pool, pool, memory_order_relaxed);
   hs_unlock(&registry_lock);
   free_list(orphans);
   return m;
@@ -417,12 +430,9 @@ HS_EXPORT void hs_pool_destroy(hs_pool_t *pool) {
   for (pool_thread_t *t = registry_head; t; t = t->next) {
     pool_magazine_t *m = &t->magazines[pool->id & (POOL_MAGAZINES - 1)];
     if (m->pool_id != pool->id) continue;
-    if (t == tls_pool_thread) {
-      m->pool = NULL;
-      mine = magazine_give_back_locked(m);
-    } else {
-      m->pool = NULL; /* its thread frees its objects */
-    }
+    atomic_store_explicit(&m->pool, NULL, memory_order_relaxed);
+    if (t == tls_pool_thread) mine = magazine_give_back_locked(m);
+    /* else its thread frees its objects */
   }
   hs_unlock(&registry_lock);
   free_list(mine);

@@ -8,7 +8,8 @@
  * and the record alone, to compare a pool's get+put with calloc+free:
  *   BenchmarkRecordCalloc, BenchmarkRecordPool, and the same on every CPU
  *   at once, one pool shared by all (BenchmarkRecordCallocParallel,
- *   BenchmarkRecordPoolParallel).
+ *   BenchmarkRecordPoolParallel); and BenchmarkRecordPools20, twenty pools
+ *   used in turn, more than a thread has magazines (docs/memory.md).
  * tests/bench/reuse_test.sh checks those counts; docs/memory.md quotes a
  * run's times. */
 #include <stdlib.h>
@@ -88,6 +89,22 @@ static void bench_record_pool(hs_bench_t *b) {
   hs_pool_destroy(pool);
 }
 
+enum { POOLS_IN_TURN = 20 };
+
+static void bench_record_pools20(hs_bench_t *b) {
+  hs_pool_t *pools[POOLS_IN_TURN];
+  for (int i = 0; i < POOLS_IN_TURN; i++)
+    pools[i] = hs_pool_create(sizeof(request_t), 64 * sizeof(request_t), NULL);
+  for (uint64_t n = 0; n < b->n; n++) {
+    hs_pool_t *pool = pools[n % POOLS_IN_TURN];
+    request_t *r = hs_pool_get(pool);
+    r->header[0] = 'h';
+    hs_bench_keep(r);
+    hs_pool_put(pool, r);
+  }
+  for (int i = 0; i < POOLS_IN_TURN; i++) hs_pool_destroy(pools[i]);
+}
+
 static void record_calloc_body(hs_bench_parallel_t *pb, void *arg) {
   (void)arg;
   while (hs_bench_parallel_next(pb)) {
@@ -124,6 +141,7 @@ static const hs_benchmark_t benchmarks[] = {
     {"BenchmarkRequestPoolArena", bench_pool_arena, 0},
     {"BenchmarkRecordCalloc", bench_record_calloc, 0},
     {"BenchmarkRecordPool", bench_record_pool, 0},
+    {"BenchmarkRecordPools20", bench_record_pools20, 0},
     {"BenchmarkRecordCallocParallel", bench_record_calloc_parallel, 0},
     {"BenchmarkRecordPoolParallel", bench_record_pool_parallel, 0},
     {NULL, NULL, 0},

@@ -236,10 +236,10 @@ static void *doomed_worker(void *arg) {
   for (int i = 0; i < 8; i++) hs_pool_put(doomed_pool, objects[i]);
   pthread_barrier_wait(&holder_ready);
   pthread_barrier_wait(&holder_go);
-  /* Two of the eight pools made now pick the destroyed one's magazine
-   * (ids are consecutive): a new pool's first get must not find an
-   * object there. */
-  for (int p = 0; p < 8; p++) {
+  /* The last of the sixteen pools made now picks the destroyed one's
+   * magazine (ids are consecutive): a new pool's first get must not find
+   * an object there. */
+  for (int p = 0; p < 16; p++) {
     hs_pool_t *pool = hs_pool_create(48, 4096, NULL);
     void *object = hs_pool_get(pool);
     hs_pool_stats_t stats;
@@ -341,11 +341,12 @@ static void pool_fork(void) {
   hs_pool_destroy(fork_pool);
 }
 
-/* Four threads each use five pools in turn: a thread has four magazines,
- * so two of the pools share one and hand it back and forth (its objects
- * to their pool's shared list).  No object is handed to two holders, each
- * pool stays within its cap, and every object is accounted for. */
-enum { SHARE_POOLS = 5, SHARE_THREADS = 4, SHARE_ROUNDS = 20000, SHARE_CAP = 24 };
+/* Four threads each use seventeen pools in turn: a thread has sixteen
+ * magazines, so two of the pools share one and trade it (its objects to
+ * their pool's shared list) every so often.  No object is handed to two
+ * holders, each pool stays within its cap, and every object is accounted
+ * for. */
+enum { SHARE_POOLS = 17, SHARE_THREADS = 4, SHARE_ROUNDS = 20000, SHARE_CAP = 24 };
 static hs_pool_t *share_pools[SHARE_POOLS];
 
 static void *share_worker(void *arg) {
