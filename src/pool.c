@@ -368,8 +368,11 @@ static void put_shared(hs_pool_t *pool, pool_magazine_t *m, void **object) {
 
 /* Whether `object` has room for the pool's objects: a small one by its
  * page's class (free's fast-path lookup), any other by
- * hs_malloc_usable_size, which aborts on a pointer that is no object. */
+ * hs_malloc_usable_size, which aborts on a pointer that is no object; a
+ * pointer no allocation returns (misaligned) aborts here. */
 static bool has_room(const hs_pool_t *pool, const void *object) {
+  if (HS_UNLIKELY(((uintptr_t)object & (HS_MIN_ALIGN - 1)) != 0))
+    hs_fatal_pointer("hs_pool_put", "invalid pointer", object);
   uint32_t size_class;
   if (HS_LIKELY(pagemap_class_of((uintptr_t)object, &size_class) && size_class != 0))
     return size_class_bytes[size_class] >= pool->object_bytes;

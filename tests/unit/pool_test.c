@@ -475,9 +475,15 @@ static void put_foreign(char *pointer_text) {
   hs_pool_put(pool, malloc(24));
 }
 
+static void put_inside(char *pointer_text) {
+  hs_pool_t *pool = hs_pool_create(16, 4096, NULL);
+  hs_pool_put(pool, (char *)malloc(64) + 8);
+}
+
 static void pool_aborts(void) {
   CHECK(aborts_with(put_twice, "heapscope: hs_pool_put(): object already in the pool 0x"));
   CHECK(aborts_with(put_foreign, "heapscope: hs_pool_put(): object smaller than the pool's 0x"));
+  CHECK(aborts_with(put_inside, "heapscope: hs_pool_put(): invalid pointer 0x"));
 }
 
 static void arena_objects(void) {
