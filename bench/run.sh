@@ -175,6 +175,7 @@ if [[ " ${selected[*]} " == *" micro_pair micro_pair "* ]]; then
       status=0
       env LD_PRELOAD="$(preload_of "$a")" ${hs_env:+HEAPSCOPE=$hs_env} \
         timeout 300 "$BIN/micro_pair" 2500 >"$work/out" 2>"$work/err" || status=$?
+      [ $status -eq 0 ] || echo "run.sh: micro_pair under $a failed (exit $status): $(head -c 300 "$work/err")" >&2
       printf '%d\t%s\t%s\t%s\t%s\t%d\t%s\n' "$p" micro_pair_onoff "$a" 0 0 "$status" \
         "$(head -n 1 "$work/out")" >>"$raw"
     done
