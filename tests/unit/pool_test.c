@@ -322,6 +322,7 @@ static void pool_fork(void) {
   start_holder(&holder, fork_holder);
   pid_t pid = fork();
   if (pid == 0) {
+    alarm(10); /* a child stuck on a lock dies rather than hang the test */
     hs_pool_t *pool = hs_pool_create(32, 4096, NULL);
     for (int round = 0; round < 100; round++) {
       void *a = hs_pool_get(pool), *b = hs_pool_get(fork_pool);
