@@ -42,10 +42,8 @@
  * pool's counters and the magazines of every registered thread under both;
  * a magazine's count and counters are written by its thread alone, as
  * relaxed atomics with plain stores.  Fork takes registry_lock and every
- * pool's lock (the registry lists the pools too).  In a forked child the
- * other threads' records leave the registry: their magazines' objects stay
- * allocated and their quotas stay granted (at most
- * POOL_MAGAZINE_MAX_OBJECTS a magazine).
+ * pool's lock (the registry lists the pools too).  A forked child gives
+ * back the magazines of the threads it does not have, as their exits would.
  * May call: the public allocator (hs_malloc, hs_free), metadata, pagemap and
  * size_class (lookups only), base. */
 #include <errno.h>
@@ -130,12 +128,33 @@ static void fork_parent(void) {
   hs_unlock(&registry_lock);
 }
 
-/* The child has only the forking thread: the others' records go. */
+static void *magazine_give_back_locked(pool_magazine_t *m);
+static void free_list(void *list);
+
+/* The child has only the forking thread: the others' magazines are given
+ * back (their objects to their pools' shared lists, or freed if the pool
+ * was destroyed) and their records become spares.  No pool lock was held
+ * at the fork, so quotas are whole; a count may be one off a list its
+ * thread was changing without a lock, so each list is counted again. */
 static void fork_child(void) {
   for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock_reset(&pool->lock);
   hs_lock_reset(&registry_lock);
-  pool_thread_t *mine = tls_pool_thread;
+  pool_thread_t *mine = tls_pool_thread, *others = registry_head, *next;
   registry_head = mine;
+  for (pool_thread_t *t = others; t; t = next) {
+    next = t->next;
+    if (t == mine) continue;
+    for (int i = 0; i < POOL_MAGAZINES; i++) {
+      pool_magazine_t *m = &t->magazines[i];
+      uint32_t count = 0;
+      for (void **object = m->head; object; object = object[0]) count++;
+      atomic_store_explicit(&m->count, count, memory_order_relaxed);
+      free_list(magazine_give_back_locked(m)); /* objects of a destroyed pool */
+    }
+    t->prev = NULL;
+    t->next = spare_records;
+    spare_records = t;
+  }
   if (mine) mine->next = mine->prev = NULL;
 }
 

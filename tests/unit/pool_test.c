@@ -304,13 +304,19 @@ static void pool_handoff(void) {
   hs_pool_destroy(handoff_pool);
 }
 
-/* A child forked while another thread has a magazine uses pools. */
-static hs_pool_t *fork_pool;
+/* A child forked while another thread has magazines uses pools: the
+ * magazines of the thread it does not have are given back, as its exit
+ * would: the object of a live pool to the pool's shared list (the child's
+ * first get reuses it); that of a destroyed pool is freed (the child must
+ * not touch the destroyed pool doing so). */
+static hs_pool_t *fork_pool, *fork_doomed_pool;
+static void *fork_held_object;
 
 static void *fork_holder(void *arg) {
   (void)arg;
-  void *object = hs_pool_get(fork_pool);
-  hs_pool_put(fork_pool, object);
+  fork_held_object = hs_pool_get(fork_pool);
+  hs_pool_put(fork_pool, fork_held_object);
+  hs_pool_put(fork_doomed_pool, hs_pool_get(fork_doomed_pool));
   pthread_barrier_wait(&holder_ready);
   pthread_barrier_wait(&holder_go);
   return NULL;
@@ -318,11 +324,17 @@ static void *fork_holder(void *arg) {
 
 static void pool_fork(void) {
   fork_pool = hs_pool_create(32, 4096, NULL);
+  fork_doomed_pool = hs_pool_create(48, 4096, NULL);
   pthread_t holder;
   start_holder(&holder, fork_holder);
+  hs_pool_destroy(fork_doomed_pool); /* its object stays in the holder's magazine */
   pid_t pid = fork();
   if (pid == 0) {
     alarm(10); /* a child stuck on a lock dies rather than hang the test */
+    hs_pool_stats_t held;
+    hs_pool_stats(fork_pool, &held);
+    void *first = hs_pool_get(fork_pool);
+    hs_pool_put(fork_pool, first);
     hs_pool_t *pool = hs_pool_create(32, 4096, NULL);
     for (int round = 0; round < 100; round++) {
       void *a = hs_pool_get(pool), *b = hs_pool_get(fork_pool);
@@ -333,7 +345,14 @@ static void pool_fork(void) {
     hs_pool_stats(pool, &stats);
     hs_pool_destroy(pool);
     hs_pool_destroy(fork_pool);
-    _exit(stats.gets == 100 && stats.hits == 99 ? 0 : 1);
+    int failures = 0;
+    if (held.retained_objects != 1 || first != fork_held_object) {
+      fprintf(stderr, "child: %llu retained, first get %p, the holder's object %p\n",
+              (unsigned long long)held.retained_objects, first, fork_held_object);
+      failures++;
+    }
+    if (stats.gets != 100 || stats.hits != 99) failures++;
+    _exit(failures == 0 ? 0 : 1);
   }
   int status = -1;
   waitpid(pid, &status, 0);
