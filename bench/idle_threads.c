@@ -7,26 +7,17 @@
  * size and now waits for work is this shape.
  *   idle_threads [threads=200] */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "rss_workload.h"
+
 static pthread_barrier_t done, go;
 
-static long rss_kib(void) {
-  char text[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-  if (fd >= 0) close(fd);
-  if (n <= 0) return 0;
-  text[n] = 0;
-  long size = 0, resident = 0;
-  if (sscanf(text, "%ld %ld", &size, &resident) != 2) return 0;
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
+static long rss_kib(void) { return (long)(rss_workload_rss_bytes() >> 10); }
 
 static void *worker(void *arg) {
   (void)arg;

@@ -8,6 +8,9 @@
  *                               other optional functions without a link dependency
  *   testlib_expect_heapscope()  when HEAPSCOPE_TEST_EXPECT=1, fail loudly unless
  *                               heapscope really is the malloc in use
+ *   testlib_skip_unless_heapscope()
+ *                               testlib_expect_heapscope(); then, if heapscope is not
+ *                               loaded, print "SKIP <prog>: ..." and return true
  *   testlib_quick()             true when HEAPSCOPE_TEST_QUICK=1 (reduce iterations)
  *   testlib_stats()             hs_stats() now (zeros when heapscope is not loaded)
  *   testlib_fill_objects(objects, count, first, step, bytes)
@@ -246,6 +249,16 @@ static TESTLIB_UNUSED_ void testlib_expect_heapscope(void) {
           hs_fn("hs_version")
               ? ((const char *(*)(void))hs_fn("hs_version"))()
               : "?");
+}
+
+/* For a program whose checks mean something only under heapscope: true
+ * (after printing "SKIP <prog>: not running under heapscope") when it runs
+ * on another malloc, as the plain build does without LD_PRELOAD. */
+static TESTLIB_UNUSED_ bool testlib_skip_unless_heapscope(void) {
+  testlib_expect_heapscope();
+  if (hs_fn("hs_stats")) return false;
+  printf("SKIP %s: not running under heapscope\n", testlib_prog());
+  return true;
 }
 
 static TESTLIB_UNUSED_ int testlib_run_child(const char *mode, const char *options,

@@ -183,11 +183,7 @@ static void *free_all_remote(void *blocks) {
 }
 
 int main(void) {
-  testlib_expect_heapscope();
-  if (hs_fn("hs_version") == NULL) {
-    printf("SKIP death_test: not running under heapscope\n");
-    return 0;
-  }
+  if (testlib_skip_unless_heapscope()) return 0;
   static const char FREE_INVALID[] = "heapscope: free(): invalid pointer";
   static const char FREE_DOUBLE[] = "heapscope: free(): double free";
   static const char REALLOC_INVALID[] = "heapscope: realloc(): invalid pointer";

@@ -52,11 +52,7 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
   (void)argc;
   (void)argv;
-  testlib_expect_heapscope();
-  if (!hs_fn("hs_stats")) {
-    printf("SKIP full_span_test: not running under heapscope\n");
-    return testlib_done();
-  }
+  if (testlib_skip_unless_heapscope()) return testlib_done();
   pthread_t thread;
   CHECK(pthread_create(&thread, NULL, worker, NULL) == 0);
   CHECK(pthread_join(thread, NULL) == 0);

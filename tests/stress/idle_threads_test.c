@@ -54,11 +54,7 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
   (void)argc;
   testlib_run_with_option(argv, "release_on_drain=0");
-  testlib_expect_heapscope();
-  if (!hs_fn("hs_stats")) {
-    printf("SKIP idle_threads_test: not running under heapscope\n");
-    return testlib_done();
-  }
+  if (testlib_skip_unless_heapscope()) return testlib_done();
   pthread_barrier_init(&done, NULL, THREADS + 1);
   pthread_barrier_init(&measured, NULL, THREADS + 1);
   pthread_barrier_init(&again_done, NULL, THREADS + 1);

@@ -67,11 +67,7 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
   (void)argc;
   testlib_run_with_option(argv, "release_on_drain=0");
-  testlib_expect_heapscope();
-  if (!hs_fn("hs_stats")) {
-    printf("SKIP kept_span_test: not running under heapscope\n");
-    return testlib_done();
-  }
+  if (testlib_skip_unless_heapscope()) return testlib_done();
   g_cached_before = testlib_stats().thread_cache_bytes;
   pthread_t thread;
   CHECK(pthread_create(&thread, NULL, worker, NULL) == 0);
