@@ -141,12 +141,6 @@ static uint32_t bin_limit(uint32_t size_class) {
   return (uint32_t)HS_MAX(by_bytes, (uint64_t)size_class_batch[size_class]);
 }
 
-/* Raises a bin's max_count if the budgets allow: below a batch by
- * TCACHE_SLOW_START_BYTES worth of objects (at least one), then by a batch.
- * The slow start spares a thread that uses a class of big objects once the
- * pages a whole batch would fault in (the bin links objects through their
- * first words); small objects still come a batch at a time, so a thread's
- * first objects never share cache lines with another thread's. */
 static bool is_big_class(uint32_t size_class) {
   return size_class_bytes[size_class] > TCACHE_BIG_OBJECT_BYTES;
 }
@@ -159,6 +153,12 @@ static uint64_t big_capacity_bytes(const tcache_t *tc) {
   return bytes;
 }
 
+/* Raises a bin's max_count if the budgets allow: below a batch by
+ * TCACHE_SLOW_START_BYTES worth of objects (at least one), then by a batch.
+ * The slow start spares a thread that uses a class of big objects once the
+ * pages a whole batch would fault in (the bin links objects through their
+ * first words); small objects still come a batch at a time, so a thread's
+ * first objects never share cache lines with another thread's. */
 static void grow_bin(tcache_t *tc, uint32_t size_class) {
   tcache_bin_t *bin = &tc->bins[size_class];
   uint32_t limit = bin_limit(size_class);
