@@ -1,0 +1,154 @@
+/* big_class_test.c — objects of the big classes (over 32 KiB, a span
+ * holding at most seven) under churn: THREADS threads each keep SLOTS
+ * objects of 24 KiB – 300 KiB (either side of the big classes and past the
+ * largest), and in a loop free, realloc or replace a random slot, or hand
+ * the object to the next thread, which frees it (a remote free into a span
+ * its owner may be giving back).  Every object holds a pattern derived from
+ * its address and size, checked before it is freed or moved.  What this
+ * exercises: a big class's current span going back to the page heap when
+ * its last object returns, bins that stop growing at the shared budget,
+ * remote frees into spans of those classes, and realloc across them
+ * (src/tcache.c, TCACHE_BIG_*).  After the threads exit, under heapscope,
+ * no object of 24 KiB or more is live (glibc keeps a few small blocks of
+ * exited threads, their TLS vectors, with its stack cache).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "testlib.h"
+
+#define THREADS 4
+#define SLOTS 48
+#define HANDOFF 64 /* each thread's inbox of objects to free */
+
+typedef struct slot {
+  unsigned char *p;
+  size_t size;
+} slot_t;
+
+typedef struct inbox {
+  _Atomic(unsigned char *) objects[HANDOFF];
+  _Atomic(size_t) sizes[HANDOFF];
+} inbox_t;
+
+static inbox_t inboxes[THREADS];
+static long rounds;
+
+static uint64_t next_random(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
+
+static size_t random_size(uint64_t *state) {
+  return (24u << 10) + (size_t)(next_random(state) % (276u << 10));
+}
+
+/* One byte every 512 and the last: enough to see a block handed out twice
+ * or overwritten, cheap enough for 300 KiB blocks. */
+static void fill(unsigned char *p, size_t size) {
+  unsigned char key = (unsigned char)(((uintptr_t)p >> 12) ^ size);
+  for (size_t i = 0; i + 1 < size; i += 512) p[i] = (unsigned char)(key + i / 512);
+  p[size - 1] = key;
+}
+
+static bool intact(const unsigned char *p, size_t size) {
+  unsigned char key = (unsigned char)(((uintptr_t)p >> 12) ^ size);
+  for (size_t i = 0; i + 1 < size; i += 512)
+    if (p[i] != (unsigned char)(key + i / 512)) return false;
+  return p[size - 1] == key;
+}
+
+/* Live objects of 24 KiB or more: those of the classes that size, and the
+ * large ones (live objects that are in no class). */
+static int64_t big_live_objects(void) {
+  hs_stats_t stats = testlib_stats();
+  int64_t in_classes = 0, big = 0;
+  for (uint32_t c = 0; c < stats.class_count; c++) {
+    in_classes += (int64_t)stats.classes[c].live_objects;
+    if (stats.classes[c].size_bytes >= (24u << 10)) big += (int64_t)stats.classes[c].live_objects;
+  }
+  return big + ((int64_t)stats.live_objects - in_classes);
+}
+
+static void drain_inbox(int self) {
+  for (int i = 0; i < HANDOFF; i++) {
+    /* One producer (the previous thread) writes a slot only while it is
+     * empty, so the size is read before the slot is emptied. */
+    unsigned char *p = atomic_load(&inboxes[self].objects[i]);
+    if (!p) continue;
+    size_t size = atomic_load(&inboxes[self].sizes[i]);
+    atomic_store(&inboxes[self].objects[i], NULL);
+    CHECK_MSG(intact(p, size), "a handed-off %zu-byte block changed", size);
+    free(p);
+  }
+}
+
+static void *worker(void *arg) {
+  int self = (int)(intptr_t)arg;
+  uint64_t state = 0x9e3779b97f4a7c15ull * (uint64_t)(self + 1);
+  slot_t slots[SLOTS];
+  memset(slots, 0, sizeof slots);
+  for (long r = 0; r < rounds; r++) {
+    slot_t *s = &slots[next_random(&state) % SLOTS];
+    uint64_t what = next_random(&state) % 8;
+    if (s->p && !CHECK_MSG(intact(s->p, s->size), "a %zu-byte block changed", s->size))
+      break;
+    if (s->p && what == 0) { /* realloc to a new size: the old contents move */
+      size_t size = random_size(&state);
+      unsigned char *q = realloc(s->p, size);
+      if (!CHECK(q != NULL)) break;
+      size_t kept = size < s->size ? size : s->size;
+      /* the old pattern is keyed on the old address: check the bytes moved */
+      unsigned char key = (unsigned char)(((uintptr_t)s->p >> 12) ^ s->size);
+      bool moved_ok = true;
+      for (size_t i = 0; i < kept && i + 1 < s->size; i += 512)
+        if (q[i] != (unsigned char)(key + i / 512)) moved_ok = false;
+      CHECK_MSG(moved_ok, "realloc %zu -> %zu lost the contents", s->size, size);
+      s->p = q;
+      s->size = size;
+      fill(q, size);
+    } else if (s->p && what == 1) { /* to the next thread, which frees it */
+      int to = (self + 1) % THREADS;
+      int i = (int)(next_random(&state) % HANDOFF);
+      if (atomic_load(&inboxes[to].objects[i]) == NULL) {
+        atomic_store(&inboxes[to].sizes[i], s->size);
+        atomic_store(&inboxes[to].objects[i], s->p);
+        s->p = NULL;
+      }
+    } else {
+      free(s->p);
+      s->size = random_size(&state);
+      s->p = malloc(s->size);
+      if (!CHECK(s->p != NULL)) break;
+      fill(s->p, s->size);
+    }
+    if ((r & 63) == 0) drain_inbox(self);
+  }
+  for (int i = 0; i < SLOTS; i++) {
+    if (!slots[i].p) continue;
+    CHECK(intact(slots[i].p, slots[i].size));
+    free(slots[i].p);
+  }
+  return NULL;
+}
+
+int main(void) {
+  testlib_expect_heapscope();
+  rounds = testlib_quick() ? 20000 : 100000;
+  int64_t live_before = big_live_objects();
+  pthread_t threads[THREADS];
+  for (int t = 0; t < THREADS; t++)
+    CHECK(pthread_create(&threads[t], NULL, worker, (void *)(intptr_t)t) == 0);
+  for (int t = 0; t < THREADS; t++) CHECK(pthread_join(threads[t], NULL) == 0);
+  for (int t = 0; t < THREADS; t++) drain_inbox(t);
+  if (hs_fn("hs_stats")) {
+    int64_t live_after = big_live_objects();
+    CHECK_MSG(live_after == live_before, "live objects of 24 KiB or more: %lld before the threads, %lld after",
+              (long long)live_before, (long long)live_after);
+  }
+  return testlib_done();
+}
