@@ -8,7 +8,7 @@
  * it (src/tcache.c, TCACHE_BIG_*).  Checked through hs_stats while the
  * threads wait:
  *   1. the bytes cached in threads grew by at most BIG_TOTAL + THREADS x
- *      BIG_THREAD (each thread kept 660 KiB, 84 MiB in all, before);
+ *      BIG_THREAD (69 MiB in all, 551 KiB a thread, before);
  *   2. so did the page heap's pages in use (the rest went back to it);
  *   3. one more round in every thread reuses those pages: heap_sys does not
  *      grow by more than the same bound.
