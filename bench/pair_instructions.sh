@@ -5,7 +5,8 @@
 # heapscope (profiling on), heapscope_off, the hardened build, glibc,
 # jemalloc, mimalloc and tcmalloc (installed by bench/peers.sh if missing).
 #   bash bench/pair_instructions.sh
-# Needs valgrind, $BUILD/libheapscope.so and $BUILD/hardened/libheapscope.so.
+# Needs valgrind and $BUILD/libheapscope.so; the hardened row only where
+# $BUILD/hardened/libheapscope.so is built (make hardened).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

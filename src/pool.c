@@ -41,9 +41,13 @@
  * pool_id and pool) is taken before a pool's lock.  hs_pool_stats sums the
  * pool's counters and the magazines of every registered thread under both;
  * a magazine's count and counters are written by its thread alone, as
- * relaxed atomics with plain stores.  Fork takes registry_lock and every
- * pool's lock (the registry lists the pools too).  A forked child gives
- * back the magazines of the threads it does not have, as their exits would.
+ * relaxed atomics with plain stores.  Neither lock is held across a call
+ * into the allocator (metadata_alloc included), and the fork child handler
+ * makes none, so pool.c's fork handlers work whichever of them and the
+ * allocator's run first.  Fork takes registry_lock and every pool's lock
+ * (the registry lists the pools too).  A forked child gives back the
+ * magazines of the threads it does not have, as their exits would; a
+ * destroyed pool's objects in them stay allocated.
  * May call: the public allocator (hs_malloc, hs_free), metadata, pagemap and
  * size_class (lookups only), base. */
 #include <errno.h>
@@ -116,82 +120,6 @@ static _Thread_local pool_thread_t *tls_pool_thread __attribute__((tls_model("in
   atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
                         memory_order_relaxed)
 
-/* Fork takes every pool's lock (after registry_lock), so that the child
- * never inherits one a thread it does not have was holding. */
-static void fork_prepare(void) {
-  hs_lock(&registry_lock);
-  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock(&pool->lock);
-}
-
-static void fork_parent(void) {
-  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_unlock(&pool->lock);
-  hs_unlock(&registry_lock);
-}
-
-static void *magazine_give_back_locked(pool_magazine_t *m);
-static void free_list(void *list);
-
-/* The child has only the forking thread: the others' magazines are given
- * back (their objects to their pools' shared lists, or freed if the pool
- * was destroyed) and their records become spares.  No pool lock was held
- * at the fork, so quotas are whole; a count may be one off a list its
- * thread was changing without a lock, so each list is counted again. */
-static void fork_child(void) {
-  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock_reset(&pool->lock);
-  hs_lock_reset(&registry_lock);
-  pool_thread_t *mine = tls_pool_thread, *others = registry_head, *next;
-  registry_head = mine;
-  for (pool_thread_t *t = others; t; t = next) {
-    next = t->next;
-    if (t == mine) continue;
-    for (int i = 0; i < POOL_MAGAZINES; i++) {
-      pool_magazine_t *m = &t->magazines[i];
-      uint32_t count = 0;
-      for (void **object = m->head; object; object = object[0]) count++;
-      atomic_store_explicit(&m->count, count, memory_order_relaxed);
-      free_list(magazine_give_back_locked(m)); /* objects of a destroyed pool */
-    }
-    t->prev = NULL;
-    t->next = spare_records;
-    spare_records = t;
-  }
-  if (mine) mine->next = mine->prev = NULL;
-}
-
-static void thread_exit(void *record);
-
-/* Once, at the first pool: the fork handlers, and the key whose
- * destructor gives a thread's magazines back when it exits. */
-static void pool_global_init(void) {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-  exit_key_ready = pthread_key_create(&exit_key, thread_exit) == 0;
-}
-
-/* The calling thread's record, registered on first use; NULL if it cannot
- * be (the pool then works through its shared list alone). */
-static pool_thread_t *thread_record(void) {
-  pool_thread_t *t = tls_pool_thread;
-  if (HS_LIKELY(t != NULL)) return t;
-  pthread_once(&global_init_once, pool_global_init);
-  if (!exit_key_ready) return NULL;
-  hs_lock(&registry_lock);
-  t = spare_records;
-  if (t) spare_records = t->next;
-  else t = metadata_alloc(sizeof *t);
-  if (t) {
-    memset(t, 0, sizeof *t);
-    t->next = registry_head;
-    if (registry_head) registry_head->prev = t;
-    registry_head = t;
-  }
-  hs_unlock(&registry_lock);
-  if (t) {
-    tls_pool_thread = t;
-    pthread_setspecific(exit_key, t);
-  }
-  return t;
-}
-
 static void free_list(void *list) {
   for (void **object = list, **next; object; object = next) {
     next = object[0];
@@ -247,6 +175,79 @@ static void thread_exit(void *record) {
   hs_unlock(&registry_lock);
   tls_pool_thread = NULL;
   for (int i = 0; i < POOL_MAGAZINES; i++) free_list(orphans[i]);
+}
+
+/* Fork takes every pool's lock (after registry_lock), so that the child
+ * never inherits one a thread it does not have was holding. */
+static void fork_prepare(void) {
+  hs_lock(&registry_lock);
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock(&pool->lock);
+}
+
+static void fork_parent(void) {
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_unlock(&pool->lock);
+  hs_unlock(&registry_lock);
+}
+
+/* The child has only the forking thread: the others' magazines are given
+ * back (their objects to their pools' shared lists) and their records
+ * become spares.  No pool lock was held at the fork, so quotas are whole; a
+ * count may be one off a list its thread was changing without a lock, so
+ * each list is counted again.  Objects a destroyed pool left in those
+ * magazines stay allocated: this handler may run before the allocator's
+ * own (a pool made in a constructor that ran before heapscope's), so it
+ * calls nothing that allocates or frees. */
+static void fork_child(void) {
+  for (hs_pool_t *pool = pool_list; pool; pool = pool->list_next) hs_lock_reset(&pool->lock);
+  hs_lock_reset(&registry_lock);
+  pool_thread_t *mine = tls_pool_thread, *others = registry_head, *next;
+  registry_head = mine;
+  for (pool_thread_t *t = others; t; t = next) {
+    next = t->next;
+    if (t == mine) continue;
+    for (int i = 0; i < POOL_MAGAZINES; i++) {
+      pool_magazine_t *m = &t->magazines[i];
+      uint32_t count = 0;
+      for (void **object = m->head; object; object = object[0]) count++;
+      atomic_store_explicit(&m->count, count, memory_order_relaxed);
+      magazine_give_back_locked(m); /* a destroyed pool's objects: left */
+    }
+    t->prev = NULL;
+    t->next = spare_records;
+    spare_records = t;
+  }
+  if (mine) mine->next = mine->prev = NULL;
+}
+
+/* Once, at the first pool: the fork handlers, and the key whose
+ * destructor gives a thread's magazines back when it exits. */
+static void pool_global_init(void) {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  exit_key_ready = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+
+/* The calling thread's record, registered on first use; NULL if it cannot
+ * be (the pool then works through its shared list alone). */
+static pool_thread_t *thread_record(void) {
+  pool_thread_t *t = tls_pool_thread;
+  if (HS_LIKELY(t != NULL)) return t;
+  pthread_once(&global_init_once, pool_global_init);
+  if (!exit_key_ready) return NULL;
+  hs_lock(&registry_lock);
+  t = spare_records;
+  if (t) spare_records = t->next;
+  hs_unlock(&registry_lock);
+  if (!t) t = metadata_alloc(sizeof *t); /* with no lock of pool.c held */
+  if (!t) return NULL;
+  memset(t, 0, sizeof *t);
+  hs_lock(&registry_lock);
+  t->next = registry_head;
+  if (registry_head) registry_head->prev = t;
+  registry_head = t;
+  hs_unlock(&registry_lock);
+  tls_pool_thread = t;
+  pthread_setspecific(exit_key, t);
+  return t;
 }
 
 /* Grows `m`'s quota toward the pool's magazine_max as far as the cap

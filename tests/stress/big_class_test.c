@@ -35,16 +35,8 @@ typedef struct inbox {
 static inbox_t inboxes[THREADS];
 static long rounds;
 
-static uint64_t next_random(uint64_t *state) {
-  uint64_t x = *state;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *state = x;
-}
-
 static size_t random_size(uint64_t *state) {
-  return (24u << 10) + (size_t)(next_random(state) % (276u << 10));
+  return (24u << 10) + (size_t)(testlib_random(state) % (276u << 10));
 }
 
 /* One byte every 512 and the last: enough to see a block handed out twice
@@ -93,8 +85,8 @@ static void *worker(void *arg) {
   slot_t slots[SLOTS];
   memset(slots, 0, sizeof slots);
   for (long r = 0; r < rounds; r++) {
-    slot_t *s = &slots[next_random(&state) % SLOTS];
-    uint64_t what = next_random(&state) % 8;
+    slot_t *s = &slots[testlib_random(&state) % SLOTS];
+    uint64_t what = testlib_random(&state) % 8;
     if (s->p && !CHECK_MSG(intact(s->p, s->size), "a %zu-byte block changed", s->size))
       break;
     if (s->p && what == 0) { /* realloc to a new size: the old contents move */
@@ -113,7 +105,7 @@ static void *worker(void *arg) {
       fill(q, size);
     } else if (s->p && what == 1) { /* to the next thread, which frees it */
       int to = (self + 1) % THREADS;
-      int i = (int)(next_random(&state) % HANDOFF);
+      int i = (int)(testlib_random(&state) % HANDOFF);
       if (atomic_load(&inboxes[to].objects[i]) == NULL) {
         atomic_store(&inboxes[to].sizes[i], s->size);
         atomic_store(&inboxes[to].objects[i], s->p);

@@ -307,8 +307,8 @@ static void pool_handoff(void) {
 /* A child forked while another thread has magazines uses pools: the
  * magazines of the thread it does not have are given back, as its exit
  * would: the object of a live pool to the pool's shared list (the child's
- * first get reuses it); that of a destroyed pool is freed (the child must
- * not touch the destroyed pool doing so). */
+ * first get reuses it); that of a destroyed pool stays allocated (the
+ * child must not touch the destroyed pool's record doing so). */
 static hs_pool_t *fork_pool, *fork_doomed_pool;
 static void *fork_held_object;
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# ab.sh — two builds of the library side by side on one suite program:
+# PAIRS alternating runs (A B, then B A, ...), each run's time_s as the
+# program prints it, and the median of the pairs' A/B ratios (a benchmark:
+# not run by make test).  The order swaps each pair so that neither build
+# always runs on a host warmed by the other.
+#   bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]
+#   e.g. bash bench/ab.sh build/libheapscope.so /tmp/old/libheapscope.so 21 tree 1200
+# PROGRAM is a name in $BUILD/bench-suite (make bench-suite-bins).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+[ $# -ge 4 ] || { echo "usage: bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]" >&2; exit 2; }
+lib_a=$(realpath "$1") lib_b=$(realpath "$2") pairs=$3 program=$BUILD/bench-suite/$4
+shift 4
+[ -x "$program" ] || { echo "ab.sh: $program is missing (make bench-suite-bins)" >&2; exit 1; }
+time_of() { # LIB ARGS...: one run's time_s
+  local lib=$1
+  shift
+  LD_PRELOAD=$lib "$program" "$@" | sed -n 's/.* time_s=\([0-9.]*\).*/\1/p'
+}
+ratios=()
+for ((i = 0; i < pairs; i++)); do
+  if ((i % 2 == 0)); then a=$(time_of "$lib_a" "$@"); b=$(time_of "$lib_b" "$@")
+  else b=$(time_of "$lib_b" "$@"); a=$(time_of "$lib_a" "$@"); fi
+  echo "pair $((i + 1)): A $a s, B $b s"
+  ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", a / b }')")
+done
+printf '%s\n' "${ratios[@]}" | sort -n |
+  awk '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2;
+         printf "median A/B over %d pairs: %.3f (min %.3f, max %.3f)\n", NR, m, r[1], r[NR] }'
