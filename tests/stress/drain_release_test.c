@@ -31,6 +31,9 @@
  *     regardless.
  *  6. Re-executed with release_on_drain=0: the same workload as 1 leaves its
  *     free pages resident and drain_releases stays 0.
+ *  7. Re-executed (a back-off of its own): 16,000 small objects allocated
+ *     and freed 200 times drain a few times, not every few rounds (see
+ *     build_and_free_loop_backs_off).
  * The pointer array lives in mmap'd memory, outside the heap measured. */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -170,6 +173,48 @@ static void remote_frees_drain_the_process(void **objects) {
   CHECK(after.drain_releases > before.drain_releases);
 }
 
+/* Case 7, in a process of its own (its back-off starts from nothing): a
+ * loop that allocates LOOP_OBJECTS small objects of mixed sizes and frees
+ * them all.  Each teardown drains, first when the thread's live objects
+ * fall below 1/32 of their peak and again for its last objects; the heap
+ * grows back each time.  The wait before the next drain doubles from 10 ms
+ * at each regrowth, so over T ms the drains number about twice
+ * log2(T / 10 ms); the bound allows 8 more; with the wait halved
+ * at every second drain of a teardown (the bug this case guards), 200 loops
+ * drained 40-50 times in ~80 ms. */
+enum { LOOP_ROUNDS = 200, LOOP_OBJECTS = 16000 };
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void build_and_free_loop_backs_off(void **objects) {
+  hs_stats_t before = testlib_stats();
+  double start_ms = now_ms();
+  for (int round = 0; round < LOOP_ROUNDS; round++) {
+    for (size_t i = 0; i < LOOP_OBJECTS; i++) {
+      objects[i] = malloc(i % 2 ? 40 : 16 + (i * 7919) % 241);
+      if (!objects[i]) {
+        CHECK_MSG(false, "malloc failed in round %d", round);
+        return;
+      }
+      *(volatile char *)objects[i] = (char)i;
+    }
+    for (size_t i = LOOP_OBJECTS; i-- > 0;) free(objects[i]);
+  }
+  double elapsed_ms = now_ms() - start_ms;
+  uint64_t drains = testlib_stats().drain_releases - before.drain_releases;
+  uint64_t bound = 8;
+  for (double wait_ms = 10; wait_ms < elapsed_ms; wait_ms *= 2) bound += 2;
+  fprintf(stderr, "build-and-free loop: %d rounds in %.0f ms, %llu drains (bound %llu)\n",
+          LOOP_ROUNDS, elapsed_ms, (unsigned long long)drains, (unsigned long long)bound);
+  CHECK(drains >= 1);
+  CHECK_MSG(drains <= bound, "%llu drains in %.0f ms: the back-off did not hold",
+            (unsigned long long)drains, elapsed_ms);
+}
+
 /* Case 5. */
 static void *refill_and_exit(void *arg) {
   void **objects = arg;
@@ -213,6 +258,22 @@ static void option_off(void **objects) {
             (unsigned long long)(s.heap_idle - s.heap_released));
 }
 
+/* Re-executes this test with `which` (a case that needs a fresh process). */
+static void run_case_in_child(const char *self, const char *which) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *child_argv[] = {(char *)self, (char *)which, NULL};
+    unsetenv("HEAPSCOPE");
+    execv("/proc/self/exe", child_argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the %s case's child failed (%d)",
+            which, status);
+}
+
 int main(int argc, char **argv) {
   bool off = argc > 1 && strcmp(argv[1], "off") == 0;
   testlib_run_with_option(argv, off ? "scavenger=0,release_on_drain=0" : "scavenger=0");
@@ -224,24 +285,18 @@ int main(int argc, char **argv) {
     option_off(objects);
     return testlib_done();
   }
+  if (argc > 1 && strcmp(argv[1], "loop") == 0) {
+    build_and_free_loop_backs_off(objects);
+    return testlib_done();
+  }
   drained_heap_goes_back(objects);
   small_objects_drain_the_thread(objects);
   remote_frees_drain_the_process(objects);
   refill_loop_backs_off();
   exiting_thread_drains(objects);
 
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    char *child_argv[] = {argv[0], "off", NULL};
-    unsetenv("HEAPSCOPE");
-    execv("/proc/self/exe", child_argv);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "release_on_drain=0 child failed (%d)",
-            status);
+  run_case_in_child(argv[0], "off");
+  run_case_in_child(argv[0], "loop");
   munmap(objects, MAX_OBJECTS * sizeof(void *));
   return testlib_done();
 }
