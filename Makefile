@@ -147,8 +147,10 @@ $(BUILD)/tests/%: tests/stress/%.c tests/testlib.h include/heapscope.h
 # They interpose dl_iterate_phdr, which the preloaded library must see.
 $(BUILD)/tests/loader_lock_test $(BUILD)/tests/fork_loader_test: TESTFLAGS += -rdynamic
 $(BUILD)/tests/%.linked: tests/api/%.c tests/testlib.h $(BUILD)/libheapscope.a
+	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.a
+	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

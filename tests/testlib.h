@@ -24,6 +24,9 @@
  *                               run this program again as `prog MODE` with HEAPSCOPE=options
  *                               in a child; its exit status, or -1 if it did not end in
  *                               time (it is killed)
+ *   testlib_wait_child(pid, seconds)
+ *                               a forked child's exit status (128 + signal), or -1 if it
+ *                               did not end in time (it is killed)
  *   testlib_status_kib("VmHWM:") a /proc/self/status line's figure (kB), 0 if absent
  *
  * Counters are atomic, so CHECK may be used from several threads.  Failure
@@ -261,16 +264,7 @@ static TESTLIB_UNUSED_ bool testlib_skip_unless_heapscope(void) {
   return true;
 }
 
-static TESTLIB_UNUSED_ int testlib_run_child(const char *mode, const char *options,
-                                             double seconds) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("HEAPSCOPE", options, 1);
-    execl("/proc/self/exe", testlib_prog(), mode, (char *)NULL);
-    _exit(127);
-  }
-  if (pid < 0) return -1;
+static TESTLIB_UNUSED_ int testlib_wait_child(pid_t pid, double seconds) {
   int status = 0;
   for (long waited_ms = 0; waitpid(pid, &status, WNOHANG) == 0; waited_ms += 10) {
     if (waited_ms >= (long)(seconds * 1000)) {
@@ -282,6 +276,19 @@ static TESTLIB_UNUSED_ int testlib_run_child(const char *mode, const char *optio
     nanosleep(&pause, NULL);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static TESTLIB_UNUSED_ int testlib_run_child(const char *mode, const char *options,
+                                             double seconds) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("HEAPSCOPE", options, 1);
+    execl("/proc/self/exe", testlib_prog(), mode, (char *)NULL);
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  return testlib_wait_child(pid, seconds);
 }
 
 static TESTLIB_UNUSED_ uint64_t testlib_status_kib(const char *key) {
