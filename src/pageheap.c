@@ -67,9 +67,9 @@
  * at least DRAIN_MIN_BYTES are resident.  A drain the heap grows back from
  * (by half what it released, before the next) was a dip, not an end: the
  * wait before the next doubles, from DRAIN_BACKOFF_MIN_NS up to
- * DRAIN_BACKOFF_MAX_NS, and halves after a drain that held, so a program
- * that empties and refills its heap in a loop pays a refault every few
- * seconds, not one per loop. */
+ * DRAIN_BACKOFF_MAX_NS, and halves after a drain that held (no regrowth
+ * for a whole wait), so a program that empties and refills its heap in a
+ * loop pays a refault every few seconds, not one per loop. */
 #define PAGEHEAP_DRAIN_INUSE_FRACTION 32
 /* 1/128, not 1/64: bench/suite/large's 16 slots of 64 KiB-8 MiB dip once
  * mid-run to just under 1/64 of their peak in large spans (848 KiB of 53
