@@ -21,7 +21,8 @@
  *
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
  * grows on each refill (slowly up to a batch, then by a batch) up to
- * bin_limit(class).  The sum of max_count × class size over a thread's bins
+ * bin_limit(class) (TCACHE_BIN_MAX_BYTES of objects, but at least
+ * TCACHE_BIN_MIN_OBJECTS within TCACHE_BIN_MIN_OBJECTS_MAX_BYTES).  The sum of max_count × class size over a thread's bins
  * (its capacity) stays under TCACHE_THREAD_MAX_BYTES, and over all threads
  * under TCACHE_TOTAL_MAX_BYTES; that of its big classes' bins past
  * TCACHE_BIG_THREAD_BYTES, over all threads under TCACHE_BIG_TOTAL_MAX_BYTES.
@@ -58,6 +59,16 @@
  * that a freed structure goes back to its spans and is reused in address
  * order. */
 #define TCACHE_BIN_MAX_BYTES ((uint64_t)16 << 10)
+/* ... but at least TCACHE_BIN_MIN_OBJECTS, or as many as fit in
+ * TCACHE_BIN_MIN_OBJECTS_MAX_BYTES if fewer: a program that frees and
+ * allocates a few dozen mid-size objects at a time (buffers, requests)
+ * keeps them in the bin rather than sending them to their spans and back
+ * each round.  Classes up to 256 B hold 64 or more within the 16 KiB
+ * already, so tree's objects are untouched.  Batches of 64 malloc(1024)
+ * then 64 frees: 9.4-9.7 ns a pair before, 5.2-5.5 after (micro_pair
+ * batch_1024; batch_512 6.6-7.0 -> 4.8-5.2). */
+#define TCACHE_BIN_MIN_OBJECTS 64u
+#define TCACHE_BIN_MIN_OBJECTS_MAX_BYTES ((uint64_t)64 << 10)
 #define TCACHE_SLOW_START_BYTES 4096u
 /* An owned span whose objects are all back stays with its thread, to be
  * carved again from its start, while the thread keeps at most this many
@@ -137,8 +148,10 @@ static int exit_key_ready;
 static bool drain_if_process_drained(tcache_t *tc, bool force);
 
 static uint32_t bin_limit(uint32_t size_class) {
-  uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / size_class_bytes[size_class];
-  return (uint32_t)HS_MAX(by_bytes, (uint64_t)size_class_batch[size_class]);
+  uint64_t bytes = size_class_bytes[size_class];
+  uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / bytes;
+  uint64_t floor = HS_MIN((uint64_t)TCACHE_BIN_MIN_OBJECTS, TCACHE_BIN_MIN_OBJECTS_MAX_BYTES / bytes);
+  return (uint32_t)HS_MAX(HS_MAX(by_bytes, floor), (uint64_t)size_class_batch[size_class]);
 }
 
 static bool is_big_class(uint32_t size_class) {
