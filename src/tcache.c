@@ -22,8 +22,9 @@
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
  * grows on each refill (slowly up to a batch, then by a batch) up to
  * bin_limit(class) (TCACHE_BIN_MAX_BYTES of objects, but at least
- * TCACHE_BIN_MIN_OBJECTS within TCACHE_BIN_MIN_OBJECTS_MAX_BYTES).  The sum of max_count × class size over a thread's bins
- * (its capacity) stays under TCACHE_THREAD_MAX_BYTES, and over all threads
+ * TCACHE_BIN_MIN_OBJECTS within TCACHE_BIN_MIN_OBJECTS_MAX_BYTES).  The
+ * sum of max_count × class size over a thread's bins (its capacity) stays
+ * under TCACHE_THREAD_MAX_BYTES, and over all threads
  * under TCACHE_TOTAL_MAX_BYTES; that of its big classes' bins past
  * TCACHE_BIG_THREAD_BYTES, over all threads under TCACHE_BIG_TOTAL_MAX_BYTES.
  * Free objects of owned spans are bounded by those spans: an owned span is
@@ -150,8 +151,8 @@ static bool drain_if_process_drained(tcache_t *tc, bool force);
 static uint32_t bin_limit(uint32_t size_class) {
   uint64_t bytes = size_class_bytes[size_class];
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / bytes;
-  uint64_t floor = HS_MIN((uint64_t)TCACHE_BIN_MIN_OBJECTS, TCACHE_BIN_MIN_OBJECTS_MAX_BYTES / bytes);
-  return (uint32_t)HS_MAX(HS_MAX(by_bytes, floor), (uint64_t)size_class_batch[size_class]);
+  uint64_t at_least = HS_MIN((uint64_t)TCACHE_BIN_MIN_OBJECTS, TCACHE_BIN_MIN_OBJECTS_MAX_BYTES / bytes);
+  return (uint32_t)HS_MAX(HS_MAX(by_bytes, at_least), (uint64_t)size_class_batch[size_class]);
 }
 
 static bool is_big_class(uint32_t size_class) {
