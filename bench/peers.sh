@@ -43,7 +43,8 @@ run_peers_in_turn() {
 }
 
 # Usage: print_peer_medians OUTDIR KEY...: one row per allocator, the median
-# of each KEY over the key=value lines run_peers_in_turn collected.
+# of each KEY over the lines run_peers_in_turn collected (their key=value
+# fields; other words, such as a program's name, are skipped).
 print_peer_medians() {
   local outdir=$1
   shift
@@ -53,7 +54,8 @@ args = sys.argv[1:]
 outdir, names, keys = args[0], args[1:args.index("--")], args[args.index("--") + 1:]
 print("%-10s" % "allocator" + "".join(" %14s" % k for k in keys))
 for name in names:
-    rows = [dict(f.split("=", 1) for f in line.split()) for line in open("%s/%s" % (outdir, name))]
+    rows = [dict(f.split("=", 1) for f in line.split() if "=" in f)
+            for line in open("%s/%s" % (outdir, name))]
     meds = [statistics.median(float(r[k]) for r in rows) for k in keys]
     print("%-10s" % name + "".join(" %14.6g" % m for m in meds))
 PY

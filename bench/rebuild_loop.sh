@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rebuild_loop.sh — a request loop that builds a structure of small objects
-# and frees it all, round after round (bench/rebuild_loop.c), under
+# and frees it all, round after round (bench/suite/rebuild_loop.c), under
 # heapscope, glibc, jemalloc, mimalloc and tcmalloc side by side: ns per
 # malloc and per free and minor page faults, the median of RUNS runs each,
 # the allocators taken in turn run by run (a benchmark: not run by make
@@ -17,10 +17,9 @@ rounds=${2:-2000}
 runs=${3:-5}
 . bench/peers.sh
 install_peers rebuild_loop.sh
-mkdir -p "$BUILD/bench"
-cc -std=c11 -O2 -Wall -o "$BUILD/bench/rebuild_loop" bench/rebuild_loop.c
+make -s BUILD="$BUILD" "$BUILD/bench-suite/rebuild_loop" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-run_peers_in_turn rebuild_loop.sh "$runs" "$work" "$BUILD/bench/rebuild_loop" "$objects" "$rounds"
+run_peers_in_turn rebuild_loop.sh "$runs" "$work" "$BUILD/bench-suite/rebuild_loop" "$objects" "$rounds"
 echo "$objects objects built and freed $rounds times; medians of $runs runs"
 print_peer_medians "$work" malloc_ns free_ns minor_faults

@@ -26,6 +26,7 @@ smoke=(
   "churn 50" "larson 50 2" "prodcons 50" "scaling 50 3" "cache_scratch 1 2"
   "cache_thrash 1 2" "large 100" "realloc_grow 1" "strcat 20" "tree 2"
   "thread_churn 20 2" "micro_pair 10" "micro_remote 10" "pair_sweep 10 3" "baseline"
+  "rebuild_loop 200 2"
 )
 for entry in "${smoke[@]}"; do
   read -r program args <<<"$entry"

@@ -37,7 +37,6 @@
  * The pointer array lives in mmap'd memory, outside the heap measured. */
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 
 #include "testlib.h"
 #include "../../bench/rss_workload.h"
@@ -259,22 +258,6 @@ static void option_off(void **objects) {
             (unsigned long long)(s.heap_idle - s.heap_released));
 }
 
-/* Re-executes this test with `which` (a case that needs a fresh process). */
-static void run_case_in_child(const char *self, const char *which) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    char *child_argv[] = {(char *)self, (char *)which, NULL};
-    unsetenv("HEAPSCOPE");
-    execv("/proc/self/exe", child_argv);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the %s case's child failed (%d)",
-            which, status);
-}
-
 int main(int argc, char **argv) {
   bool off = argc > 1 && strcmp(argv[1], "off") == 0;
   testlib_run_with_option(argv, off ? "scavenger=0,release_on_drain=0" : "scavenger=0");
@@ -296,8 +279,11 @@ int main(int argc, char **argv) {
   refill_loop_backs_off();
   exiting_thread_drains(objects);
 
-  run_case_in_child(argv[0], "off");
-  run_case_in_child(argv[0], "loop");
+  /* Cases that need a process of their own, HEAPSCOPE set afresh. */
+  int status = testlib_run_child("off", "", 120);
+  CHECK_MSG(status == 0, "release_on_drain=0 child failed (%d)", status);
+  status = testlib_run_child("loop", "", 120);
+  CHECK_MSG(status == 0, "the build-and-free loop's child failed (%d)", status);
   munmap(objects, MAX_OBJECTS * sizeof(void *));
   return testlib_done();
 }
