@@ -7,6 +7,7 @@
  * size and now waits for work is this shape.
  *   idle_threads [threads=200] */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,14 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  long threads = argc > 1 ? strtol(argv[1], NULL, 10) : 200;
-  if (threads < 1 || threads > 4096) {
+  long threads = 200;
+  if (argc > 1) {
+    char *end = NULL;
+    errno = 0;
+    threads = strtol(argv[1], &end, 10);
+    if (errno != 0 || end == argv[1] || *end != '\0') threads = 0;
+  }
+  if (argc > 2 || threads < 1 || threads > 4096) {
     fprintf(stderr, "usage: idle_threads [threads=200] (1..4096)\n");
     return 2;
   }

@@ -12,6 +12,9 @@
  *   2. so did the page heap's pages in use (the rest went back to it);
  *   3. one more round in every thread reuses those pages: heap_sys does not
  *      grow by more than the same bound.
+ * Checks 1 and 2 fail with a library without those bounds; check 3 guards
+ * what they rely on (pages given back are taken again), which such a
+ * library passes too.
  * With release_on_drain=0, so that no drain flushes caches behind the
  * test's back.
  */
