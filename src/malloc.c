@@ -33,7 +33,7 @@
  *
  * Holds no lock itself; see docs/design.md for the order of the others.
  * May call: tcache, central, pageheap, pagemap, size_class, sampler, unwind,
- * profstore, pprof (process hooks), scavenger, options, os, base. */
+ * profstore, pprof (process hooks), scavenger, unloaded (fork), options, os, base. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -58,6 +58,7 @@
 #include "sampler.h"
 #include "size_class.h"
 #include "tcache.h"
+#include "unloaded.h"
 #include "unwind.h"
 
 #define HS_ALIAS(name) __attribute__((alias(#name), visibility("default")))
@@ -724,6 +725,7 @@ static void fork_child(void) {
   unwind_fork_child();
   profstore_fork_child();
   sampler_fork_child();
+  unloaded_fork_child();
   profwrite_fork_child(); /* last: it may start a thread, which allocates */
 }
 

@@ -507,7 +507,8 @@ int pprof_write_buckets(int fd, hs_prof_kind_t kind, int64_t rate_bytes,
   /* libdw ends the process when it runs out of memory: at a hard limit it
    * is used only with room to spare, else names come from dladdr (pprof
    * symbolizes the rest from the binaries, by build ID). */
-  symbolizer_t *symbolizer = symbolize_begin(pageheap_profile_write_room() >= PPROF_LIBDW_ROOM_BYTES);
+  symbolizer_t *symbolizer =
+      symbolize_begin(pageheap_profile_write_room() >= PPROF_LIBDW_ROOM_BYTES, &maps);
   symbolize_locations(&bd, symbolizer, &maps, flags);
   encode_profile(&bd, &out, kind, rate_bytes, &maps, flags, start_time_ns);
   symbolize_end(symbolizer);

@@ -1,9 +1,10 @@
 /* procmaps.c — executable mappings of this process, for pprof's Mapping
  * messages: /proc/self/maps parsed, the main executable marked and put
  * first, build IDs taken from the PT_NOTE segments of the loaded images.
- * No lock: each call builds its own table.  Not on any allocator path (it
- * calls malloc; the pprof writer runs it inside prof_enter).
- * May call: libc (open/read, dl_iterate_phdr, malloc). */
+ * Libraries unloaded since (unloaded.c) are added where nothing is mapped
+ * now.  No lock: each call builds its own table.  Not on any allocator
+ * path (it calls malloc; the pprof writer runs it inside prof_enter).
+ * May call: libc (open/read, dl_iterate_phdr, malloc), unloaded. */
 #include "procmaps.h"
 
 #include <elf.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "unloaded.h"
 
 static const char *parse_hex(const char *s, const char *end, uint64_t *out) {
   uint64_t value = 0;
@@ -121,10 +124,7 @@ static uint32_t find_build_id(const uint8_t *note, size_t size, uint8_t *out) {
   return 0;
 }
 
-static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
-  image_scan_t *scan = arg;
-  bool is_main = scan->first;
-  scan->first = false;
+uint32_t procmaps_image_build_id(const struct dl_phdr_info *info, uint8_t *out, size_t max) {
   uint8_t build_id[PROCMAPS_BUILD_ID_MAX_BYTES];
   uint32_t build_id_bytes = 0;
   for (int i = 0; i < info->dlpi_phnum && !build_id_bytes; i++) {
@@ -133,6 +133,17 @@ static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
       build_id_bytes = find_build_id((const uint8_t *)(info->dlpi_addr + ph->p_vaddr),
                                      ph->p_memsz, build_id);
   }
+  if (build_id_bytes > max) return 0;
+  memcpy(out, build_id, build_id_bytes);
+  return build_id_bytes;
+}
+
+static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
+  image_scan_t *scan = arg;
+  bool is_main = scan->first;
+  scan->first = false;
+  uint8_t build_id[PROCMAPS_BUILD_ID_MAX_BYTES];
+  uint32_t build_id_bytes = procmaps_image_build_id(info, build_id, sizeof build_id);
   /* Every mapping that overlaps one of this image's loadable segments. */
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -147,6 +158,47 @@ static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
     }
   }
   return 0;
+}
+
+/* The executable segments of libraries unloaded since, newest first, each
+ * where no entry lies now (an address a later library took names that
+ * library's code, as the maps file does).  Best effort: on ENOMEM the
+ * table is left as it is. */
+static void add_unloaded(procmaps_t *out) {
+  enum { MAX_MODULES = 32 };
+  unloaded_module_t *modules = malloc(MAX_MODULES * sizeof *modules);
+  if (!modules) return;
+  size_t count = unloaded_modules_copy(modules, MAX_MODULES);
+  for (size_t m = 0; m < count; m++) {
+    const unloaded_module_t *module = &modules[m];
+    for (uint32_t g = 0; g < module->segment_count; g++) {
+      const unloaded_segment_t *segment = &module->segments[g];
+      bool taken = false;
+      for (size_t e = 0; e < out->count && !taken; e++)
+        taken = out->entries[e].start < segment->limit && out->entries[e].limit > segment->start;
+      if (taken) continue;
+      procmaps_entry_t *grown = realloc(out->entries, (out->count + 1) * sizeof *grown);
+      char *path = strdup(module->path);
+      if (!grown || !path) {
+        if (grown) out->entries = grown;
+        free(path);
+        free(modules);
+        return;
+      }
+      out->entries = grown;
+      procmaps_entry_t *entry = &out->entries[out->count++];
+      memset(entry, 0, sizeof *entry);
+      entry->start = segment->start;
+      entry->limit = segment->limit;
+      entry->file_offset = segment->file_offset;
+      entry->path = path;
+      entry->unloaded = true;
+      entry->bias = module->bias;
+      entry->build_id_bytes = module->build_id_bytes;
+      memcpy(entry->build_id, module->build_id, module->build_id_bytes);
+    }
+  }
+  free(modules);
 }
 
 static int compare_entries(const void *a, const void *b) {
@@ -191,6 +243,7 @@ int procmaps_read(procmaps_t *out) {
   if (result != 0) return -1;
   image_scan_t scan = {out, true};
   dl_iterate_phdr(scan_image, &scan);
+  add_unloaded(out);
   qsort(out->entries, out->count, sizeof *out->entries, compare_entries);
   return 0;
 }

@@ -5,6 +5,7 @@
 #ifndef HS_PROCMAPS_H
 #define HS_PROCMAPS_H
 
+#include <link.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,9 @@ typedef struct procmaps_entry {
   uint64_t file_offset;
   char *path;               /* malloc'd; "" if anonymous; " (deleted)" trimmed */
   bool is_main;             /* part of the main executable */
+  bool unloaded;            /* a library unloaded since (unloaded.c): not in
+                               the maps file, its file read from path */
+  uintptr_t bias;           /* unloaded: its load bias */
   uint32_t build_id_bytes;  /* 0: no NT_GNU_BUILD_ID note found */
   uint8_t build_id[PROCMAPS_BUILD_ID_MAX_BYTES];
 } procmaps_entry_t;
@@ -31,9 +35,14 @@ int procmaps_parse(const char *text, size_t length, procmaps_t *out);
 
 /* Reads /proc/self/maps, marks the main executable's entries and fills in
  * build IDs from the loaded images (dl_iterate_phdr: nothing is opened but
- * the maps file), and puts the main executable first.  Returns 0, or -1
- * with errno. */
+ * the maps file), adds the executable segments of libraries unloaded since
+ * (unloaded.c) where nothing is mapped now, and puts the main executable
+ * first.  Returns 0, or -1 with errno. */
 int procmaps_read(procmaps_t *out);
+
+/* The GNU build ID of a loaded image (its PT_NOTE segments) into out (at
+ * most `max` bytes); returns its length, 0 if none. */
+uint32_t procmaps_image_build_id(const struct dl_phdr_info *info, uint8_t *out, size_t max);
 
 /* The index of the entry containing address, or -1. */
 long procmaps_find(const procmaps_t *maps, uintptr_t address);

@@ -4,6 +4,8 @@
  * depends on it at load time; without it, dladdr gives dynamic-symbol names.
  * No lock of its own: callers serialize sessions (the pprof writer's lock).
  * Not on any allocator path (libdw allocates; callers are in prof_enter).
+ * Libraries unloaded since their samples (procmaps entries marked unloaded)
+ * are reported to libdw from their files, at their old load bias.
  * May call: libc (dlopen, dladdr, malloc), libdw through dlsym'd pointers. */
 #include "symbolize.h"
 
@@ -24,7 +26,7 @@ bool symbolize_use_libdw = true;
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_end) X(dwfl_linux_proc_report) \
   X(dwfl_linux_proc_find_elf) X(dwfl_module_build_id) X(dwfl_addrmodule)                     \
   X(dwfl_module_addrinfo) X(dwfl_module_addrdie) X(dwfl_module_getsrc) X(dwfl_lineinfo)      \
-  X(dwfl_line_comp_dir)                                                                       \
+  X(dwfl_line_comp_dir) X(dwfl_report_elf) X(dwfl_module_info)                             \
   X(dwarf_getscopes) X(dwarf_getscopes_die) X(dwarf_tag) X(dwarf_diename)                    \
   X(dwarf_attr_integrate) X(dwarf_formstring) X(dwarf_formudata) X(dwarf_decl_line)          \
   X(dwarf_decl_file) X(dwarf_diecu) X(dwarf_getsrcfiles) X(dwarf_filesrc)
@@ -66,8 +68,10 @@ static int find_debuginfo_by_build_id(Dwfl_Module *module, void **userdata, cons
 static Dwfl_Callbacks dwfl_callbacks;
 
 struct symbolizer {
-  Dwfl *dwfl;       /* NULL: dladdr only */
-  char **paths;     /* absolute file names made here, freed at the end */
+  Dwfl *dwfl;           /* NULL: dladdr only */
+  Dwfl_Module **stale;  /* unloaded libraries whose file changed since: unused */
+  size_t stale_count;
+  char **paths;         /* absolute file names made here, freed at the end */
   size_t path_count, path_capacity;
 };
 
@@ -93,7 +97,46 @@ static const char *absolute_path(symbolizer_t *symbolizer, const char *directory
   return path;
 }
 
-symbolizer_t *symbolize_begin(bool with_libdw) {
+/* Reports each unloaded library of `maps` once (its segments share a
+ * path and bias) from its file; returns the modules reported (malloc'd,
+ * *count of them), NULL if none. */
+static Dwfl_Module **report_unloaded(Dwfl *dwfl, const procmaps_t *maps, size_t *count) {
+  Dwfl_Module **modules = NULL;
+  *count = 0;
+  for (size_t i = 0; maps && i < maps->count; i++) {
+    const procmaps_entry_t *entry = &maps->entries[i];
+    if (!entry->unloaded) continue;
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = maps->entries[j].unloaded && maps->entries[j].bias == entry->bias &&
+             strcmp(maps->entries[j].path, entry->path) == 0;
+    if (seen) continue;
+    /* ET_DYN with add_p_vaddr: its segments at bias + p_vaddr, as loaded. */
+    Dwfl_Module *module =
+        libdw.dwfl_report_elf(dwfl, entry->path, entry->path, -1, entry->bias, true);
+    if (!module) continue;
+    Dwfl_Module **grown = realloc(modules, (*count + 1) * sizeof *grown);
+    if (!grown) break;
+    modules = grown;
+    modules[(*count)++] = module;
+  }
+  return modules;
+}
+
+/* The unloaded entry of `maps` that `module` was reported for. */
+static const procmaps_entry_t *unloaded_entry(const procmaps_t *maps, Dwfl_Module *module) {
+  Dwarf_Addr low = 0, high = 0;
+  const char *name = libdw.dwfl_module_info(module, NULL, &low, &high, NULL, NULL, NULL, NULL);
+  for (size_t i = 0; name && i < maps->count; i++) {
+    const procmaps_entry_t *entry = &maps->entries[i];
+    if (entry->unloaded && strcmp(entry->path, name) == 0 && entry->start >= low &&
+        entry->start < high)
+      return entry;
+  }
+  return NULL;
+}
+
+symbolizer_t *symbolize_begin(bool with_libdw, const procmaps_t *maps) {
   symbolizer_t *symbolizer = calloc(1, sizeof *symbolizer);
   if (!symbolizer) return NULL;
   if (!with_libdw || !symbolize_use_libdw) return symbolizer;
@@ -105,17 +148,33 @@ symbolizer_t *symbolize_begin(bool with_libdw) {
   if (!dwfl) return symbolizer;
   libdw.dwfl_report_begin(dwfl);
   int failed = libdw.dwfl_linux_proc_report(dwfl, getpid());
+  size_t reported = 0;
+  Dwfl_Module **unloaded = failed == 0 ? report_unloaded(dwfl, maps, &reported) : NULL;
   if (libdw.dwfl_report_end(dwfl, NULL, NULL) != 0 || failed != 0) {
+    free(unloaded);
     libdw.dwfl_end(dwfl);
     return symbolizer;
   }
   symbolizer->dwfl = dwfl;
+  /* The file at an unloaded library's path may have been replaced: its
+   * build ID must still be the recorded one. */
+  for (size_t i = 0; i < reported; i++) {
+    const procmaps_entry_t *entry = unloaded_entry(maps, unloaded[i]);
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int length = libdw.dwfl_module_build_id(unloaded[i], &bits, &vaddr);
+    bool same = entry && length >= 0 && (uint32_t)length == entry->build_id_bytes &&
+                memcmp(bits, entry->build_id, entry->build_id_bytes) == 0;
+    if (!same) unloaded[symbolizer->stale_count++] = unloaded[i];
+  }
+  symbolizer->stale = unloaded;
   return symbolizer;
 }
 
 void symbolize_end(symbolizer_t *symbolizer) {
   if (!symbolizer) return;
   if (symbolizer->dwfl) libdw.dwfl_end(symbolizer->dwfl);
+  free(symbolizer->stale);
   for (size_t i = 0; i < symbolizer->path_count; i++) free(symbolizer->paths[i]);
   free(symbolizer->paths);
   free(symbolizer);
@@ -199,6 +258,8 @@ int symbolize_address(symbolizer_t *symbolizer, uintptr_t address, symbolize_fra
   if (symbolizer->dwfl) {
     Dwfl_Module *module = libdw.dwfl_addrmodule(symbolizer->dwfl, address);
     if (!module) return 0;
+    for (size_t i = 0; i < symbolizer->stale_count; i++)
+      if (symbolizer->stale[i] == module) return 0;
     const char *file = NULL;
     int line = 0;
     Dwfl_Line *line_record = libdw.dwfl_module_getsrc(module, address);

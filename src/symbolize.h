@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "procmaps.h"
+
 typedef struct symbolize_frame {
   const char *function;    /* display name (NULL: unknown) */
   const char *system_name; /* linkage name, or the same as function */
@@ -19,12 +21,15 @@ typedef struct symbolize_frame {
 
 typedef struct symbolizer symbolizer_t;
 
-/* Starts a session over the process's current modules, with libdw unless
- * `with_libdw` is false (dladdr only: libdw can need tens of MiB for a
- * library's debug information, and on running out of memory it ends the
- * process).  Never NULL on success; NULL only if out of memory.  Strings
- * handed out stay valid until symbolize_end. */
-symbolizer_t *symbolize_begin(bool with_libdw);
+/* Starts a session over the process's current modules, and the libraries
+ * unloaded since among `maps` (entries marked unloaded: read from their
+ * files, and only where the file's build ID is still the one recorded),
+ * with libdw unless `with_libdw` is false (dladdr only: libdw can need tens
+ * of MiB for a library's debug information, and on running out of memory
+ * it ends the process; dladdr knows nothing unloaded).  Never NULL on
+ * success; NULL only if out of memory.  Strings handed out stay valid until
+ * symbolize_end. */
+symbolizer_t *symbolize_begin(bool with_libdw, const procmaps_t *maps);
 
 /* Fills frames[0..n) for the instruction at address, innermost (most
  * deeply inlined) first, and returns n (0: nothing known, ≤ max_frames).

@@ -9,13 +9,16 @@
  * a sampled malloc of this program's own, so the unwinder's generation
  * moves on N times (past 4096 it wraps, and the cache must be emptied).
  * With --unload-last the last library is unloaded too, so the profile
- * written at exit holds frames in code no longer mapped.
- *   reload_sites [--unloads=N] [--unload-last] LIB...
+ * written at exit holds frames in code no longer mapped; with
+ * --replace-last-with=FILE its file is then overwritten with FILE's bytes.
+ *   reload_sites [--unloads=N] [--unload-last [--replace-last-with=FILE]] LIB...
  *   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
 
@@ -35,6 +38,22 @@ static int unload_often(const char *path, long count) {
   return 0;
 }
 
+/* Overwrites the file at `path` with the bytes of the file at `source`. */
+static int replace_file(const char *path, const char *source) {
+  int in = open(source, O_RDONLY), out = open(path, O_WRONLY | O_TRUNC);
+  char buffer[65536];
+  ssize_t got = 1;
+  while (in >= 0 && out >= 0 && (got = read(in, buffer, sizeof buffer)) > 0)
+    if (write(out, buffer, (size_t)got) != got) got = -1;
+  if (in >= 0) close(in);
+  if (out >= 0) close(out);
+  if (in < 0 || out < 0 || got < 0) {
+    fprintf(stderr, "reload_sites: cannot replace %s with %s\n", path, source);
+    return 1;
+  }
+  return 0;
+}
+
 static NOINLINE void calling_site(void *(*site)(void)) {
   for (int i = 0; i < 200; i++) free(site());
   __asm__ volatile("" ::: "memory"); /* keep the calls above ordinary calls */
@@ -43,9 +62,11 @@ static NOINLINE void calling_site(void *(*site)(void)) {
 int main(int argc, char **argv) {
   long unloads = 0;
   int first = 1, unload_last = 0;
+  const char *replace_with = NULL;
   for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
     if (strncmp(argv[first], "--unloads=", 10) == 0) unloads = atol(argv[first] + 10);
     else if (strcmp(argv[first], "--unload-last") == 0) unload_last = 1;
+    else if (strncmp(argv[first], "--replace-last-with=", 20) == 0) replace_with = argv[first] + 20;
     else {
       fprintf(stderr, "reload_sites: unknown option %s\n", argv[first]);
       return 2;
@@ -66,6 +87,8 @@ int main(int argc, char **argv) {
     fflush(stdout);
     calling_site(site);
     if (i + 1 < argc || unload_last) dlclose(library);
+    if (i + 1 == argc && unload_last && replace_with && replace_file(argv[i], replace_with) != 0)
+      return 1;
     if (i == first && unloads > 0 && unload_often(argv[argc - 1], unloads) != 0) return 1;
   }
   return 0;

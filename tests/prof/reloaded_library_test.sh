@@ -68,28 +68,45 @@ for variant in preload linked; do
   done
 done
 
-# A library unloaded before the profile is written: its frames lie in no
-# mapping then, and still name one (the [unmapped] mapping), as fleet
-# profilers' ingesters need; pprof shows them as [[unmapped]].
+# A library unloaded before the profile is written: /proc/self/maps no
+# longer shows it, and its frames still name it (heapscope's dlclose
+# remembers what it unloads): a mapping with its path and build ID, and its
+# function `site` from the file.  Then the same with the file replaced
+# after the unload by one with another build ID: the mapping stays (every
+# location names one, as fleet profilers' ingesters need) and names no
+# function from the wrong file.
 for variant in preload linked; do
-  profile=$tmp/$variant.gone.pb.gz
-  if [ $variant = preload ]; then
-    run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
-         "$BUILD/tests/prof/reload_sites.plain")
-  else
-    run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
-  fi
-  "${run[@]}" --unload-last "$tmp/libreload_small.so" >"$tmp/out" 2>"$tmp/err"
-  status=$?
-  check "$variant gone: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
-  raw=$(go tool pprof -raw "$profile" 2>&1)
-  expect_match "$variant gone: an [unmapped] mapping" "$raw" '^ *[0-9]+: 0x[0-9a-f]+/0x[0-9a-f]+/0x0 \[unmapped\] *$'
-  expect_no_match "$variant gone: no location without a mapping" "$raw" '^ +[0-9]+: 0x[0-9a-f]+ +([^M]|$)'
-  traces=$(go tool pprof -traces -sample_index=alloc_objects "$profile" 2>&1)
-  expect_match "$variant gone: 200 samples through [[unmapped]], calling_site, main" \
-    "$(awk '/^-+\+-+$/ { if (n != "") print n, f; n = ""; f = ""; next }
-            /^ +[0-9]+ +[^ ]/ { n = $1; f = $2; next }
-            n != "" && /^ +[^ ]/ { f = f " " $1 }' <<<"$traces")" '^200 \[\[unmapped\]\] calling_site main( |$)'
+  for file in kept replaced; do
+    profile=$tmp/$variant.$file.pb.gz
+    cp "$tmp/libreload_small.so" "$tmp/libgone.so"
+    if [ $variant = preload ]; then
+      run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
+           "$BUILD/tests/prof/reload_sites.plain")
+    else
+      run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
+    fi
+    [ $file = replaced ] && run+=(--replace-last-with="$tmp/libreload_big.so")
+    "${run[@]}" --unload-last "$tmp/libgone.so" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    name="$variant gone, file $file"
+    check "$name: exit status 0, got $status ($(head -c 200 "$tmp/err"))" test $status -eq 0
+    raw=$(go tool pprof -raw "$profile" 2>&1)
+    build_id=$(readelf -n "$tmp/libreload_small.so" | awk '/Build ID/ { print $3 }')
+    expect_match "$name: a mapping for the unloaded library, its build ID" "$raw" \
+      "^ *[0-9]+: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ $tmp/libgone.so $build_id"
+    expect_no_match "$name: no location without a mapping" "$raw" '^ +[0-9]+: 0x[0-9a-f]+ +([^M]|$)'
+    traces=$(go tool pprof -traces -sample_index=alloc_objects "$profile" 2>&1)
+    stacks=$(awk '/^-+\+-+$/ { if (n != "") print n, f; n = ""; f = ""; next }
+                  /^ +[0-9]+ +[^ ]/ { n = $1; f = $2; next }
+                  n != "" && /^ +[^ ]/ { f = f " " $1 }' <<<"$traces")
+    if [ $file = kept ]; then
+      expect_match "$name: 200 samples through site, calling_site, main" "$stacks" \
+        '^200 site calling_site main( |$)'
+    else
+      expect_match "$name: 200 samples through an unnamed frame, calling_site, main" "$stacks" \
+        '^200 [^ ]*libgone[^ ]* calling_site main( |$)'
+    fi
+  done
 done
 
 prof_test_done
