@@ -1,7 +1,8 @@
 /* procmaps.h — the process's executable mappings for a pprof profile:
  * /proc/self/maps parsed, main binary first, each with the GNU build ID of
- * the loaded object it belongs to.  Used only by the pprof writer, outside
- * the allocator's paths (it calls malloc).  See docs/profiles.md. */
+ * the loaded object it belongs to, and the libraries unloaded since.  Used
+ * by the pprof writer, and by unloaded.c for build IDs, outside the
+ * allocator's paths (it calls malloc).  See docs/profiles.md. */
 #ifndef HS_PROCMAPS_H
 #define HS_PROCMAPS_H
 

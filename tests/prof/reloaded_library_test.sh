@@ -8,8 +8,8 @@
 # or stops short in the big one.  The same across exactly as many unloads
 # as the unwinder's rule generations can tell apart (4096), where its cache
 # must be emptied or the first library's rules come back.  And a library
-# unloaded for good before the profile is written: its frames must name a
-# mapping (the [unmapped] one).
+# unloaded for good before the profile is written: its frames must name
+# its mapping and, while its file is unchanged, its function.
 set -u
 source "$(dirname "$0")/lib.sh"
 
