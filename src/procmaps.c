@@ -160,15 +160,15 @@ static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
-/* The executable segments of libraries unloaded since, newest first, each
- * where no entry lies now (an address a later library took names that
- * library's code, as the maps file does).  Best effort: on ENOMEM the
- * table is left as it is. */
+/* The executable segments of libraries dlclose was called for, newest
+ * first, each where no entry lies now: those unloaded since (one still
+ * loaded lies where its own entries are; an address a later library took
+ * names that library's code, as the maps file does).  Best effort: on
+ * ENOMEM the table is left as it is. */
 static void add_unloaded(procmaps_t *out) {
-  enum { MAX_MODULES = 32 };
-  unloaded_module_t *modules = malloc(MAX_MODULES * sizeof *modules);
+  unloaded_module_t *modules = malloc(UNLOADED_MODULES_MAX * sizeof *modules);
   if (!modules) return;
-  size_t count = unloaded_modules_copy(modules, MAX_MODULES);
+  size_t count = unloaded_modules_copy(modules, UNLOADED_MODULES_MAX);
   for (size_t m = 0; m < count; m++) {
     const unloaded_module_t *module = &modules[m];
     for (uint32_t g = 0; g < module->segment_count; g++) {

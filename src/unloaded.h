@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#define UNLOADED_MODULES_MAX 64 /* the table keeps the last this many */
 #define UNLOADED_PATH_MAX_BYTES 512
 #define UNLOADED_SEGMENTS_MAX 4
 #define UNLOADED_BUILD_ID_MAX_BYTES 64
@@ -25,8 +26,9 @@ typedef struct unloaded_module {
   uint8_t build_id[UNLOADED_BUILD_ID_MAX_BYTES];
 } unloaded_module_t;
 
-/* Copies up to `max` of the modules unloaded so far, newest first, into
- * out; returns how many. */
+/* Copies up to `max` of the libraries dlclose was called for (unloaded,
+ * or still loaded through other references), newest first, into out;
+ * returns how many. */
 size_t unloaded_modules_copy(unloaded_module_t *out, size_t max);
 
 void unloaded_fork_child(void);
