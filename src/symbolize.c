@@ -26,7 +26,7 @@ bool symbolize_use_libdw = true;
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_end) X(dwfl_linux_proc_report) \
   X(dwfl_linux_proc_find_elf) X(dwfl_module_build_id) X(dwfl_addrmodule)                     \
   X(dwfl_module_addrinfo) X(dwfl_module_addrdie) X(dwfl_module_getsrc) X(dwfl_lineinfo)      \
-  X(dwfl_line_comp_dir) X(dwfl_report_elf) X(dwfl_module_info)                             \
+  X(dwfl_line_comp_dir) X(dwfl_report_elf)                                                   \
   X(dwarf_getscopes) X(dwarf_getscopes_die) X(dwarf_tag) X(dwarf_diename)                    \
   X(dwarf_attr_integrate) X(dwarf_formstring) X(dwarf_formudata) X(dwarf_decl_line)          \
   X(dwarf_decl_file) X(dwarf_diecu) X(dwarf_getsrcfiles) X(dwarf_filesrc)
@@ -98,10 +98,12 @@ static const char *absolute_path(symbolizer_t *symbolizer, const char *directory
 }
 
 /* Reports each unloaded library of `maps` once (its segments share a
- * path and bias) from its file; returns the modules reported (malloc'd,
- * *count of them), NULL if none. */
-static Dwfl_Module **report_unloaded(Dwfl *dwfl, const procmaps_t *maps, size_t *count) {
-  Dwfl_Module **modules = NULL;
+ * path and bias) from its file, and lists in *stale (malloc'd, *count of
+ * them) those whose file's build ID is no longer the recorded one (replaced
+ * since).  False if out of memory: a stale module could not be listed. */
+static bool report_unloaded(Dwfl *dwfl, const procmaps_t *maps, Dwfl_Module ***stale,
+                            size_t *count) {
+  *stale = NULL;
   *count = 0;
   for (size_t i = 0; maps && i < maps->count; i++) {
     const procmaps_entry_t *entry = &maps->entries[i];
@@ -115,25 +117,18 @@ static Dwfl_Module **report_unloaded(Dwfl *dwfl, const procmaps_t *maps, size_t 
     Dwfl_Module *module =
         libdw.dwfl_report_elf(dwfl, entry->path, entry->path, -1, entry->bias, true);
     if (!module) continue;
-    Dwfl_Module **grown = realloc(modules, (*count + 1) * sizeof *grown);
-    if (!grown) break;
-    modules = grown;
-    modules[(*count)++] = module;
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int length = libdw.dwfl_module_build_id(module, &bits, &vaddr);
+    if (length >= 0 && (uint32_t)length == entry->build_id_bytes &&
+        memcmp(bits, entry->build_id, entry->build_id_bytes) == 0)
+      continue;
+    Dwfl_Module **grown = realloc(*stale, (*count + 1) * sizeof *grown);
+    if (!grown) return false;
+    *stale = grown;
+    (*stale)[(*count)++] = module;
   }
-  return modules;
-}
-
-/* The unloaded entry of `maps` that `module` was reported for. */
-static const procmaps_entry_t *unloaded_entry(const procmaps_t *maps, Dwfl_Module *module) {
-  Dwarf_Addr low = 0, high = 0;
-  const char *name = libdw.dwfl_module_info(module, NULL, &low, &high, NULL, NULL, NULL, NULL);
-  for (size_t i = 0; name && i < maps->count; i++) {
-    const procmaps_entry_t *entry = &maps->entries[i];
-    if (entry->unloaded && strcmp(entry->path, name) == 0 && entry->start >= low &&
-        entry->start < high)
-      return entry;
-  }
-  return NULL;
+  return true;
 }
 
 symbolizer_t *symbolize_begin(bool with_libdw, const procmaps_t *maps) {
@@ -148,26 +143,17 @@ symbolizer_t *symbolize_begin(bool with_libdw, const procmaps_t *maps) {
   if (!dwfl) return symbolizer;
   libdw.dwfl_report_begin(dwfl);
   int failed = libdw.dwfl_linux_proc_report(dwfl, getpid());
-  size_t reported = 0;
-  Dwfl_Module **unloaded = failed == 0 ? report_unloaded(dwfl, maps, &reported) : NULL;
-  if (libdw.dwfl_report_end(dwfl, NULL, NULL) != 0 || failed != 0) {
-    free(unloaded);
+  Dwfl_Module **stale = NULL;
+  size_t stale_count = 0;
+  bool listed = failed == 0 && report_unloaded(dwfl, maps, &stale, &stale_count);
+  if (libdw.dwfl_report_end(dwfl, NULL, NULL) != 0 || !listed) {
+    free(stale);
     libdw.dwfl_end(dwfl);
     return symbolizer;
   }
   symbolizer->dwfl = dwfl;
-  /* The file at an unloaded library's path may have been replaced: its
-   * build ID must still be the recorded one. */
-  for (size_t i = 0; i < reported; i++) {
-    const procmaps_entry_t *entry = unloaded_entry(maps, unloaded[i]);
-    const unsigned char *bits;
-    GElf_Addr vaddr;
-    int length = libdw.dwfl_module_build_id(unloaded[i], &bits, &vaddr);
-    bool same = entry && length >= 0 && (uint32_t)length == entry->build_id_bytes &&
-                memcmp(bits, entry->build_id, entry->build_id_bytes) == 0;
-    if (!same) unloaded[symbolizer->stale_count++] = unloaded[i];
-  }
-  symbolizer->stale = unloaded;
+  symbolizer->stale = stale;
+  symbolizer->stale_count = stale_count;
   return symbolizer;
 }
 

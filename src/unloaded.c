@@ -32,22 +32,17 @@ static hs_lock_t unloaded_lock;
 static unloaded_module_t modules[UNLOADED_MODULES_MAX]; /* unloaded_lock: a ring */
 static uint64_t module_count;                            /* unloaded_lock: ever added */
 
-/* The program headers of a library still loaded (`handle`, `map`): from
- * the loader where it says (glibc 2.36), else from the ELF header at its
- * bias (where a library's first segment starts).  Returns their count, 0
- * if it cannot tell. */
-static int program_headers(void *handle, const struct link_map *map, const ElfW(Phdr) **out) {
+/* The program headers of a library still loaded, from the loader
+ * (RTLD_DI_PHDR, glibc 2.36 and later; before that nothing is noted).
+ * Returns their count, 0 if it cannot tell. */
+static int program_headers(void *handle, const ElfW(Phdr) **out) {
 #if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 36)
-  (void)map;
   int count = dlinfo(handle, RTLD_DI_PHDR, (void *)out);
   return count > 0 && *out ? count : 0;
 #else
   (void)handle;
-  const ElfW(Ehdr) *header = (const ElfW(Ehdr) *)map->l_addr;
-  if (memcmp(header->e_ident, ELFMAG, SELFMAG) != 0 || header->e_phentsize != sizeof(ElfW(Phdr)))
-    return 0;
-  *out = (const ElfW(Phdr) *)(map->l_addr + header->e_phoff);
-  return header->e_phnum;
+  (void)out;
+  return 0;
 #endif
 }
 
@@ -63,7 +58,7 @@ static bool describe(void *handle, unloaded_module_t *out) {
   size_t length = strlen(map->l_name);
   if (length >= sizeof out->path) return false;
   struct dl_phdr_info info = {.dlpi_addr = map->l_addr, .dlpi_name = map->l_name};
-  info.dlpi_phnum = (ElfW(Half))program_headers(handle, map, &info.dlpi_phdr);
+  info.dlpi_phnum = (ElfW(Half))program_headers(handle, &info.dlpi_phdr);
   if (info.dlpi_phnum == 0) return false;
   memset(out, 0, sizeof *out);
   memcpy(out->path, map->l_name, length + 1);

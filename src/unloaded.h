@@ -7,10 +7,11 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "procmaps.h"
+
 #define UNLOADED_MODULES_MAX 64 /* the table keeps the last this many */
 #define UNLOADED_PATH_MAX_BYTES 512
 #define UNLOADED_SEGMENTS_MAX 4
-#define UNLOADED_BUILD_ID_MAX_BYTES 64
 
 typedef struct unloaded_segment {
   uintptr_t start, limit; /* [start, limit), page-aligned as in /proc/self/maps */
@@ -23,7 +24,7 @@ typedef struct unloaded_module {
   uint32_t segment_count;          /* executable PT_LOAD segments */
   unloaded_segment_t segments[UNLOADED_SEGMENTS_MAX];
   uint32_t build_id_bytes;
-  uint8_t build_id[UNLOADED_BUILD_ID_MAX_BYTES];
+  uint8_t build_id[PROCMAPS_BUILD_ID_MAX_BYTES];
 } unloaded_module_t;
 
 /* Copies up to `max` of the libraries dlclose was called for (unloaded,
