@@ -4,7 +4,8 @@
  * Libraries unloaded since (unloaded.c) are added where nothing is mapped
  * now.  No lock: each call builds its own table.  Not on any allocator
  * path (it calls malloc; the pprof writer runs it inside prof_enter).
- * May call: libc (open/read, dl_iterate_phdr, malloc), unloaded. */
+ * May call: libc (open/read, dl_iterate_phdr, malloc), unloaded, unwind
+ * (fork's gate on loader calls). */
 #include "procmaps.h"
 
 #include <elf.h>
@@ -13,9 +14,11 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unloaded.h"
+#include "unwind.h"
 
 static const char *parse_hex(const char *s, const char *end, uint64_t *out) {
   uint64_t value = 0;
@@ -201,6 +204,21 @@ static void add_unloaded(procmaps_t *out) {
   free(modules);
 }
 
+/* Marks build IDs and the main program from the loaded images, inside
+ * fork's gate on loader calls (unwind.h): waits while a fork is under way,
+ * at most about a second (a program writing a profile from a fork handler
+ * of its own would wait for itself), then goes without. */
+static void scan_images(procmaps_t *out) {
+  for (int waits = 0; !unwind_loader_enter(); waits++) {
+    if (waits == 10000) return;
+    struct timespec pause = {0, 100 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  image_scan_t scan = {out, true};
+  dl_iterate_phdr(scan_image, &scan);
+  unwind_loader_leave();
+}
+
 static int compare_entries(const void *a, const void *b) {
   const procmaps_entry_t *x = a, *y = b;
   if (x->is_main != y->is_main) return x->is_main ? -1 : 1;
@@ -241,8 +259,7 @@ int procmaps_read(procmaps_t *out) {
   int result = procmaps_parse(text, length, out);
   free(text);
   if (result != 0) return -1;
-  image_scan_t scan = {out, true};
-  dl_iterate_phdr(scan_image, &scan);
+  scan_images(out);
   add_unloaded(out);
   qsort(out->entries, out->count, sizeof *out->entries, compare_entries);
   return 0;

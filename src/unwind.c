@@ -75,8 +75,8 @@ static loader_counts_t modules_counts = {~0ull, ~0ull}; /* when the table was bu
  * was started at, is out of date.  Written under unwind_lock. */
 static _Atomic uint64_t rule_generation;
 static _Atomic unsigned long long generation_subs;
-/* The unwinder's dl_iterate_phdr calls in flight, and whether fork has
- * closed the gate to new ones (loader_enter). */
+/* heapscope's dl_iterate_phdr calls in flight, and whether fork has
+ * closed the gate to new ones (unwind_loader_enter). */
 static _Atomic int loader_calls;
 static _Atomic int loader_closed;
 
@@ -162,29 +162,31 @@ static int read_unloads(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-/* Every dl_iterate_phdr call of the unwinder sits between loader_enter
- * (false: fork is under way, make no call) and loader_leave.  The loader
- * holds its lock through the call, and a child forked meanwhile inherits
- * it locked: its first sample would wait for it forever.  So fork first
- * closes the gate and waits for the calls in flight (unwind_fork_quiesce),
- * holding no lock of ours while it waits: a call in flight may be waiting
- * for the loader's lock, held by a thread whose own dl_iterate_phdr
- * callback is inside malloc.  Sequentially consistent: a caller that
- * counted itself in before fork closed the gate is waited for. */
-static bool loader_enter(void) {
+/* Every dl_iterate_phdr call of heapscope's sits between
+ * unwind_loader_enter (false: fork is under way, make no call) and
+ * unwind_loader_leave.  The loader holds its write lock through the call,
+ * and glibc's fork resets only its other lock in the child: a child forked
+ * meanwhile inherits the write lock held, and its first sample would wait
+ * for it forever.  So fork first closes the gate and waits for the calls in
+ * flight (unwind_fork_quiesce), holding no lock of ours while it waits: a
+ * call in flight may be waiting for the loader's lock, held by a thread
+ * whose own dl_iterate_phdr callback is inside malloc.  Sequentially
+ * consistent: a caller that counted itself in before fork closed the gate
+ * is waited for. */
+bool unwind_loader_enter(void) {
   atomic_fetch_add(&loader_calls, 1);
   if (HS_LIKELY(!atomic_load(&loader_closed))) return true;
   atomic_fetch_sub(&loader_calls, 1);
   return false;
 }
-static void loader_leave(void) { atomic_fetch_sub(&loader_calls, 1); }
+void unwind_loader_leave(void) { atomic_fetch_sub(&loader_calls, 1); }
 
 /* The loader's count of modules unloaded; false while fork is under way. */
 static bool loader_unloads(unsigned long long *subs) {
-  if (!loader_enter()) return false;
+  if (!unwind_loader_enter()) return false;
   *subs = 0;
   dl_iterate_phdr(read_unloads, subs);
-  loader_leave();
+  unwind_loader_leave();
   return true;
 }
 
@@ -215,10 +217,10 @@ static int lock_and_refresh(struct dl_phdr_info *info, size_t size, void *locked
 /* Takes unwind_lock with the module table up to date; false (no lock
  * taken) while fork is under way. */
 static bool lock_with_modules(void) {
-  if (!loader_enter()) return false;
+  if (!unwind_loader_enter()) return false;
   bool locked = false;
   dl_iterate_phdr(lock_and_refresh, &locked);
-  loader_leave();
+  unwind_loader_leave();
   if (!locked) hs_lock(&unwind_lock); /* the loader reported no module */
   return true;
 }
@@ -536,9 +538,9 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
 static int warm_module(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }
 
 void unwind_warm_up(void) {
-  if (!ensure_cache() || !loader_enter()) return;
+  if (!ensure_cache() || !unwind_loader_enter()) return;
   dl_iterate_phdr(warm_module, NULL); /* the loader's own first-use work */
-  loader_leave();
+  unwind_loader_leave();
   if (lock_with_modules()) hs_unlock(&unwind_lock);
   /* No capture here: the loader's frames it would walk appear in no sample,
    * and each would make a page of the rule cache resident. */

@@ -6,6 +6,7 @@
 #ifndef HS_UNWIND_H
 #define HS_UNWIND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Fills pcs[] with up to `max` return addresses, innermost first, of the
@@ -18,9 +19,17 @@ int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
  * does not pay for it; safe to call more than once. */
 void unwind_warm_up(void);
 
+/* Fork's gate on heapscope's dl_iterate_phdr calls, the unwinder's and
+ * the profile writer's (procmaps): a child forked during one would inherit
+ * the loader's write lock held (unwind.c says why).  unwind_loader_enter
+ * returns false while a fork is under way: make no call.  true: make it,
+ * then call unwind_loader_leave. */
+bool unwind_loader_enter(void);
+void unwind_loader_leave(void);
+
 /* fork support.  unwind_fork_quiesce comes first of all the prepare
  * handlers, before any allocator or profiler lock is taken: it waits until
- * no dl_iterate_phdr call of the unwinder is in flight and lets none start
+ * no dl_iterate_phdr call inside the gate is in flight and lets none start
  * until fork returns (a capture then records no stack). */
 void unwind_fork_quiesce(void);
 void unwind_fork_prepare(void);

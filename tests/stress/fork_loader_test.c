@@ -18,6 +18,11 @@
  * a worker's sample waits for that lock.  fork's wait for the unwinder's
  * calls in flight must give up (after about a second) rather than wait for
  * a call that cannot end before the fork does.
+ *
+ * And a profile's write (mode "writer"): the worker writes a heap profile,
+ * whose writer lists the loaded images (build IDs) with dl_iterate_phdr;
+ * the main thread forks while that call holds the loader's lock, and the
+ * child's samples must not wait for it.
  */
 #include <dlfcn.h>
 #include <link.h>
@@ -78,18 +83,37 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-static int forking_child(void) {
+/* Writes one heap profile once the main thread has named this thread
+ * the worker: its loader call is caught (sampling is off, so it is the
+ * writer's own). */
+static int (*write_profile)(const char *, hs_prof_kind_t);
+static void *profile_writer(void *path) {
+  sem_wait(&worker_go);
+  CHECK_MSG(write_profile(path, HS_PROF_HEAP) == 0, "the profile write failed");
+  return NULL;
+}
+
+static int count_image(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }
+
+/* `worker_fn` makes the loader call that the fork interrupts. */
+static int forking_child(void *(*worker_fn)(void *)) {
   if (!CHECK(real_iterate != NULL)) return testlib_done();
+  write_profile = (int (*)(const char *, hs_prof_kind_t))hs_fn("hs_prof_write");
+  if (!CHECK(worker_fn != profile_writer || write_profile != NULL)) return testlib_done();
   sem_init(&worker_inside, 0, 0);
+  sem_init(&worker_go, 0, 0);
   atomic_store(&armed, 1);
   pthread_t thread;
-  if (!CHECK(pthread_create(&thread, NULL, worker, NULL) == 0)) return testlib_done();
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/heapscope-fork-loader-%d.pb.gz", (int)getpid());
+  if (!CHECK(pthread_create(&thread, NULL, worker_fn, path) == 0)) return testlib_done();
   worker_thread = thread;
+  sem_post(&worker_go);
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   deadline.tv_sec += 10;
   if (!CHECK_MSG(sem_timedwait(&worker_inside, &deadline) == 0,
-                 "the worker's samples made no loader call in 10 s")) {
+                 "the worker made no loader call in 10 s")) {
     atomic_store(&armed, 0);
     pthread_join(thread, NULL);
     return testlib_done();
@@ -98,6 +122,7 @@ static int forking_child(void) {
   if (pid == 0) {
     /* New call sites, so every capture also misses the unwinder's cache. */
     for (int i = 0; i < 1000; i++) free(malloc(16 + (size_t)i));
+    real_iterate(count_image, NULL); /* the loader's lock itself */
     _exit(0);
   }
   int status = 0;
@@ -110,10 +135,11 @@ static int forking_child(void) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
   }
-  CHECK_MSG(done, "the forked child hung: it inherited the loader's lock held by a sample");
+  CHECK_MSG(done, "the forked child hung: it inherited the loader's lock held by the worker");
   CHECK_MSG(!done || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
             "the forked child failed (status %d)", status);
   pthread_join(thread, NULL);
+  unlink(path);
   return testlib_done();
 }
 
@@ -158,11 +184,15 @@ static int fork_in_callback(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "child") == 0) return forking_child();
+  if (argc > 1 && strcmp(argv[1], "child") == 0) return forking_child(worker);
+  if (argc > 1 && strcmp(argv[1], "writer") == 0) return forking_child(profile_writer);
   if (argc > 1 && strcmp(argv[1], "callback") == 0) return fork_in_callback();
   testlib_expect_heapscope();
   int status = testlib_run_child("child", "sample_rate_bytes=1", 60);
   CHECK_MSG(status == 0, "the test's process failed (status %d; -1: it hung)", status);
+  status = testlib_run_child("writer", "sample_rate_bytes=0", 60);
+  CHECK_MSG(status == 0, "forking while a profile was written failed (status %d; -1: it hung)",
+            status);
   status = testlib_run_child("callback", "sample_rate_bytes=1", 30);
   CHECK_MSG(status == 0, "forking inside a dl_iterate_phdr callback failed (status %d; -1: it "
                          "hung)", status);

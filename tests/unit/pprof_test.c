@@ -21,6 +21,7 @@
 #include "pprof.h"
 #include "procmaps.h"
 #include "symbolize.h"
+#include "unwind.h"
 
 #define NOINLINE __attribute__((noinline, noclone))
 
@@ -333,6 +334,24 @@ static void test_procmaps_parse(void) {
   CHECK(at >= 0 && maps.entries[at].is_main);
   at = procmaps_find(&maps, (uintptr_t)&getpid);
   CHECK(at > 0 && !maps.entries[at].is_main && maps.entries[at].build_id_bytes > 0);
+  procmaps_free(&maps);
+  /* While a fork is under way (its gate on loader calls closed, as the
+   * prepare handler leaves it) the images are not listed: after waiting
+   * about a second for the fork, the maps come without build IDs. */
+  unwind_fork_quiesce();
+  struct timespec before, after;
+  clock_gettime(CLOCK_MONOTONIC, &before);
+  CHECK(procmaps_read(&maps) == 0);
+  clock_gettime(CLOCK_MONOTONIC, &after);
+  unwind_fork_parent();
+  double waited_s = (double)(after.tv_sec - before.tv_sec) + (after.tv_nsec - before.tv_nsec) * 1e-9;
+  CHECK_MSG(waited_s >= 0.9, "waited %.3f s for the fork", waited_s);
+  size_t with_build_id = 0;
+  for (size_t i = 0; i < maps.count; i++) with_build_id += maps.entries[i].build_id_bytes > 0;
+  CHECK_MSG(maps.count >= 2 && with_build_id == 0, "%zu of %zu entries have build IDs",
+            with_build_id, maps.count);
+  procmaps_free(&maps);
+  CHECK(procmaps_read(&maps) == 0 && maps.count >= 1 && maps.entries[0].build_id_bytes == 20);
   procmaps_free(&maps);
 }
 
