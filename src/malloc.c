@@ -76,10 +76,19 @@
  * object it hands out: an object handed out twice (freed twice while the
  * first free waited in another thread's cache) or written after its free
  * is caught at its next handout. */
+/* It also checks that every freed small object starts an object of its
+ * span, on the paths that push it onto a list of this thread's without
+ * looking at its span (the bin, the foreign list): the default build
+ * checks only its alignment there, so a pointer 16-byte aligned inside a
+ * small object goes into the bin, and is caught only if the bin flushes
+ * it to its span before a malloc hands it out, overlapping its neighbours
+ * (the anchors' fast paths do not check either). */
 #ifdef HS_HARDENED
 #define HANDOUT_TAG_OK(object) hs_free_tag_set(object)
+#define FREED_START_OK(span, object) span_holds_carved_object(span, object)
 #else
 #define HANDOUT_TAG_OK(object) true
+#define FREED_START_OK(span, object) true
 #endif
 
 /* An object about to be handed out: checked (hardened build), its tag
@@ -459,7 +468,7 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin_slow(void *ptr, t
       return;
     }
     tcache_foreign_t *foreign = &owner->foreign[size_class];
-    if (HS_LIKELY(foreign->count < size_class_batch[size_class])) {
+    if (HS_LIKELY(foreign->count < size_class_batch[size_class] && FREED_START_OK(span, ptr))) {
       hs_free_tag_mark(ptr);
       *(void **)ptr = foreign->head;
       foreign->head = ptr;
@@ -483,7 +492,8 @@ HS_EXPORT void hs_free(void *ptr) {
   tcache_bin_t *bin = &tc->bins[size_class];
   /* bins[0] (not a small object) has max_count 0, so it always misses. */
   if (HS_LIKELY(bin->count < bin->max_count && (address & (HS_MIN_ALIGN - 1)) == 0 &&
-                !hs_free_tag_set(ptr))) {
+                !hs_free_tag_set(ptr) &&
+                FREED_START_OK(leaf->span[pagemap_slot_of(address)], ptr))) {
     hs_free_tag_mark(ptr);
     *(void **)ptr = bin->head;
     bin->head = ptr;

@@ -176,6 +176,14 @@ static void death_case(const char *label, action_t what, void *ptr, const char *
 
 static _Alignas(64) char static_array[4096];
 
+/* A thread that allocates FOREIGN_OBJECTS 96-byte blocks into its
+ * argument, then exits (its spans then belong to nobody). */
+enum { FOREIGN_OBJECTS = 600 };
+static void *alloc_foreign(void *blocks) {
+  for (int i = 0; i < FOREIGN_OBJECTS; i++) ((char **)blocks)[i] = malloc(96);
+  return NULL;
+}
+
 /* A thread that frees the 100 blocks its argument lists, then exits. */
 static void *free_all_remote(void *blocks) {
   for (int i = 0; i < 100; i++) free(((char **)blocks)[i]);
@@ -334,6 +342,25 @@ int main(void) {
                DO_FREE_ACROSS_THREADS, shared, MALLOC_OVERWRITTEN, NULL);
     free(written);
     free(shared);
+    /* And a pointer inside a small object, 16-byte aligned, at the free
+     * paths that do not look at its span in the default build: the bin
+     * with room, and past a full bin the foreign list (objects of spans
+     * this thread does not own). */
+    char *inner = malloc(64);
+    CHECK(inner != NULL);
+    death_case("free(malloc(64) + 16), its bin with room", DO_FREE, inner + 16, FREE_INVALID,
+               NULL);
+    free(inner);
+    static char *foreign[FOREIGN_OBJECTS];
+    pthread_t allocator;
+    if (CHECK(pthread_create(&allocator, NULL, alloc_foreign, foreign) == 0)) {
+      CHECK(pthread_join(allocator, NULL) == 0);
+      for (int i = 0; i < FOREIGN_OBJECTS - 1; i++) free(foreign[i]);
+      char *last = foreign[FOREIGN_OBJECTS - 1];
+      death_case("free(another thread's 96-byte block + 16), past a full bin", DO_FREE, last + 16,
+                 FREE_INVALID, NULL);
+      free(last);
+    }
   }
 
   death_case("realloc(stack address)", DO_REALLOC, stack_ptr, REALLOC_INVALID, NULL);
