@@ -336,9 +336,10 @@ static void test_procmaps_parse(void) {
   CHECK(at > 0 && !maps.entries[at].is_main && maps.entries[at].build_id_bytes > 0);
   procmaps_free(&maps);
   /* While a fork is under way (its gate on loader calls closed, as the
-   * prepare handler leaves it) the images are not listed: after waiting
+   * prepare handlers leave it) the images are not listed: after waiting
    * about a second for the fork, the maps come without build IDs. */
   unwind_fork_quiesce();
+  unwind_fork_prepare();
   struct timespec before, after;
   clock_gettime(CLOCK_MONOTONIC, &before);
   CHECK(procmaps_read(&maps) == 0);
