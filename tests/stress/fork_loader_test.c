@@ -22,7 +22,8 @@
  * And a profile's write (mode "writer"): the worker writes a heap profile,
  * whose writer lists the loaded images (build IDs) with dl_iterate_phdr;
  * the main thread forks while that call holds the loader's lock, and the
- * child's samples must not wait for it.
+ * child must find that lock free (it calls dl_iterate_phdr itself; every
+ * mode's child does, after its allocations).
  */
 #include <dlfcn.h>
 #include <link.h>
