@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
 # ab.sh — two builds of the library side by side on one suite program:
-# PAIRS alternating runs (A B, then B A, ...), each run's time_s as the
+# PAIRS alternating runs (A B, then B A, ...), each run's time_s (or FIELD) as the
 # program prints it, and the median of the pairs' A/B ratios (a benchmark:
 # not run by make test).  The order swaps each pair so that neither build
 # always runs on a host warmed by the other.
 #   bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]
 #   e.g. bash bench/ab.sh build/libheapscope.so /tmp/old/libheapscope.so 21 tree 1200
 # PROGRAM is a name in $BUILD/bench-suite (make bench-suite-bins).
+# FIELD=NAME compares another NAME=value figure the program prints instead
+# of time_s: e.g. FIELD=free_s for `tree 600 2`'s free phase, FIELD=tight_32
+# for micro_pair's malloc(32)+free loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+FIELD=${FIELD:-time_s}
+[[ "$FIELD" =~ ^[a-z0-9_]+$ ]] || { echo "ab.sh: FIELD must be a figure's name, like free_s" >&2; exit 2; }
 [ $# -ge 4 ] || { echo "usage: bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]" >&2; exit 2; }
 lib_a=$(realpath "$1") lib_b=$(realpath "$2") pairs=$3 program=$BUILD/bench-suite/$4
 shift 4
 [ -x "$program" ] || { echo "ab.sh: $program is missing (make bench-suite-bins)" >&2; exit 1; }
-time_of() { # LIB ARGS...: one run's time_s
-  local lib=$1
+figure_of() { # LIB ARGS...: one run's $FIELD
+  local lib=$1 figure
   shift
-  LD_PRELOAD=$lib "$program" "$@" | sed -n 's/.* time_s=\([0-9.]*\).*/\1/p'
+  figure=$(LD_PRELOAD=$lib "$program" "$@" | sed -n "s/.* $FIELD=\([0-9.]*\).*/\1/p" | head -1)
+  [ -n "$figure" ] || { echo "ab.sh: $program printed no $FIELD" >&2; exit 1; }
+  echo "$figure"
 }
 ratios=()
 for ((i = 0; i < pairs; i++)); do
-  if ((i % 2 == 0)); then a=$(time_of "$lib_a" "$@"); b=$(time_of "$lib_b" "$@")
-  else b=$(time_of "$lib_b" "$@"); a=$(time_of "$lib_a" "$@"); fi
-  echo "pair $((i + 1)): A $a s, B $b s"
+  if ((i % 2 == 0)); then a=$(figure_of "$lib_a" "$@"); b=$(figure_of "$lib_b" "$@")
+  else b=$(figure_of "$lib_b" "$@"); a=$(figure_of "$lib_a" "$@"); fi
+  echo "pair $((i + 1)): A $a, B $b ($FIELD)"
   ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", a / b }')")
 done
 printf '%s\n' "${ratios[@]}" | sort -n |
