@@ -6,9 +6,10 @@
  * realloc, then frees it.
  * Given a second argument 1 it also prints how often, walking the newest
  * kept tree in the order it was built, the next node (and the next
- * payload) lies within 4 KiB of the previous one: the allocator's address
- * locality, which decides how much of the walk hits cache lines already
- * loaded.  (Its time then includes the walk.)
+ * payload) lies within 4 KiB of the previous one, and on how many distinct
+ * 4 KiB pages its nodes and payloads lie: the allocator's address
+ * locality, which decides how much of the walk hits cache lines and TLB
+ * entries already loaded.  (Its time then includes the walk.)
  * Given 2 it also prints the seconds spent in each phase of the steps:
  * walking the oldest kept tree without freeing it, then freeing it (the
  * walk just loaded its lines, so this phase is mostly free's own cost),
@@ -79,6 +80,7 @@ static uint64_t graph_build_and_free(suite_rng_t *rng) {
 typedef struct locality {
   uintptr_t last_node, last_payload;
   long nodes, near_nodes, near_payloads;
+  uintptr_t *pages; /* the page of every node and payload, in walk order */
 } locality_t;
 
 static int within_4k(uintptr_t a, uintptr_t b) { return (a > b ? a - b : b - a) <= 4096; }
@@ -89,9 +91,24 @@ static void locality_walk(const node_t *n, locality_t *l) {
   l->near_payloads += within_4k((uintptr_t)n->payload, l->last_payload);
   l->last_node = (uintptr_t)n;
   l->last_payload = (uintptr_t)n->payload;
+  l->pages[2 * l->nodes] = (uintptr_t)n >> 12;
+  l->pages[2 * l->nodes + 1] = (uintptr_t)n->payload >> 12;
   l->nodes++;
   locality_walk(n->left, l);
   locality_walk(n->right, l);
+}
+
+static int compare_pages(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sorts pages[0, count) and returns how many distinct values it holds. */
+static long distinct_pages(uintptr_t *pages, long count) {
+  qsort(pages, (size_t)count, sizeof *pages, compare_pages);
+  long distinct = 0;
+  for (long i = 0; i < count; i++) distinct += i == 0 || pages[i] != pages[i - 1];
+  return distinct;
 }
 
 int main(int argc, char **argv) {
@@ -125,10 +142,14 @@ int main(int argc, char **argv) {
            free_s, build_s, small_s);
   if (report == 1 && steps > 0) {
     locality_t l = {0};
+    size_t most_nodes = ((size_t)1 << TREE_DEPTH) - 1; /* depth TREE_DEPTH - 1 at most */
+    l.pages = suite_check_alloc(malloc(2 * most_nodes * sizeof *l.pages), 1);
     locality_walk(kept[(steps - 1) % KEPT_TREES], &l);
-    printf("tree_locality nodes=%ld next_node_within_4k=%.1f%% next_payload_within_4k=%.1f%%\n",
+    printf("tree_locality nodes=%ld next_node_within_4k=%.1f%% next_payload_within_4k=%.1f%% "
+           "pages_4k=%ld\n",
            l.nodes, 100.0 * (double)l.near_nodes / (double)l.nodes,
-           100.0 * (double)l.near_payloads / (double)l.nodes);
+           100.0 * (double)l.near_payloads / (double)l.nodes, distinct_pages(l.pages, 2 * l.nodes));
+    free(l.pages);
   }
   for (int k = 0; k < KEPT_TREES; k++) check += tree_free(kept[k]);
   suite_report("tree", steps, suite_now_s() - start, check);

@@ -62,6 +62,25 @@ else
   fail "tree 2 2 under heapscope: exit $?: $(head -c 200 "$TMP/err")"
 fi
 
+# tree's locality report: the newest tree's pages lie between what its nodes
+# alone fill (40-byte nodes) and one page per node and payload
+for who in glibc hs; do
+  preload=
+  [ "$who" = hs ] && preload=$LIB
+  if LD_PRELOAD=$preload "$BIN/tree" 2 1 >"$TMP/locality" 2>"$TMP/err"; then
+    line=$(head -n 1 "$TMP/locality")
+    if [[ $line =~ ^tree_locality\ nodes=([0-9]+)\ next_node_within_4k=[0-9.]+%\ next_payload_within_4k=[0-9.]+%\ pages_4k=([0-9]+)$ ]]; then
+      nodes=${BASH_REMATCH[1]} pages=${BASH_REMATCH[2]}
+      [ "$pages" -ge $((nodes * 40 / 4096)) ] && [ "$pages" -le $((2 * nodes)) ] ||
+        fail "tree 2 1 ($who): $pages pages for $nodes nodes"
+    else
+      fail "tree 2 1 ($who): first line is not the locality: $(head -c 200 "$TMP/locality")"
+    fi
+  else
+    fail "tree 2 1 ($who): exit $?: $(head -c 200 "$TMP/err")"
+  fi
+done
+
 # 2. bad input
 for bad in "churn 0" "churn x" "larson 10 0" "tree 1 2 3" "tree 1 3"; do
   read -r program args <<<"$bad"
