@@ -7,9 +7,10 @@
  * Given a second argument 1 it also prints how often, walking the newest
  * kept tree in the order it was built, the next node (and the next
  * payload) lies within 4 KiB of the previous one, and on how many distinct
- * 4 KiB pages its nodes and payloads lie: the allocator's address
- * locality, which decides how much of the walk hits cache lines and TLB
- * entries already loaded.  (Its time then includes the walk.)
+ * 4 KiB pages its nodes and payloads lie (together, then each apart): the
+ * allocator's address locality, which decides how much of the walk hits
+ * cache lines and TLB entries already loaded.  (Its time then includes
+ * the walk.)
  * Given 2 it also prints the seconds spent in each phase of the steps:
  * walking the oldest kept tree without freeing it, then freeing it (the
  * walk just loaded its lines, so this phase is mostly free's own cost),
@@ -80,7 +81,7 @@ static uint64_t graph_build_and_free(suite_rng_t *rng) {
 typedef struct locality {
   uintptr_t last_node, last_payload;
   long nodes, near_nodes, near_payloads;
-  uintptr_t *pages; /* the page of every node and payload, in walk order */
+  uintptr_t *node_pages, *payload_pages; /* each node's and payload's page, in walk order */
 } locality_t;
 
 static int within_4k(uintptr_t a, uintptr_t b) { return (a > b ? a - b : b - a) <= 4096; }
@@ -91,8 +92,8 @@ static void locality_walk(const node_t *n, locality_t *l) {
   l->near_payloads += within_4k((uintptr_t)n->payload, l->last_payload);
   l->last_node = (uintptr_t)n;
   l->last_payload = (uintptr_t)n->payload;
-  l->pages[2 * l->nodes] = (uintptr_t)n >> 12;
-  l->pages[2 * l->nodes + 1] = (uintptr_t)n->payload >> 12;
+  l->node_pages[l->nodes] = (uintptr_t)n >> 12;
+  l->payload_pages[l->nodes] = (uintptr_t)n->payload >> 12;
   l->nodes++;
   locality_walk(n->left, l);
   locality_walk(n->right, l);
@@ -143,13 +144,20 @@ int main(int argc, char **argv) {
   if (report == 1 && steps > 0) {
     locality_t l = {0};
     size_t most_nodes = ((size_t)1 << TREE_DEPTH) - 1; /* depth TREE_DEPTH - 1 at most */
-    l.pages = suite_check_alloc(malloc(2 * most_nodes * sizeof *l.pages), 1);
+    uintptr_t *pages = suite_check_alloc(malloc(2 * most_nodes * sizeof *pages), 1);
+    l.node_pages = pages;
+    l.payload_pages = pages + most_nodes;
     locality_walk(kept[(steps - 1) % KEPT_TREES], &l);
+    /* The payloads' pages right after the nodes': each half, then the whole. */
+    memmove(pages + l.nodes, l.payload_pages, (size_t)l.nodes * sizeof *pages);
+    long node_pages = distinct_pages(pages, l.nodes);
+    long payload_pages = distinct_pages(pages + l.nodes, l.nodes);
+    long all_pages = distinct_pages(pages, 2 * l.nodes);
     printf("tree_locality nodes=%ld next_node_within_4k=%.1f%% next_payload_within_4k=%.1f%% "
-           "pages_4k=%ld\n",
+           "pages_4k=%ld node_pages_4k=%ld payload_pages_4k=%ld\n",
            l.nodes, 100.0 * (double)l.near_nodes / (double)l.nodes,
-           100.0 * (double)l.near_payloads / (double)l.nodes, distinct_pages(l.pages, 2 * l.nodes));
-    free(l.pages);
+           100.0 * (double)l.near_payloads / (double)l.nodes, all_pages, node_pages, payload_pages);
+    free(pages);
   }
   for (int k = 0; k < KEPT_TREES; k++) check += tree_free(kept[k]);
   suite_report("tree", steps, suite_now_s() - start, check);

@@ -63,16 +63,22 @@ else
 fi
 
 # tree's locality report: the newest tree's pages lie between what its nodes
-# alone fill (40-byte nodes) and one page per node and payload
+# alone fill (40-byte nodes) and one page per node and payload; the nodes'
+# and the payloads' pages apart are each within that, and together cover it
 for who in glibc hs; do
   preload=
   [ "$who" = hs ] && preload=$LIB
   if LD_PRELOAD=$preload "$BIN/tree" 2 1 >"$TMP/locality" 2>"$TMP/err"; then
     line=$(head -n 1 "$TMP/locality")
-    if [[ $line =~ ^tree_locality\ nodes=([0-9]+)\ next_node_within_4k=[0-9.]+%\ next_payload_within_4k=[0-9.]+%\ pages_4k=([0-9]+)$ ]]; then
+    if [[ $line =~ ^tree_locality\ nodes=([0-9]+)\ next_node_within_4k=[0-9.]+%\ next_payload_within_4k=[0-9.]+%\ pages_4k=([0-9]+)\ node_pages_4k=([0-9]+)\ payload_pages_4k=([0-9]+)$ ]]; then
       nodes=${BASH_REMATCH[1]} pages=${BASH_REMATCH[2]}
+      node_pages=${BASH_REMATCH[3]} payload_pages=${BASH_REMATCH[4]}
       [ "$pages" -ge $((nodes * 40 / 4096)) ] && [ "$pages" -le $((2 * nodes)) ] ||
         fail "tree 2 1 ($who): $pages pages for $nodes nodes"
+      [ "$node_pages" -ge $((nodes * 40 / 4096)) ] && [ "$node_pages" -le "$pages" ] &&
+        [ "$payload_pages" -ge $((nodes * 16 / 4096)) ] && [ "$payload_pages" -le "$pages" ] &&
+        [ "$pages" -le $((node_pages + payload_pages)) ] ||
+        fail "tree 2 1 ($who): $pages pages, $node_pages of nodes and $payload_pages of payloads"
     else
       fail "tree 2 1 ($who): first line is not the locality: $(head -c 200 "$TMP/locality")"
     fi
