@@ -10,7 +10,7 @@
  * 4 KiB pages its nodes and payloads lie (together, then each apart): the
  * allocator's address locality, which decides how much of the walk hits
  * cache lines and TLB entries already loaded.  (Its time then includes
- * the walk.)
+ * the walk and the count.)
  * Given 2 it also prints the seconds spent in each phase of the steps:
  * walking the oldest kept tree without freeing it, then freeing it (the
  * walk just loaded its lines, so this phase is mostly free's own cost),
