@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ab.sh — two builds of the library side by side on one suite program:
 # PAIRS alternating runs (A B, then B A, ...), each run's time_s (or FIELD) as the
-# program prints it, and the median of the pairs' A/B ratios (a benchmark:
-# not run by make test).  The order swaps each pair so that neither build
+# program prints it, and the median of the pairs' A/B ratios with its 95%
+# interval (a benchmark: make test only checks its output's shape).  The order swaps each pair so that neither build
 # always runs on a host warmed by the other.
 #   bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]
 #   e.g. bash bench/ab.sh build/libheapscope.so /tmp/old/libheapscope.so 21 tree 1200
@@ -31,8 +31,21 @@ for ((i = 0; i < pairs; i++)); do
   if ((i % 2 == 0)); then a=$(figure_of "$lib_a" "$@"); b=$(figure_of "$lib_b" "$@")
   else b=$(figure_of "$lib_b" "$@"); a=$(figure_of "$lib_a" "$@"); fi
   echo "pair $((i + 1)): A $a, B $b ($FIELD)"
-  ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", a / b }')")
+  ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 == 0) exit 1; printf "%.4f", a / b }') ||
+    { echo "ab.sh: B's $FIELD is 0 in pair $((i + 1)): no ratio (give the program more work)" >&2; exit 1; }
+  ratios+=("$ratio")
 done
+# The median's 95% interval needs no model of the noise: the k-th smallest
+# and the k-th largest ratio, k the largest rank with P(X <= k - 1) <= 2.5%
+# for X ~ Binomial(pairs, 1/2) (at least 6 pairs).  An interval that holds
+# 1.000 is a difference this many pairs cannot tell from the host's noise.
 printf '%s\n' "${ratios[@]}" | sort -n |
-  awk '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2;
-         printf "median A/B over %d pairs: %.3f (min %.3f, max %.3f)\n", NR, m, r[1], r[NR] }'
+  awk '{ r[NR] = $1 } END {
+         n = NR; m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2;
+         k = 0; log_term = n * log(0.5); cdf = exp(log_term);
+         for (j = 0; j < n && cdf <= 0.025; ) {
+           k = j + 1; j++; log_term += log((n - j + 1) / j); cdf += exp(log_term)
+         }
+         printf "median A/B over %d pairs: %.3f (min %.3f, max %.3f", n, m, r[1], r[n];
+         if (k > 0) printf "; 95%% interval %.3f-%.3f", r[k], r[n - k + 1];
+         printf ")\n" }'

@@ -6,7 +6,8 @@
 #      the same work checksum;
 #   2. bad arguments give one line on stderr and exit 2;
 #   3. report.py turns a made-up results file into the expected ratios;
-#   4. and a made-up micro_pair file into the expected tight-loop checks.
+#   4. and a made-up micro_pair file into the expected tight-loop checks;
+#   5. ab.sh's summary matches the pairs it printed.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -157,6 +158,28 @@ if "$PYTHON" bench/report.py "$TMP/micro.tsv" >"$TMP/micro.md" 2>"$TMP/err"; the
 else
   fail "report.py failed on micro_pair: $(head -c 200 "$TMP/err")"
 fi
+
+# 5. ab.sh: 15 pairs of the library against itself; the median and its 95%
+# interval (the 4th and 12th of the 15 sorted ratios) match the pairs it
+# printed; 5 pairs are too few for an interval; a bad FIELD is refused.
+if BUILD=$BUILD bash bench/ab.sh "$LIB" "$LIB" 15 churn 50 >"$TMP/ab" 2>"$TMP/err"; then
+  expect=$(sed -n 's/^pair [0-9]*: A \([0-9.]*\), B \([0-9.]*\) (time_s)$/\1 \2/p' "$TMP/ab" |
+    awk '{ printf "%.4f\n", $1 / $2 }' | sort -n |
+    awk '{ r[NR] = $1 } END { if (NR == 15) printf "%.3f %.3f %.3f %.3f %.3f", r[8], r[1], r[15], r[4], r[12] }')
+  got=$(sed -n 's/^median A\/B over 15 pairs: \([0-9.]*\) (min \([0-9.]*\), max \([0-9.]*\); 95% interval \([0-9.]*\)-\([0-9.]*\))$/\1 \2 \3 \4 \5/p' "$TMP/ab")
+  [ -n "$expect" ] && [ "$got" = "$expect" ] ||
+    fail "ab.sh: summary '$got', from its pairs '$expect': $(tail -n 1 "$TMP/ab")"
+else
+  fail "ab.sh: exit $?: $(head -c 200 "$TMP/err")"
+fi
+BUILD=$BUILD bash bench/ab.sh "$LIB" "$LIB" 5 churn 50 >"$TMP/ab" 2>"$TMP/err" ||
+  fail "ab.sh 5 pairs: exit $?: $(head -c 200 "$TMP/err")"
+grep -Eq '^median A/B over 5 pairs: [0-9.]+ \(min [0-9.]+, max [0-9.]+\)$' <(tail -n 1 "$TMP/ab") ||
+  fail "ab.sh 5 pairs: want no interval: $(tail -n 1 "$TMP/ab")"
+BUILD=$BUILD FIELD=no_such_figure bash bench/ab.sh "$LIB" "$LIB" 1 churn 50 >/dev/null 2>&1
+[ $? -eq 1 ] || fail "ab.sh: a figure the program does not print: want exit 1"
+BUILD=$BUILD FIELD='x;y' bash bench/ab.sh "$LIB" "$LIB" 1 churn 50 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "ab.sh: a malformed FIELD: want exit 2"
 
 if [ $failed -gt 0 ]; then
   echo "suite_smoke_test: $failed failure(s)"
