@@ -10,6 +10,8 @@
 # FIELD=NAME compares another NAME=value figure the program prints instead
 # of time_s: e.g. FIELD=free_s for `tree 600 2`'s free phase, FIELD=tight_32
 # for micro_pair's malloc(32)+free loop.
+# HEAPSCOPE_A=OPTIONS and HEAPSCOPE_B=OPTIONS set HEAPSCOPE for one side's
+# runs (an option against the default, with the same library on both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -17,19 +19,21 @@ FIELD=${FIELD:-time_s}
 [[ "$FIELD" =~ ^[a-z0-9_]+$ ]] || { echo "ab.sh: FIELD must be a figure's name, like free_s" >&2; exit 2; }
 [ $# -ge 4 ] || { echo "usage: bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]" >&2; exit 2; }
 lib_a=$(realpath "$1") lib_b=$(realpath "$2") pairs=$3 program=$BUILD/bench-suite/$4
+options_a=${HEAPSCOPE_A-${HEAPSCOPE-}} options_b=${HEAPSCOPE_B-${HEAPSCOPE-}}
 shift 4
 [ -x "$program" ] || { echo "ab.sh: $program is missing (make bench-suite-bins)" >&2; exit 1; }
-figure_of() { # LIB ARGS...: one run's $FIELD
-  local lib=$1 figure
-  shift
-  figure=$(LD_PRELOAD=$lib "$program" "$@" | sed -n "s/.* $FIELD=\([0-9.]*\).*/\1/p" | head -1)
+figure_of() { # LIB OPTIONS ARGS...: one run's $FIELD
+  local lib=$1 options=$2 figure
+  shift 2
+  figure=$(HEAPSCOPE=$options LD_PRELOAD=$lib "$program" "$@" |
+    sed -n "s/.* $FIELD=\([0-9.]*\).*/\1/p" | head -1)
   [ -n "$figure" ] || { echo "ab.sh: $program printed no $FIELD" >&2; exit 1; }
   echo "$figure"
 }
 ratios=()
 for ((i = 0; i < pairs; i++)); do
-  if ((i % 2 == 0)); then a=$(figure_of "$lib_a" "$@"); b=$(figure_of "$lib_b" "$@")
-  else b=$(figure_of "$lib_b" "$@"); a=$(figure_of "$lib_a" "$@"); fi
+  if ((i % 2 == 0)); then a=$(figure_of "$lib_a" "$options_a" "$@"); b=$(figure_of "$lib_b" "$options_b" "$@")
+  else b=$(figure_of "$lib_b" "$options_b" "$@"); a=$(figure_of "$lib_a" "$options_a" "$@"); fi
   echo "pair $((i + 1)): A $a, B $b ($FIELD)"
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 == 0) exit 1; printf "%.4f", a / b }') ||
     { echo "ab.sh: B's $FIELD is 0 in pair $((i + 1)): no ratio (give the program more work)" >&2; exit 1; }

@@ -7,7 +7,8 @@
 #   2. bad arguments give one line on stderr and exit 2;
 #   3. report.py turns a made-up results file into the expected ratios;
 #   4. and a made-up micro_pair file into the expected tight-loop checks;
-#   5. ab.sh's summary matches the pairs it printed.
+#   5. ab.sh's summary matches the pairs it printed, and its options reach
+#      one side only.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -176,6 +177,11 @@ BUILD=$BUILD bash bench/ab.sh "$LIB" "$LIB" 5 churn 50 >"$TMP/ab" 2>"$TMP/err" |
   fail "ab.sh 5 pairs: exit $?: $(head -c 200 "$TMP/err")"
 grep -Eq '^median A/B over 5 pairs: [0-9.]+ \(min [0-9.]+, max [0-9.]+\)$' <(tail -n 1 "$TMP/ab") ||
   fail "ab.sh 5 pairs: want no interval: $(tail -n 1 "$TMP/ab")"
+# HEAPSCOPE_A reaches A's runs only: 3 pairs print 3 statistics blocks
+BUILD=$BUILD HEAPSCOPE_A=stats_at_exit=1 bash bench/ab.sh "$LIB" "$LIB" 3 churn 50 >/dev/null 2>"$TMP/err" ||
+  fail "ab.sh HEAPSCOPE_A: exit $?"
+[ "$(grep -c '^------ heapscope' "$TMP/err")" -eq 3 ] ||
+  fail "ab.sh HEAPSCOPE_A=stats_at_exit=1: $(grep -c '^------ heapscope' "$TMP/err") statistics blocks, want 3"
 BUILD=$BUILD FIELD=no_such_figure bash bench/ab.sh "$LIB" "$LIB" 1 churn 50 >/dev/null 2>&1
 [ $? -eq 1 ] || fail "ab.sh: a figure the program does not print: want exit 1"
 BUILD=$BUILD FIELD='x;y' bash bench/ab.sh "$LIB" "$LIB" 1 churn 50 >/dev/null 2>&1
