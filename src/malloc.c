@@ -750,6 +750,7 @@ __attribute__((constructor)) static void heapscope_start(void) {
   profwrite_start();
   if (hs_options.profile_at_limit) pageheap_set_limit_hook(profwrite_limit_reached);
   if (hs_options.peak_profile_path[0]) pageheap_set_peak_hook(profwrite_peak_reached);
+  if (hs_options.huge_pages) pageheap_use_huge_pages();
   httpserver_start();
 }
 

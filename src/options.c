@@ -57,6 +57,8 @@ static const option_spec_t option_table[] = {
     {"memory_limit_bytes", offsetof(hs_options_t, memory_limit_bytes), 0, INT64_MAX / 4,
      "a byte count, 0 for none, e.g. 256M"},
     {"memory_limit_mode", offsetof(hs_options_t, memory_limit_mode), WORD_OPTION, 1, "soft|hard"},
+    {"huge_pages", offsetof(hs_options_t, huge_pages), 0, 1,
+     "0 or 1 (ask the kernel for transparent huge pages on the heap's regions)"},
 };
 #define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
 

@@ -36,6 +36,8 @@ typedef struct hs_options {
                                     once */
   int64_t memory_limit_bytes;    /* heap_sys - heap_released limit; 0: none */
   int64_t memory_limit_mode;     /* 0 soft (count overruns), 1 hard (ENOMEM) */
+  int64_t huge_pages;            /* 1: ask for transparent huge pages on the
+                                    heap's regions (MADV_HUGEPAGE) */
 } hs_options_t;
 
 extern hs_options_t hs_options __attribute__((visibility("hidden")));

@@ -55,6 +55,13 @@ int os_release(void *addr, size_t bytes) {
   return rc;
 }
 
+int os_advise_huge_pages(void *addr, size_t bytes) {
+  int saved_errno = errno;
+  int rc = madvise(addr, bytes, MADV_HUGEPAGE);
+  errno = saved_errno;
+  return rc;
+}
+
 uint64_t os_rss_bytes(void) {
   int saved_errno = errno;
   uint64_t rss = 0;

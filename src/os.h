@@ -25,6 +25,11 @@ int os_unmap(void *addr, size_t bytes);
  * back as zeros.  pre: page-aligned.  Preserves errno.  Returns 0 or -1. */
 int os_release(void *addr, size_t bytes);
 
+/* Asks the kernel to back [addr, addr+bytes) with transparent huge pages
+ * (MADV_HUGEPAGE) when it can.  pre: page-aligned.  Preserves errno.
+ * Returns 0, or -1 where the kernel has no transparent huge pages. */
+int os_advise_huge_pages(void *addr, size_t bytes);
+
 /* Resident set size of this process in bytes, from /proc/self/statm (0 if
  * unreadable).  Uses open/read only. */
 uint64_t os_rss_bytes(void);

@@ -22,6 +22,10 @@
  * drain_pending; the free paths, once they hold no lock, then release the
  * free pages at once (pageheap_release_if_drained), as glibc trims at free.
  *
+ * With option huge_pages every region is advised MADV_HUGEPAGE, the first
+ * few also when the option takes effect after they were mapped
+ * (pageheap_use_huge_pages).
+ *
  * Span records come from metadata.  Where the OS refuses it more (the
  * address-space limit reached while free spans hold the space), the tail
  * of a free span is unmapped to make room (unmap_free_tail_locked), so a
@@ -56,6 +60,9 @@
 /* The idle list is kept sorted by walking back from its newest end at most
  * this many spans; a span inserted further back is slightly out of order. */
 #define PAGEHEAP_IDLE_WALK 64
+/* The regions remembered for pageheap_use_huge_pages: it reaches these and
+ * every region mapped after it; 16 regions are at least 1 GiB. */
+#define PAGEHEAP_TRACKED_REGIONS 16
 /* The footprint at which a background scavenger starts to pay off. */
 #define PAGEHEAP_SCAVENGER_START_BYTES ((uint64_t)16 << 20)
 /* The heap has drained when the pages in use fall below 1/DRAIN_INUSE_FRACTION
@@ -339,6 +346,16 @@ static void coalesce_and_insert_locked(span_t *span) {
   if (!span->released) idle_insert_locked(span);
 }
 
+/* The first regions mapped, and whether regions get huge pages
+ * (pageheap_use_huge_pages).  Guarded by pageheap_lock. */
+typedef struct tracked_region {
+  void *start;
+  size_t bytes;
+} tracked_region_t;
+static tracked_region_t tracked_regions[PAGEHEAP_TRACKED_REGIONS];
+static int tracked_region_count;
+static bool huge_pages;
+
 /* Maps a new region able to hold `pages` pages at `align_pages` alignment and
  * adds it as a released free span.  False when the OS refuses. */
 static bool grow_locked(size_t pages, size_t align_pages) {
@@ -371,6 +388,9 @@ static bool grow_locked(size_t pages, size_t align_pages) {
   span->state = SPAN_FREE;
   span->released = 1; /* never touched: not resident, reads as zero */
   span->zeroed = 1;
+  if (tracked_region_count < PAGEHEAP_TRACKED_REGIONS)
+    tracked_regions[tracked_region_count++] = (tracked_region_t){mem, bytes};
+  if (huge_pages) os_advise_huge_pages(mem, bytes);
   totals.sys_bytes += bytes;
   totals.free_bytes += bytes;
   totals.released_bytes += bytes;
@@ -935,6 +955,18 @@ void pageheap_set_reclaim_hook(void (*hook)(void)) {
 void pageheap_set_limit_hook(void (*hook)(void)) {
   atomic_store_explicit(&limit_hook, hook, memory_order_release);
 }
+void pageheap_use_huge_pages(void) {
+  hs_lock(&pageheap_lock);
+  if (!huge_pages) {
+    huge_pages = true;
+    /* A region partly unmapped at an address-space limit makes madvise
+     * fail on its hole; the rest is advised all the same. */
+    for (int i = 0; i < tracked_region_count; i++)
+      os_advise_huge_pages(tracked_regions[i].start, tracked_regions[i].bytes);
+  }
+  hs_unlock(&pageheap_lock);
+}
+
 void pageheap_set_peak_hook(void (*hook)(void)) {
   hs_lock(&pageheap_lock);
   atomic_store_explicit(&peak_hook, hook, memory_order_release);

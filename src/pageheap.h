@@ -97,6 +97,12 @@ void pageheap_set_limit_hook(void (*hook)(void));
  * Set once at start-up, for peak_profile. */
 void pageheap_set_peak_hook(void (*hook)(void));
 
+/* From now on asks the kernel for transparent huge pages on every region
+ * the heap maps, and on the first PAGEHEAP_TRACKED_REGIONS it mapped
+ * already (option huge_pages: the options may be read again once libc set
+ * environ, after the first region was mapped).  Idempotent. */
+void pageheap_use_huge_pages(void);
+
 /* Set once the heap's footprint passed the size where a background
  * scavenger pays off (or half the memory limit); read without a lock. */
 extern _Atomic int pageheap_scavenger_wanted __attribute__((visibility("hidden")));

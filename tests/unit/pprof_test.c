@@ -397,6 +397,8 @@ static void test_options(void) {
   CHECK(options_parse(longer, &o) == 1 && o.profile_path[0] == 0);
   CHECK(options_parse("main_pid=4242", &o) == 0 && o.main_pid == 4242);
   CHECK(options_parse("main_pid=-1", &o) == 1 && o.main_pid == 4242);
+  CHECK(options_parse("huge_pages=1", &o) == 0 && o.huge_pages == 1);
+  CHECK(options_parse("huge_pages=2", &o) == 1 && o.huge_pages == 1);
 }
 
 int main(void) {
