@@ -2,8 +2,9 @@
 # ab.sh — two builds of the library side by side on one suite program:
 # PAIRS alternating runs (A B, then B A, ...), each run's time_s (or FIELD) as the
 # program prints it, and the median of the pairs' A/B ratios with its 95%
-# interval (a benchmark: make test only checks its output's shape).  The order swaps each pair so that neither build
-# always runs on a host warmed by the other.
+# interval (a benchmark: make test checks its arithmetic, not its timing).
+# The order swaps each pair so that neither build always runs on a host
+# warmed by the other.
 #   bash bench/ab.sh LIB_A LIB_B PAIRS PROGRAM [ARGS...]
 #   e.g. bash bench/ab.sh build/libheapscope.so /tmp/old/libheapscope.so 21 tree 1200
 # PROGRAM is a name in $BUILD/bench-suite (make bench-suite-bins).
