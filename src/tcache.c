@@ -17,7 +17,9 @@
  * carved again from its start, within a budget of empty spans per thread
  * (TCACHE_EMPTY_MAX_BYTES); past it, it goes to the page heap unless it is
  * current.  A span of a big class (TCACHE_BIG_*) goes to the page heap
- * whenever its objects are all back, current or not.
+ * whenever its objects are all back, current or not.  A class the thread
+ * stopped using gives back its bin, its empty current span and its kept
+ * spans (TCACHE_IDLE_SCAN_*).
  *
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
  * grows on each refill (slowly up to a batch, then by a batch) up to
@@ -45,6 +47,7 @@
 #include "tcache.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "central.h"
 #include "pageheap.h"
@@ -126,6 +129,18 @@
  * exits) was refused in 4 of 6 runs, which ended at 3.6 MiB instead of 2.3
  * (glibc: 2.9). */
 #define TCACHE_EXIT_DRAIN_MIN_OPS ((uint64_t)1 << 20)
+/* Every TCACHE_IDLE_SCAN_REFILLS refills a thread looks for size classes it
+ * has stopped using: no refill since the last look and the bin's head
+ * unchanged.  A refill of a class of B bytes counts 1 + B / 2^WEIGHT_SHIFT:
+ * a class of big objects pins more memory, so is looked at sooner.  An idle class's bin objects go back to their spans, its bin's
+ * room back to the budgets, and its current span and the spans it kept
+ * empty back to the page heap, where any size can use their pages.  Without
+ * this a program that moves through sizes (a buffer grown by realloc, one
+ * phase's objects and then the next's) keeps a bin, a current span and
+ * kept spans in every size it passed: bench/suite/realloc_grow held 5-6
+ * MiB in thread caches for 2 MiB of live vectors. */
+#define TCACHE_IDLE_SCAN_REFILLS 64u
+#define TCACHE_IDLE_SCAN_WEIGHT_SHIFT 12
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 
@@ -276,6 +291,9 @@ void tcache_attach(tcache_t *tc) {
     return;
   }
   owner->next_free = NULL; /* a reused record's lists are empty (flushed) */
+  /* ... but not its idle scan's state, another thread's */
+  memset(owner->refilled, 0, sizeof owner->refilled);
+  memset(owner->scanned_head, 0, sizeof owner->scanned_head);
   /* Only now may frees take the owned-span path (it needs tc->owner). */
   tc->owner = owner;
   tc->registry_prev = NULL;
@@ -400,8 +418,73 @@ static void *bin_fill(tcache_bin_t *bin, void *list, uint32_t got) {
   return list;
 }
 
+static void flush_list(uint32_t size_class, void **list, uint32_t count);
+
+/* An idle class (TCACHE_IDLE_SCAN_REFILLS): its bin's objects go home, the
+ * bin's room goes back to the budgets, and its current span, if empty, and
+ * its kept-empty spans go to the page heap.  A free here can drain the
+ * thread (flush_and_shrink empties every list): each step reads the lists
+ * afresh.  pre: tc->owner. */
+static void give_back_class(tcache_t *tc, uint32_t size_class) {
+  tcache_bin_t *bin = &tc->bins[size_class];
+  void *others = NULL;
+  uint32_t other_count = 0;
+  while (bin->head) {
+    void *object = bin->head;
+    bin->head = *(void **)object;
+    bin->count--;
+    span_t *span = pagemap_span_of(object);
+    if (span->owner == tc->owner) {
+      tcache_free_owned(tc, size_class, span, object);
+    } else {
+      *(void **)object = others;
+      others = object;
+      other_count++;
+    }
+  }
+  flush_list(size_class, &others, other_count);
+  uint64_t room = (uint64_t)bin->max_count * size_class_bytes[size_class];
+  if (is_big_class(size_class)) hs_relaxed_sub(&total_big_capacity_bytes, room);
+  hs_relaxed_sub(&total_capacity_bytes, room);
+  tc->capacity_bytes -= room;
+  bin->max_count = 0;
+  tcache_owned_t *owned = &tc->owner->owned[size_class];
+  span_t *current = owned->current;
+  if (current && current->free_count == current->carved_count) {
+    owned->current = NULL;
+    central_release_owned(size_class, current);
+  }
+  for (span_t *span = owned->with_free, *next; span; span = next) {
+    next = span->next;
+    if (!span->kept_empty) continue;
+    span->kept_empty = 0;
+    unkeep_empty(tc->owner, span_bytes(span));
+    owned_remove(owned, span);
+    central_release_owned(size_class, span);
+  }
+}
+
+/* The idle scan (TCACHE_IDLE_SCAN_REFILLS).  pre: tc->owner. */
+static void give_back_idle_classes(tcache_t *tc) {
+  tc->refills_since_scan = 0;
+  tcache_owner_t *owner = tc->owner;
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) {
+    void *head = tc->bins[c].head;
+    bool idle = !(owner->refilled[c / 64] >> (c % 64) & 1) && head == owner->scanned_head[c];
+    owner->scanned_head[c] = head;
+    if (idle && (head || owner->owned[c].current || owner->owned[c].with_free)) {
+      give_back_class(tc, c);
+      owner->scanned_head[c] = NULL;
+    }
+  }
+  memset(owner->refilled, 0, sizeof owner->refilled);
+}
+
 void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   tcache_slow_path_events(tc);
+  tc->owner->refilled[size_class / 64] |= (uint64_t)1 << (size_class % 64);
+  tc->refills_since_scan += 1 + (size_class_bytes[size_class] >> TCACHE_IDLE_SCAN_WEIGHT_SHIFT);
+  if (HS_UNLIKELY(tc->refills_since_scan >= TCACHE_IDLE_SCAN_REFILLS)) give_back_idle_classes(tc);
   int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
   if (HS_UNLIKELY(live > (int64_t)tc->live_peak)) {
     tc->live_peak = (uint64_t)live;

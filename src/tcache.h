@@ -66,6 +66,10 @@ typedef struct tcache_owner {
   tcache_owned_t owned[SIZE_CLASS_COUNT];     /* its thread only */
   struct tcache_owner *next_free;             /* registry_lock */
   uint64_t empty_bytes;       /* owned spans kept empty for reuse (tcache.c) */
+  /* The idle scan's (tcache.c): the classes refilled since the last scan,
+   * and each bin's head at it. */
+  uint64_t refilled[(SIZE_CLASS_COUNT + 63) / 64];
+  void *scanned_head[SIZE_CLASS_COUNT];
   /* Written by other threads under the class lock. */
   void *pending[SIZE_CLASS_COUNT] __attribute__((aligned(HS_CACHELINE)));
 } tcache_owner_t;
@@ -86,6 +90,8 @@ typedef struct tcache {
   int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
   uint32_t trim_seen;             /* the trim epoch last honoured */
+  uint32_t refills_since_scan;    /* refills since the last idle scan, weighted
+                                     by size (TCACHE_IDLE_SCAN_*, tcache.c) */
   uint64_t live_peak;             /* most live objects (mallocs − frees)
                                      seen at a refill since the last drain */
   int64_t drain_below;            /* live objects that make a drain (tcache.c) */
