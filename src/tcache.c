@@ -90,7 +90,8 @@
  * thread's big bins past TCACHE_BIG_THREAD_BYTES comes out of a budget for
  * all threads, TCACHE_BIG_TOTAL_MAX_BYTES.  Without these an idle thread
  * that had used every size once kept 2.1 MiB resident, 0.84 MiB with them
- * (tcmalloc 0.44, jemalloc 0.67, mimalloc 0.94; bench/idle_threads.sh). */
+ * (tcmalloc 0.44, jemalloc 0.67, mimalloc 0.94; bench/idle_threads.sh), and
+ * 0.36 MiB with the idle scan too (TCACHE_IDLE_SCAN_*). */
 #define TCACHE_BIG_OBJECT_BYTES ((uint32_t)32 << 10)
 #define TCACHE_BIG_THREAD_BYTES ((uint64_t)256 << 10)
 #define TCACHE_BIG_TOTAL_MAX_BYTES ((uint64_t)16 << 20)
@@ -137,8 +138,9 @@
  * empty back to the page heap, where any size can use their pages.  Without
  * this a program that moves through sizes (a buffer grown by realloc, one
  * phase's objects and then the next's) keeps a bin, a current span and
- * kept spans in every size it passed: bench/suite/realloc_grow held 5-6
- * MiB in thread caches for 2 MiB of live vectors. */
+ * kept spans in every size it passed: bench/suite/realloc_grow ended with
+ * 6.1-6.4 MiB in its thread's cache and no live vector, 0.3-0.8 MiB now
+ * (docs/memory.md). */
 #define TCACHE_IDLE_SCAN_REFILLS 64u
 #define TCACHE_IDLE_SCAN_WEIGHT_SHIFT 12
 
