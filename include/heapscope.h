@@ -152,7 +152,10 @@ typedef enum hs_prof_kind {
 } hs_prof_kind_t;
 
 /* Writes a gzipped pprof profile to `path` (via a temporary file and rename,
- * so a reader never sees half a profile).  Returns 0, or -1 with errno. */
+ * so a reader never sees half a profile).  Returns 0, or -1 with errno
+ * (EDEADLK in a child forked while another thread was inside
+ * dl_iterate_phdr: the loader's lock, which symbolizing needs, stays held
+ * there for good). */
 int hs_prof_write(const char *path, hs_prof_kind_t kind);
 /* The same to an open file descriptor. */
 int hs_prof_write_fd(int fd, hs_prof_kind_t kind);

@@ -33,7 +33,8 @@
  *
  * Holds no lock itself; see docs/design.md for the order of the others.
  * May call: tcache, central, pageheap, pagemap, size_class, sampler, unwind,
- * profstore, pprof (process hooks), scavenger, unloaded (fork), options, os, base. */
+ * profstore, pprof (process hooks), scavenger, unloaded and loader (fork), options, os,
+ * base. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@
 #include "base.h"
 #include "central.h"
 #include "httpserver.h"
+#include "loader.h"
 #include "metadata.h"
 #include "options.h"
 #include "os.h"
@@ -728,6 +730,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  loader_fork_child(); /* before unwind_fork_child, which reads it */
   metadata_fork_child();
   pageheap_fork_child();
   central_fork_child();

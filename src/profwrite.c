@@ -11,7 +11,7 @@
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
- * May call: pprof, profile store, options, os, base, libc (malloc inside
+ * May call: pprof, profile store, options, os, base, loader, libc (malloc inside
  * prof_enter).  See docs/profiles.md. */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 
 #include "heapscope.h"
 #include "base.h"
+#include "loader.h"
 #include "options.h"
 #include "os.h"
 #include "pprof.h"
@@ -147,6 +148,12 @@ static void for_each_since_base(prof_visit_fn visit, void *arg) {
 }
 
 int profwrite_fd_since(int fd, hs_prof_kind_t kind, const prof_snapshot_t *base) {
+  if (HS_UNLIKELY(loader_locked_in_child())) {
+    /* Symbolizing and compressing call the loader (dladdr, dlopen), whose
+     * lock this child inherited held for good. */
+    errno = EDEADLK;
+    return -1;
+  }
   hs_lock(&write_lock);
   tls_writing = 1;
   delta_base = base;

@@ -22,8 +22,19 @@
  * And a profile's write (mode "writer"): the worker writes a heap profile,
  * whose writer lists the loaded images (build IDs) with dl_iterate_phdr;
  * the main thread forks while that call holds the loader's lock, and the
- * child must find that lock free (it calls dl_iterate_phdr itself; every
- * mode's child does, after its allocations).
+ * child must find that lock free (it calls dl_iterate_phdr itself; so do
+ * the children of the modes above, after their allocations).
+ *
+ * And the program's own call (mode "program"): the worker calls
+ * dl_iterate_phdr itself, and the main thread forks while it holds the
+ * loader's lock.  glibc's child inherits the lock held for good, so a
+ * loader call of the child's own would never return; but its allocations,
+ * sampled, must, and a profile write must fail at once (EDEADLK): heapscope
+ * counts the program's calls (src/loader.c) and makes no loader call in
+ * such a child.  This
+ * needs heapscope's dl_iterate_phdr behind the test's: preloaded, not in
+ * the linked run, where the test's definition replaces heapscope's weak
+ * one (the mode is then not run, and the test says so).
  */
 #include <dlfcn.h>
 #include <link.h>
@@ -96,11 +107,19 @@ static void *profile_writer(void *path) {
 
 static int count_image(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }
 
+/* Mode program: the worker's own loader call, which the fork interrupts. */
+static void *program_iterator(void *arg) {
+  sem_wait(&worker_go);
+  dl_iterate_phdr(count_image, NULL);
+  return NULL;
+}
+
 /* `worker_fn` makes the loader call that the fork interrupts. */
 static int forking_child(void *(*worker_fn)(void *)) {
   if (!CHECK(real_iterate != NULL)) return testlib_done();
   write_profile = (int (*)(const char *, hs_prof_kind_t))hs_fn("hs_prof_write");
-  if (!CHECK(worker_fn != profile_writer || write_profile != NULL)) return testlib_done();
+  bool writes = worker_fn == profile_writer || worker_fn == program_iterator;
+  if (!CHECK(!writes || write_profile != NULL)) return testlib_done();
   sem_init(&worker_inside, 0, 0);
   sem_init(&worker_go, 0, 0);
   atomic_store(&armed, 1);
@@ -123,6 +142,16 @@ static int forking_child(void *(*worker_fn)(void *)) {
   if (pid == 0) {
     /* New call sites, so every capture also misses the unwinder's cache. */
     for (int i = 0; i < 1000; i++) free(malloc(16 + (size_t)i));
+    if (worker_fn == program_iterator) {
+      /* The lock is the program's to have lost.  A profile cannot be
+       * symbolized without it: the write must fail at once, EDEADLK. */
+      struct timespec start, end;
+      clock_gettime(CLOCK_MONOTONIC, &start);
+      int written = write_profile(path, HS_PROF_HEAP);
+      clock_gettime(CLOCK_MONOTONIC, &end);
+      double seconds = (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9;
+      _exit(written == -1 && errno == EDEADLK && seconds < 0.5 ? 0 : 3);
+    }
     real_iterate(count_image, NULL); /* the loader's lock itself */
     _exit(0);
   }
@@ -184,8 +213,16 @@ static int fork_in_callback(void) {
   return testlib_done();
 }
 
+/* Whether the test's dl_iterate_phdr passes its calls to heapscope's. */
+static bool heapscope_counts_loader_calls(void) {
+  Dl_info info;
+  return real_iterate && dladdr((void *)real_iterate, &info) && info.dli_fname &&
+         strstr(info.dli_fname, "libheapscope") != NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) return forking_child(worker);
+  if (argc > 1 && strcmp(argv[1], "program") == 0) return forking_child(program_iterator);
   if (argc > 1 && strcmp(argv[1], "writer") == 0) return forking_child(profile_writer);
   if (argc > 1 && strcmp(argv[1], "callback") == 0) return fork_in_callback();
   testlib_expect_heapscope();
@@ -197,5 +234,13 @@ int main(int argc, char **argv) {
   status = testlib_run_child("callback", "sample_rate_bytes=1", 30);
   CHECK_MSG(status == 0, "forking inside a dl_iterate_phdr callback failed (status %d; -1: it "
                          "hung)", status);
+  if (heapscope_counts_loader_calls()) {
+    status = testlib_run_child("program", "sample_rate_bytes=1", 60);
+    CHECK_MSG(status == 0, "forking while the program was inside dl_iterate_phdr failed (status "
+                           "%d; -1: it hung)", status);
+  } else {
+    printf("%s: mode program not run: the test's dl_iterate_phdr replaces heapscope's\n",
+           testlib_prog());
+  }
   return testlib_done();
 }
