@@ -133,8 +133,9 @@
 /* Every TCACHE_IDLE_SCAN_REFILLS refills a thread looks for size classes it
  * has stopped using: no refill since the last look and the bin's head
  * unchanged.  A refill of a class of B bytes counts 1 + B / 2^WEIGHT_SHIFT:
- * a class of big objects pins more memory, so is looked at sooner.  An idle class's bin objects go back to their spans, its bin's
- * room back to the budgets, and its current span and the spans it kept
+ * a class of big objects pins more memory, so is looked at sooner.  An
+ * idle class's bin objects go back to their spans, its bin's room back to
+ * the budgets, and its current span (if empty) and the spans it kept
  * empty back to the page heap, where any size can use their pages.  Without
  * this a program that moves through sizes (a buffer grown by realloc, one
  * phase's objects and then the next's) keeps a bin, a current span and

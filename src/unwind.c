@@ -20,8 +20,8 @@
  * take no lock.  unwind_lock is taken inside the loader's lock (from a
  * dl_iterate_phdr callback) or with it not held, never the loader's lock
  * inside unwind_lock (lock_and_refresh says why).  May call: metadata, os,
- * base, loader; dl_iterate_phdr (once per capture for the loader's unload count,
- * and on misses). */
+ * base, loader; dl_iterate_phdr (once per capture for the loader's unload
+ * count, and on misses). */
 #include "unwind.h"
 
 #include <link.h>
@@ -562,13 +562,14 @@ void unwind_fork_quiesce(void) {
   }
 }
 void unwind_fork_prepare(void) { hs_lock(&unwind_lock); }
-void unwind_fork_parent(void) {
-  hs_unlock(&unwind_lock);
-  atomic_store(&loader_closed, 0);
-}
 /* A child forked while another thread of the program was inside a loader
  * call keeps the gate closed for good (loader.h): its samples have no
- * stack, where a loader call would wait forever. */
+ * stack, where a loader call would wait forever; so does such a child
+ * after a fork of its own. */
+void unwind_fork_parent(void) {
+  hs_unlock(&unwind_lock);
+  atomic_store(&loader_closed, loader_locked_in_child() ? 1 : 0);
+}
 void unwind_fork_child(void) {
   hs_lock_reset(&unwind_lock);
   atomic_store(&loader_calls, 0);

@@ -31,7 +31,7 @@
  * loader call of the child's own would never return; but its allocations,
  * sampled, must, and a profile write must fail at once (EDEADLK): heapscope
  * counts the program's calls (src/loader.c) and makes no loader call in
- * such a child.  This
+ * such a child, nor in its own children, nor after it forked them.  This
  * needs heapscope's dl_iterate_phdr behind the test's: preloaded, not in
  * the linked run, where the test's definition replaces heapscope's weak
  * one (the mode is then not run, and the test says so).
@@ -150,7 +150,18 @@ static int forking_child(void *(*worker_fn)(void *)) {
       int written = write_profile(path, HS_PROF_HEAP);
       clock_gettime(CLOCK_MONOTONIC, &end);
       double seconds = (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9;
-      _exit(written == -1 && errno == EDEADLK && seconds < 0.5 ? 0 : 3);
+      if (written != -1 || errno != EDEADLK || seconds >= 0.5) _exit(3);
+      /* The lock stays lost in a fork of this child, and in this child
+       * after it forked: both sample again. */
+      pid_t grandchild = fork();
+      if (grandchild == 0) {
+        for (int i = 0; i < 1000; i++) free(malloc(2000 + (size_t)i));
+        _exit(0);
+      }
+      int grandchild_status = -1;
+      if (grandchild < 0 || waitpid(grandchild, &grandchild_status, 0) != grandchild) _exit(4);
+      for (int i = 0; i < 1000; i++) free(malloc(3000 + (size_t)i));
+      _exit(WIFEXITED(grandchild_status) && WEXITSTATUS(grandchild_status) == 0 ? 0 : 5);
     }
     real_iterate(count_image, NULL); /* the loader's lock itself */
     _exit(0);
