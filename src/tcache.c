@@ -90,8 +90,7 @@
  * thread's big bins past TCACHE_BIG_THREAD_BYTES comes out of a budget for
  * all threads, TCACHE_BIG_TOTAL_MAX_BYTES.  Without these an idle thread
  * that had used every size once kept 2.1 MiB resident, 0.84 MiB with them
- * (tcmalloc 0.44, jemalloc 0.67, mimalloc 0.94; bench/idle_threads.sh), and
- * 0.36 MiB with the idle scan too (TCACHE_IDLE_SCAN_*). */
+ * (tcmalloc 0.44, jemalloc 0.67, mimalloc 0.94; bench/idle_threads.sh). */
 #define TCACHE_BIG_OBJECT_BYTES ((uint32_t)32 << 10)
 #define TCACHE_BIG_THREAD_BYTES ((uint64_t)256 << 10)
 #define TCACHE_BIG_TOTAL_MAX_BYTES ((uint64_t)16 << 20)
@@ -132,18 +131,21 @@
 #define TCACHE_EXIT_DRAIN_MIN_OPS ((uint64_t)1 << 20)
 /* Every TCACHE_IDLE_SCAN_REFILLS refills a thread looks for size classes it
  * has stopped using: no refill since the last look and the bin's head
- * unchanged.  A refill of a class of B bytes counts 1 + B / 2^WEIGHT_SHIFT:
- * a class of big objects pins more memory, so is looked at sooner.  An
- * idle class's bin objects go back to their spans, its bin's room back to
- * the budgets, and its current span (if empty) and the spans it kept
- * empty back to the page heap, where any size can use their pages.  Without
- * this a program that moves through sizes (a buffer grown by realloc, one
+ * unchanged.  An idle class's bin objects go back to their spans, its
+ * bin's room back to the budgets, and its current span (if empty) and the
+ * spans it kept empty back to the page heap, where any size can use their
+ * pages.  (Counting a refill of a class of B bytes as 1 + B/4096, to look
+ * sooner where objects are big, took realloc_grow's final RSS from 10 to
+ * 7.5 MiB and an idle thread's RSS from 874 to 362 KiB (idle_threads.sh),
+ * but made a thread refilling 64 KiB objects look every fourth refill, and
+ * a look reads some 60 cache lines: `micro_pair 2500` with drains off read
+ * batch_65536 80-86 ns against 58, batch_262144 238-298 against 145-153.)
+ * Without this a program that moves through sizes (a buffer grown by realloc, one
  * phase's objects and then the next's) keeps a bin, a current span and
  * kept spans in every size it passed: bench/suite/realloc_grow ended with
- * 6.1-6.4 MiB in its thread's cache and no live vector, 0.3-0.8 MiB now
+ * 6.1-6.4 MiB in its thread's cache and no live vector, 2.1-2.4 MiB now
  * (docs/memory.md). */
 #define TCACHE_IDLE_SCAN_REFILLS 64u
-#define TCACHE_IDLE_SCAN_WEIGHT_SHIFT 12
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
 
@@ -447,10 +449,12 @@ static void give_back_class(tcache_t *tc, uint32_t size_class) {
   }
   flush_list(size_class, &others, other_count);
   uint64_t room = (uint64_t)bin->max_count * size_class_bytes[size_class];
-  if (is_big_class(size_class)) hs_relaxed_sub(&total_big_capacity_bytes, room);
-  hs_relaxed_sub(&total_capacity_bytes, room);
-  tc->capacity_bytes -= room;
-  bin->max_count = 0;
+  if (room) {
+    if (is_big_class(size_class)) hs_relaxed_sub(&total_big_capacity_bytes, room);
+    hs_relaxed_sub(&total_capacity_bytes, room);
+    tc->capacity_bytes -= room;
+    bin->max_count = 0;
+  }
   tcache_owned_t *owned = &tc->owner->owned[size_class];
   span_t *current = owned->current;
   if (current && current->free_count == current->carved_count) {
@@ -467,6 +471,21 @@ static void give_back_class(tcache_t *tc, uint32_t size_class) {
   }
 }
 
+/* Whether an idle class holds anything give_back_class would give back:
+ * objects or room in its bin, an empty current span, kept spans.  A class
+ * whose objects are all live (the scan sees it idle at every look) costs
+ * the scan these reads only. */
+static bool class_holds_idle_memory(const tcache_t *tc, uint32_t size_class) {
+  const tcache_bin_t *bin = &tc->bins[size_class];
+  if (bin->head || bin->max_count) return true;
+  const tcache_owned_t *owned = &tc->owner->owned[size_class];
+  const span_t *current = owned->current;
+  if (current && current->free_count == current->carved_count) return true;
+  for (const span_t *span = owned->with_free; span; span = span->next)
+    if (span->kept_empty) return true;
+  return false;
+}
+
 /* The idle scan (TCACHE_IDLE_SCAN_REFILLS).  pre: tc->owner. */
 static void give_back_idle_classes(tcache_t *tc) {
   tc->refills_since_scan = 0;
@@ -475,7 +494,7 @@ static void give_back_idle_classes(tcache_t *tc) {
     void *head = tc->bins[c].head;
     bool idle = !(owner->refilled[c / 64] >> (c % 64) & 1) && head == owner->scanned_head[c];
     owner->scanned_head[c] = head;
-    if (idle && (head || owner->owned[c].current || owner->owned[c].with_free)) {
+    if (idle && class_holds_idle_memory(tc, c)) {
       give_back_class(tc, c);
       owner->scanned_head[c] = NULL;
     }
@@ -486,8 +505,7 @@ static void give_back_idle_classes(tcache_t *tc) {
 void *tcache_refill(tcache_t *tc, uint32_t size_class) {
   tcache_slow_path_events(tc);
   tc->owner->refilled[size_class / 64] |= (uint64_t)1 << (size_class % 64);
-  tc->refills_since_scan += 1 + (size_class_bytes[size_class] >> TCACHE_IDLE_SCAN_WEIGHT_SHIFT);
-  if (HS_UNLIKELY(tc->refills_since_scan >= TCACHE_IDLE_SCAN_REFILLS)) give_back_idle_classes(tc);
+  if (HS_UNLIKELY(++tc->refills_since_scan >= TCACHE_IDLE_SCAN_REFILLS)) give_back_idle_classes(tc);
   int64_t live = (int64_t)(tc->malloc_count - tc->free_count);
   if (HS_UNLIKELY(live > (int64_t)tc->live_peak)) {
     tc->live_peak = (uint64_t)live;

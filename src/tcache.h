@@ -90,8 +90,7 @@ typedef struct tcache {
   int64_t sample_debt;            /* drawn bytes not yet in the counter */
   uint64_t capacity_bytes;        /* sum of max_count * class size */
   uint32_t trim_seen;             /* the trim epoch last honoured */
-  uint32_t refills_since_scan;    /* refills since the last idle scan, weighted
-                                     by size (TCACHE_IDLE_SCAN_*, tcache.c) */
+  uint32_t refills_since_scan;    /* refills since the last idle scan (tcache.c) */
   uint64_t live_peak;             /* most live objects (mallocs − frees)
                                      seen at a refill since the last drain */
   int64_t drain_below;            /* live objects that make a drain (tcache.c) */
