@@ -140,11 +140,11 @@
  * but made a thread refilling 64 KiB objects look every fourth refill, and
  * a look reads some 60 cache lines: `micro_pair 2500` with drains off read
  * batch_65536 80-86 ns against 58, batch_262144 238-298 against 145-153.)
- * Without this a program that moves through sizes (a buffer grown by realloc, one
- * phase's objects and then the next's) keeps a bin, a current span and
- * kept spans in every size it passed: bench/suite/realloc_grow ended with
- * 6.1-6.4 MiB in its thread's cache and no live vector, 2.1-2.4 MiB now
- * (docs/memory.md). */
+ * Without this a program that moves through sizes (a buffer grown by
+ * realloc, one phase's objects and then the next's) keeps a bin, a current
+ * span and kept spans in every size it passed: bench/suite/realloc_grow
+ * ended with 6.1-6.4 MiB in its thread's cache and no live vector, 2.1-2.4
+ * MiB now (docs/memory.md). */
 #define TCACHE_IDLE_SCAN_REFILLS 64u
 
 _Thread_local tcache_t tls_tcache __attribute__((tls_model("initial-exec")));
