@@ -5,7 +5,7 @@
  * now.  No lock: each call builds its own table.  Not on any allocator
  * path (it calls malloc; the pprof writer runs it inside prof_enter).
  * May call: libc (open/read, dl_iterate_phdr, malloc), unloaded, unwind
- * (fork's gate on loader calls), loader (a child forked inside one). */
+ * (fork's gate on loader calls). */
 #include "procmaps.h"
 
 #include <elf.h>
@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "unloaded.h"
-#include "loader.h"
 #include "unwind.h"
 
 static const char *parse_hex(const char *s, const char *end, uint64_t *out) {
@@ -208,10 +207,8 @@ static void add_unloaded(procmaps_t *out) {
 /* Marks build IDs and the main program from the loaded images, inside
  * fork's gate on loader calls (unwind.h): waits while a fork is under way,
  * at most about a second (a program writing a profile from a fork handler
- * of its own would wait for itself), then goes without; and at once in a
- * child forked while the program was inside a loader call (loader.h). */
+ * of its own would wait for itself), then goes without. */
 static void scan_images(procmaps_t *out) {
-  if (loader_locked_in_child()) return; /* forever: no wait */
   for (int waits = 0; !unwind_loader_enter(); waits++) {
     if (waits == 10000) return;
     struct timespec pause = {0, 100 * 1000};
