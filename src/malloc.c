@@ -546,6 +546,22 @@ HS_EXPORT size_t hs_malloc_usable_size(const void *ptr) {
 
 static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa);
 
+/* realloc of a block past the largest class, or of a sampled one (on a
+ * span of its own): one that still fits stays, as in realloc_slow but
+ * without its checks of small objects.  A buffer grown a little at a time
+ * reallocs here at every step.  The rest goes on to realloc_slow. */
+HS_NOINLINE static void *realloc_large(void *ptr, size_t size, uintptr_t boundary_cfa) {
+  span_t *span = pagemap_span_of(ptr);
+  if (span && span->state == SPAN_LARGE && span_start(span) == ptr && !span->sample_spare) {
+    size_t usable = large_usable_bytes(span);
+    if (size <= usable && size >= usable / 2) {
+      span->requested_bytes = size; /* a sampled block's sample keeps sample_bytes */
+      return ptr;
+    }
+  }
+  return realloc_slow(ptr, size, boundary_cfa);
+}
+
 HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   if (!ptr) return malloc_inline(size, false, boundary_cfa);
   if (size == 0) { /* glibc: frees and returns NULL */
@@ -561,6 +577,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
     if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&
                   (address & (HS_MIN_ALIGN - 1)) == 0 && !hs_free_tag_set(ptr)))
       return ptr;
+    if (size_class == 0) return realloc_large(ptr, size, boundary_cfa);
   }
   return realloc_slow(ptr, size, boundary_cfa);
 }

@@ -34,12 +34,16 @@ typedef enum {
   DO_FREE_TWICE,
   DO_REALLOC,
   DO_REALLOC_SAME_CLASS,
+  DO_REALLOC_FITTING,           /* realloc to refit_bytes: a size the live block
+                                   would keep in place */
+  DO_FREE_THEN_REALLOC_FITTING, /* free it first */
   DO_USABLE,
   DO_WRITE_AFTER_FREE,   /* free a 64-byte block, write its second word, malloc(64) */
   DO_FREE_ACROSS_THREADS /* a 64-byte block freed by two threads, then malloc'd by both */
 } action_t;
 
 static void *(*volatile malloc_v)(size_t) = malloc;
+static size_t refit_bytes; /* DO_FREE_THEN_REALLOC_FITTING's size */
 
 /* DO_FREE_ACROSS_THREADS: the other thread frees the block into its own
  * cache and waits while the main thread frees it again and mallocs until it
@@ -73,6 +77,17 @@ static void do_bad_thing(action_t what, void *volatile ptr) {
   }
   case DO_REALLOC_SAME_CLASS: { /* realloc's fast path for a 32-byte block */
     void *volatile r = realloc_v(ptr, 24);
+    (void)r;
+    break;
+  }
+  case DO_REALLOC_FITTING: {
+    void *volatile r = realloc_v(ptr, refit_bytes);
+    (void)r;
+    break;
+  }
+  case DO_FREE_THEN_REALLOC_FITTING: {
+    free_v(ptr);
+    void *volatile r = realloc_v(ptr, refit_bytes);
     (void)r;
     break;
   }
@@ -196,6 +211,7 @@ int main(void) {
   static const char FREE_DOUBLE[] = "heapscope: free(): double free";
   static const char REALLOC_INVALID[] = "heapscope: realloc(): invalid pointer";
   static const char REALLOC_FREED[] = "heapscope: realloc(): freed pointer";
+  static const char REALLOC_DOUBLE[] = "heapscope: realloc(): double free";
   static const char USABLE_INVALID[] = "heapscope: malloc_usable_size(): invalid pointer";
 
   /* 16-aligned addresses, so only "not from this heap" gives them away. */
@@ -230,6 +246,11 @@ int main(void) {
   char *large = malloc(1 << 20);
   CHECK(large != NULL);
   death_case("double free of a 1 MiB block", DO_FREE_TWICE, large, FREE_DOUBLE, FREE_INVALID);
+  /* realloc keeps a large block that still fits in place without calling
+   * realloc_slow: a freed one must not pass for it. */
+  refit_bytes = (1 << 20) - 16;
+  death_case("realloc of a freed 1 MiB block to a size it would keep", DO_FREE_THEN_REALLOC_FITTING,
+             large, REALLOC_DOUBLE, REALLOC_INVALID);
 
   /* Free and large spans are labelled in the page map at their first and
    * last page only; their other pages may still name span records that now
@@ -280,6 +301,9 @@ int main(void) {
                FREE_DOUBLE, NULL);
     death_case("free of a sampled 32-byte block whose span the spare replaced", DO_FREE, sampled,
                FREE_DOUBLE, FREE_INVALID);
+    refit_bytes = 65536 - 16;
+    death_case("realloc of a sampled 64 KiB block kept as the spare, to a size it would keep",
+               DO_REALLOC_FITTING, sampled_big, REALLOC_DOUBLE, NULL);
   }
 
   /* Past a full bin, a thread's frees of objects from spans it owns go
