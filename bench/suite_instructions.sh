@@ -2,11 +2,11 @@
 # suite_instructions.sh — what one run of a suite program executes under
 # each allocator, counted by callgrind with its cache model: instructions,
 # first-level data cache read misses (the model's D1, this machine's
-# geometry) and last-level misses, with ratios to mimalloc.  A count does not
-# move with the host the way wall time does here (pairs of timed runs swing
-# 0.5-1.6x), so a change of a few percent shows in one run; what the model
-# leaves out (the TLB, the second-level cache, memory-level parallelism,
-# branch prediction) it cannot show.
+# geometry) and last-level read misses, with ratios to mimalloc.  A count
+# does not move with the host the way wall time does here (pairs of timed
+# runs swing 0.5-1.6x), so a change of a few percent shows in one run;
+# what the model leaves out (the TLB, the second-level cache,
+# memory-level parallelism, branch prediction) it cannot show.
 #   bash bench/suite_instructions.sh PROGRAM [ARGS...]   e.g. tree 100
 # ALLOCATORS="heapscope heapscope_off" counts only those (default: all
 # six); ratios then need mimalloc among them.
@@ -66,7 +66,7 @@ awk '
   function ratio(x, y) { return m && y > 0 ? sprintf("%7.3f", x / y) : "      -" }
   END {
     printf "%-14s %15s %7s %12s %7s %10s %7s\n", "allocator", "instructions", "/mi", "D1 rd miss", "/mi",
-           "LL miss", "/mi"
+           "LL rd miss", "/mi"
     for (i = 1; i <= NR; i++)
       printf "%-14s %15.0f %s %12.0f %s %10.0f %s\n", name[i], ir[i], ratio(ir[i], ir[m]), d1[i],
              ratio(d1[i], d1[m]), ll[i], ratio(ll[i], ll[m])

@@ -43,7 +43,7 @@ typedef enum {
 } action_t;
 
 static void *(*volatile malloc_v)(size_t) = malloc;
-static size_t refit_bytes; /* DO_FREE_THEN_REALLOC_FITTING's size */
+static size_t refit_bytes; /* the size of DO_REALLOC_FITTING and DO_FREE_THEN_REALLOC_FITTING */
 
 /* DO_FREE_ACROSS_THREADS: the other thread frees the block into its own
  * cache and waits while the main thread frees it again and mallocs until it
