@@ -66,6 +66,27 @@ static int64_t big_live_objects(void) {
   return big + ((int64_t)stats.live_objects - in_classes);
 }
 
+/* On a failure, where the count stands: each big class's live, cached and
+ * transfer objects, and the objects in no class (large, and sampled). */
+static void print_big_live(void) {
+  hs_stats_t stats = testlib_stats();
+  int64_t in_classes = 0;
+  for (uint32_t c = 0; c < stats.class_count; c++) {
+    const hs_class_stats_t *k = &stats.classes[c];
+    in_classes += (int64_t)k->live_objects;
+    if (k->size_bytes >= (24u << 10) && (k->live_objects || k->spans))
+      printf("    # class %llu B: live %llu, spans %llu, slots %llu, thread cache %llu, "
+             "transfer %llu, span free %llu\n",
+             (unsigned long long)k->size_bytes, (unsigned long long)k->live_objects,
+             (unsigned long long)k->spans, (unsigned long long)k->slots,
+             (unsigned long long)k->thread_cache_objects,
+             (unsigned long long)k->transfer_objects, (unsigned long long)k->span_free_objects);
+  }
+  printf("    # live objects %llu, in classes %lld, so in no class %lld; heap_alloc %llu\n",
+         (unsigned long long)stats.live_objects, (long long)in_classes,
+         (long long)stats.live_objects - in_classes, (unsigned long long)stats.heap_alloc);
+}
+
 static void drain_inbox(int self) {
   for (int i = 0; i < HANDOFF; i++) {
     /* One producer (the previous thread) writes a slot only while it is
@@ -139,8 +160,10 @@ int main(void) {
   for (int t = 0; t < THREADS; t++) drain_inbox(t);
   if (hs_fn("hs_stats")) {
     int64_t live_after = big_live_objects();
-    CHECK_MSG(live_after == live_before, "live objects of 24 KiB or more: %lld before the threads, %lld after",
-              (long long)live_before, (long long)live_after);
+    if (!CHECK_MSG(live_after == live_before,
+                   "live objects of 24 KiB or more: %lld before the threads, %lld after",
+                   (long long)live_before, (long long)live_after))
+      print_big_live();
   }
   return testlib_done();
 }
