@@ -582,8 +582,10 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   return realloc_slow(ptr, size, boundary_cfa);
 }
 
-/* Everything realloc's fast path does not settle: validation, large
- * blocks, moves. */
+/* Everything realloc's fast path and realloc_large do not settle:
+ * validation, a small block whose free tag is set, a large block growing
+ * into the pages after it, moves.  (A large block that fits reached
+ * realloc_large first; the first test below still serves small ones.) */
 HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_holding(ptr);
   uint32_t size_class = checked_class(ptr, span, "realloc");

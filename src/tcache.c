@@ -139,7 +139,11 @@
  * 7.5 MiB and an idle thread's RSS from 874 to 362 KiB (idle_threads.sh),
  * but made a thread refilling 64 KiB objects look every fourth refill, and
  * a look reads some 60 cache lines: `micro_pair 2500` with drains off read
- * batch_65536 80-86 ns against 58, batch_262144 238-298 against 145-153.)
+ * batch_65536 80-86 ns against 58, batch_262144 238-298 against 145-153.
+ * A cheaper look does not make the weight affordable: with one that visits
+ * only classes that may hold something, the weight still cost realloc_grow
+ * 1.135x in time, its looks giving back each round the classes the next
+ * round comes back to; docs/memory.md.)
  * Without this a program that moves through sizes (a buffer grown by
  * realloc, one phase's objects and then the next's) keeps a bin, a current
  * span and kept spans in every size it passed: bench/suite/realloc_grow
