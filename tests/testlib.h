@@ -163,6 +163,22 @@ static TESTLIB_UNUSED_ long testlib_resident_pages(void) {
   return resident;
 }
 
+/* The process's anonymous resident pages (/proc/self/statm: resident less
+ * shared, the file-backed ones), or -1: what heap and metadata growth
+ * shows as, without the executable's and libraries' file pages, which
+ * the kernel maps a fault-around window at a time (up to 16 pages at
+ * once) whenever they are in the page cache.  Call it once before the
+ * reading a measurement starts from, as testlib_resident_pages. */
+static TESTLIB_UNUSED_ long testlib_anonymous_pages(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = -1, shared = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld %ld", &size, &resident, &shared) != 3) resident = -1;
+    fclose(f);
+  }
+  return resident < 0 ? -1 : resident - shared;
+}
+
 /* heapscope's statistics now, through hs_stats when it is loaded (all zero
  * otherwise). */
 static TESTLIB_UNUSED_ hs_stats_t testlib_stats(void) {
