@@ -9,8 +9,17 @@
  * its last object returns, bins that stop growing at the shared budget,
  * remote frees into spans of those classes, and realloc across them
  * (src/tcache.c, TCACHE_BIG_*).  After the threads exit, under heapscope,
- * no object of 24 KiB or more is live (glibc keeps a few small blocks of
- * exited threads, their TLS vectors, with its stack cache).
+ * no object of 24 KiB or more is live.  The churn runs twice: sampled at
+ * every allocation (each object on a span of its own, freed into the
+ * sample spares of whichever thread frees it), then at the default rate.
+ *
+ * glibc keeps a few small blocks of exited threads, their TLS vectors, with
+ * the stacks it caches, and the sampler may have put one on a span of its
+ * own: then it counts as "in no class", as a large object would.  So the
+ * count before is taken after as many threads as the test runs have come
+ * and gone, on stacks of a fixed size the cache keeps (whatever the
+ * default): the workers reuse those stacks and their vectors, and allocate
+ * none the count after would see.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,6 +109,8 @@ static void drain_inbox(int self) {
   }
 }
 
+static void *no_work(void *arg) { return arg; }
+
 static void *worker(void *arg) {
   int self = (int)(intptr_t)arg;
   uint64_t state = 0x9e3779b97f4a7c15ull * (uint64_t)(self + 1);
@@ -149,21 +160,42 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-int main(void) {
-  testlib_expect_heapscope();
-  rounds = testlib_quick() ? 20000 : 100000;
+/* One round of churn by THREADS workers on stacks of `attr`; then no
+ * object of 24 KiB or more may be live that was not before. */
+static void churn(const pthread_attr_t *attr, const char *sampling) {
   int64_t live_before = big_live_objects();
   pthread_t threads[THREADS];
   for (int t = 0; t < THREADS; t++)
-    CHECK(pthread_create(&threads[t], NULL, worker, (void *)(intptr_t)t) == 0);
+    CHECK(pthread_create(&threads[t], attr, worker, (void *)(intptr_t)t) == 0);
   for (int t = 0; t < THREADS; t++) CHECK(pthread_join(threads[t], NULL) == 0);
   for (int t = 0; t < THREADS; t++) drain_inbox(t);
   if (hs_fn("hs_stats")) {
     int64_t live_after = big_live_objects();
     if (!CHECK_MSG(live_after == live_before,
-                   "live objects of 24 KiB or more: %lld before the threads, %lld after",
-                   (long long)live_before, (long long)live_after))
+                   "sampling %s: live objects of 24 KiB or more: %lld before the threads, "
+                   "%lld after",
+                   sampling, (long long)live_before, (long long)live_after))
       print_big_live();
   }
+}
+
+int main(void) {
+  testlib_expect_heapscope();
+  rounds = testlib_quick() ? 20000 : 100000;
+  pthread_attr_t attr;
+  CHECK(pthread_attr_init(&attr) == 0);
+  CHECK(pthread_attr_setstacksize(&attr, 1u << 20) == 0);
+  pthread_t threads[THREADS];
+  for (int t = 0; t < THREADS; t++) CHECK(pthread_create(&threads[t], &attr, no_work, NULL) == 0);
+  for (int t = 0; t < THREADS; t++) CHECK(pthread_join(threads[t], NULL) == 0);
+  /* First with every object sampled: each on a span of its own, as would
+   * be the TLS vectors of threads that did not reuse a cached stack. */
+  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+  if (set_rate) {
+    int64_t rate = set_rate(1);
+    churn(&attr, "every allocation");
+    set_rate(rate);
+  }
+  churn(&attr, "at the default rate");
   return testlib_done();
 }
