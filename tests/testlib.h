@@ -12,6 +12,11 @@
  *                               testlib_expect_heapscope(); then, if heapscope is not
  *                               loaded, print "SKIP <prog>: ..." and return true
  *   testlib_quick()             true when HEAPSCOPE_TEST_QUICK=1 (reduce iterations)
+ *   testlib_random(&state), testlib_random_below(&state, n), testlib_mix64(x)
+ *                               pseudo-random numbers for workloads and seeds
+ *   testlib_pattern_fill(p, size, seed), testlib_pattern_check(p, len, owner, size, seed)
+ *                               bytes derived from a block's address and size, and
+ *                               where a block (or the part realloc moved) lost them
  *   testlib_stats()             hs_stats() now (zeros when heapscope is not loaded)
  *   testlib_fill_objects(objects, count, first, step, bytes)
  *                               objects[i] = malloc(bytes) holding (i & 0xff), for
@@ -107,13 +112,62 @@ static inline bool testlib_check_(bool ok) {
     test_##name();                                                          \
   } while (0)
 
-/* xorshift64: the next pseudo-random number from *state (never 0). */
+/* xorshift64: the next pseudo-random number from *state (never 0; the
+ * state must not start at 0). */
 static TESTLIB_UNUSED_ uint64_t testlib_random(uint64_t *state) {
   uint64_t x = *state;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
   return *state = x;
+}
+
+/* One below n (n > 0; the modulo bias does not matter here). */
+static TESTLIB_UNUSED_ uint64_t testlib_random_below(uint64_t *state, uint64_t n) {
+  return testlib_random(state) % n;
+}
+
+/* splitmix64's finaliser: every bit of x stirred into every bit of the
+ * result (seeds for threads, keys for patterns). */
+static TESTLIB_UNUSED_ uint64_t testlib_mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+/* Patterned blocks: each byte derived from the block's address, its size
+ * and a seed, so a block handed out twice, written by someone else, or
+ * moved by realloc without its bytes shows.  All of the first 4 KiB is
+ * written and checked, then every 61st byte and the last. */
+static TESTLIB_UNUSED_ uint64_t testlib_pattern_key(const void *p, size_t size, uint64_t seed) {
+  return testlib_mix64((uint64_t)(uintptr_t)p ^ testlib_mix64(size ^ seed));
+}
+static TESTLIB_UNUSED_ unsigned char testlib_pattern_byte(uint64_t key, size_t offset) {
+  return (unsigned char)(key >> (8 * (offset & 7))) ^ (unsigned char)(offset >> 3);
+}
+static TESTLIB_UNUSED_ size_t testlib_pattern_next(size_t offset) {
+  return offset + (offset < 4096 ? 1 : 61);
+}
+static TESTLIB_UNUSED_ void testlib_pattern_fill(unsigned char *p, size_t size, uint64_t seed) {
+  uint64_t key = testlib_pattern_key(p, size, seed);
+  for (size_t i = 0; i < size; i = testlib_pattern_next(i)) p[i] = testlib_pattern_byte(key, i);
+  if (size) p[size - 1] = testlib_pattern_byte(key, size - 1);
+}
+/* Checks bytes [0, len) of p against the pattern of the block (owner,
+ * owner_size): the first `len` bytes of a block realloc moved to p.
+ * Returns the first bad offset, or (size_t)-1. */
+static TESTLIB_UNUSED_ size_t testlib_pattern_check(const unsigned char *p, size_t len,
+                                                    const void *owner, size_t owner_size,
+                                                    uint64_t seed) {
+  uint64_t key = testlib_pattern_key(owner, owner_size, seed);
+  for (size_t i = 0; i < len; i = testlib_pattern_next(i))
+    if (p[i] != testlib_pattern_byte(key, i)) return i;
+  if (len == owner_size && len && p[len - 1] != testlib_pattern_byte(key, len - 1))
+    return len - 1;
+  return (size_t)-1;
 }
 
 static TESTLIB_UNUSED_ unsigned long testlib_failures(void) {

@@ -50,58 +50,20 @@ static block_t g_pre[NPRE];
 
 /* ------------------------------------------------------------- helpers */
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-static uint64_t rnd(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rnd_below(uint64_t *s, uint64_t n) { return rnd(s) % n; }
-
 static size_t rnd_size(uint64_t *s) {
-  uint64_t r = rnd_below(s, 1000);
-  if (r < 700) return 1 + (size_t)rnd_below(s, 128);
-  if (r < 950) return 129 + (size_t)rnd_below(s, 4096);
-  if (r < 998) return 4097 + (size_t)rnd_below(s, 60000);
-  return 65536 + (size_t)rnd_below(s, 1u << 20);
+  uint64_t r = testlib_random_below(s, 1000);
+  if (r < 700) return 1 + (size_t)testlib_random_below(s, 128);
+  if (r < 950) return 129 + (size_t)testlib_random_below(s, 4096);
+  if (r < 998) return 4097 + (size_t)testlib_random_below(s, 60000);
+  return 65536 + (size_t)testlib_random_below(s, 1u << 20);
 }
 
-static uint64_t pat_key(const void *p, size_t size) {
-  return mix64((uint64_t)(uintptr_t)p ^ mix64(size ^ g_seed));
-}
-static unsigned char pat_byte(uint64_t key, size_t off) {
-  return (unsigned char)(key >> (8 * (off & 7))) ^ (unsigned char)(off >> 3);
-}
+/* The pattern of testlib.h, keyed by this test's seed. */
+static void fill(block_t *b) { testlib_pattern_fill(b->p, b->size, g_seed); }
 
-/* Fills all of a block up to 4 KiB; beyond, every 61st byte and the last
- * (the bytes check_as looks at). */
-static void fill(block_t *b) {
-  uint64_t key = pat_key(b->p, b->size);
-  for (size_t i = 0; i < b->size; i += i < 4096 ? 1 : 61) b->p[i] = pat_byte(key, i);
-  if (b->size) b->p[b->size - 1] = pat_byte(key, b->size - 1);
-}
-
-/* Checks bytes [0, len) of p against the pattern of a block (owner,
- * owner_size): all of the first 4 KiB, then every 61st byte plus the last. */
 static size_t check_as(const unsigned char *p, size_t len, const void *owner,
                        size_t owner_size) {
-  uint64_t key = pat_key(owner, owner_size);
-  for (size_t i = 0; i < len; i += i < 4096 ? 1 : 61)
-    if (p[i] != pat_byte(key, i)) return i;
-  if (len == owner_size && len && p[len - 1] != pat_byte(key, len - 1)) return len - 1;
-  return (size_t)-1;
+  return testlib_pattern_check(p, len, owner, owner_size, g_seed);
 }
 
 static bool verify(const block_t *b, const char *when) {
@@ -154,12 +116,12 @@ static double now(void) {
 
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg;
-  uint64_t rng = mix64(g_seed + (uint64_t)id) | 1, ops = 0;
+  uint64_t rng = testlib_mix64(g_seed + (uint64_t)id) | 1, ops = 0;
   block_t slots[WSLOTS];
   memset(slots, 0, sizeof slots);
   while (!__atomic_load_n(&g_stop, __ATOMIC_RELAXED)) {
-    block_t *b = &slots[rnd_below(&rng, WSLOTS)];
-    uint64_t r = rnd_below(&rng, 100);
+    block_t *b = &slots[testlib_random_below(&rng, WSLOTS)];
+    uint64_t r = testlib_random_below(&rng, 100);
     ops++;
     if (!b->p) {
       if (r < 30) { /* take a block another worker left in the exchange */
@@ -212,7 +174,7 @@ static void *child_thread(void *arg) {
 
 static void child_main(uint64_t seed) {
   unsigned long fails0 = testlib_failures();
-  uint64_t rng = mix64(seed) | 1;
+  uint64_t rng = testlib_mix64(seed) | 1;
   /* Every pre-fork block is intact. */
   for (int i = 0; i < NPRE; i++)
     if (g_pre[i].p) verify(&g_pre[i], "child: pre-fork block");
@@ -232,7 +194,7 @@ static void child_main(uint64_t seed) {
   }
   /* A thread in the child. */
   pthread_t t;
-  int r = pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)rnd(&rng));
+  int r = pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)testlib_random(&rng));
   if (CHECK_MSG(r == 0, "child: pthread_create: %s", strerror(r))) {
     void *ret = NULL;
     pthread_join(t, &ret);
@@ -312,7 +274,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nforks && g_hangs < MAX_HANGS; i++) {
     /* Churn the pre-fork set a little so each child sees different blocks. */
     for (int k = 0; k < 16; k++) {
-      block_t *b = &g_pre[rnd_below(&rng, NPRE)];
+      block_t *b = &g_pre[testlib_random_below(&rng, NPRE)];
       if (k & 1) realloc_block(b, rnd_size(&rng), "main realloc");
       else {
         free_block(b, "main free");
@@ -321,7 +283,7 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
     pid_t pid;
-    uint64_t cseed = rnd(&rng);
+    uint64_t cseed = testlib_random(&rng);
     if (i % 5 == 4) {
       pthread_t t;
       void *ret;

@@ -57,33 +57,12 @@ static worker_t *g_workers;
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-static uint64_t rnd(uint64_t *s) {
-  /* xorshift64* */
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rnd_below(uint64_t *s, uint64_t n) { return rnd(s) % n; }
-
 /* Log-uniform in [lo, hi]. */
 static size_t rnd_logsize(uint64_t *s, size_t lo, size_t hi) {
   int lb = 63 - __builtin_clzll(lo), hb = 63 - __builtin_clzll(hi);
-  int b = lb + (int)rnd_below(s, (uint64_t)(hb - lb + 1));
+  int b = lb + (int)testlib_random_below(s, (uint64_t)(hb - lb + 1));
   size_t base = (size_t)1 << b;
-  size_t v = base + (size_t)rnd_below(s, base);
+  size_t v = base + (size_t)testlib_random_below(s, base);
   if (v < lo) v = lo;
   if (v > hi) v = hi;
   return v;
@@ -91,9 +70,9 @@ static size_t rnd_logsize(uint64_t *s, size_t lo, size_t hi) {
 
 /* Mostly 1-256 B, some up to 32 KiB, a few 64 KiB - 4 MiB. */
 static size_t rnd_size(uint64_t *s) {
-  uint64_t r = rnd_below(s, 10000);
-  if (r < 6000) return 1 + (size_t)rnd_below(s, 64);
-  if (r < 9000) return 1 + (size_t)rnd_below(s, 256);
+  uint64_t r = testlib_random_below(s, 10000);
+  if (r < 6000) return 1 + (size_t)testlib_random_below(s, 64);
+  if (r < 9000) return 1 + (size_t)testlib_random_below(s, 256);
   if (r < 9996) return rnd_logsize(s, 257, 32768);
   return rnd_logsize(s, 65536, 4u << 20);
 }
@@ -101,7 +80,7 @@ static size_t rnd_size(uint64_t *s) {
 /* The pattern: 64-bit word j of a block is key + j * K, key from (p, size). */
 #define PAT_K 0x9e3779b97f4a7c15ull
 static uint64_t pat_key(const void *p, size_t size) {
-  return mix64((uint64_t)(uintptr_t)p ^ mix64(size + g_seed));
+  return testlib_mix64((uint64_t)(uintptr_t)p ^ testlib_mix64(size + g_seed));
 }
 static uint64_t pat_word(uint64_t key, size_t j) { return key + j * PAT_K; }
 static unsigned char pat_byte(uint64_t key, size_t off) {
@@ -186,7 +165,7 @@ static bool check_new(void *p, size_t size, size_t align, const char *what) {
 
 static bool allocate(worker_t *w, block_t *b) {
   size_t size = rnd_size(&w->rng);
-  uint64_t kind = rnd_below(&w->rng, 100);
+  uint64_t kind = testlib_random_below(&w->rng, 100);
   void *p = NULL;
   if (kind < 62) {
     p = malloc(size);
@@ -195,7 +174,7 @@ static bool allocate(worker_t *w, block_t *b) {
     p = realloc(NULL, size);
     if (!check_new(p, size, 1, "realloc(NULL)")) return false;
   } else if (kind < 80) {
-    size_t n = 1 + (size_t)rnd_below(&w->rng, 8), each = size / n ? size / n : 1;
+    size_t n = 1 + (size_t)testlib_random_below(&w->rng, 8), each = size / n ? size / n : 1;
     size = n * each;
     p = calloc(n, each);
     if (!check_new(p, size, 1, "calloc")) return false;
@@ -210,7 +189,7 @@ static bool allocate(worker_t *w, block_t *b) {
     CHECK_MSG(bad == (size_t)-1, "calloc(%zu, %zu) = %p: byte %zu is 0x%02x, not 0", n,
               each, p, bad, bad == (size_t)-1 ? 0 : c[bad]);
   } else {
-    size_t align = (size_t)16 << rnd_below(&w->rng, 9); /* 16 .. 4096 */
+    size_t align = (size_t)16 << testlib_random_below(&w->rng, 9); /* 16 .. 4096 */
     w->n_aligned++;
     if (kind < 87) {
       size = (size + align - 1) / align * align; /* C11: a multiple */
@@ -247,12 +226,12 @@ static void do_realloc(worker_t *w, block_t *b) {
     return;
   }
   size_t old = b->size, nsz;
-  uint64_t r = rnd_below(&w->rng, 100);
-  if (r < 30) nsz = old + 1 + (size_t)rnd_below(&w->rng, 32);            /* small grow */
-  else if (r < 50) nsz = old > 1 ? 1 + (size_t)rnd_below(&w->rng, old) : 1; /* shrink */
-  else if (r < 75) nsz = old * 2 + (size_t)rnd_below(&w->rng, 64);       /* double */
+  uint64_t r = testlib_random_below(&w->rng, 100);
+  if (r < 30) nsz = old + 1 + (size_t)testlib_random_below(&w->rng, 32);            /* small grow */
+  else if (r < 50) nsz = old > 1 ? 1 + (size_t)testlib_random_below(&w->rng, old) : 1; /* shrink */
+  else if (r < 75) nsz = old * 2 + (size_t)testlib_random_below(&w->rng, 64);       /* double */
   else nsz = rnd_size(&w->rng);                                         /* anything */
-  if (nsz > (8u << 20)) nsz = 1 + (size_t)rnd_below(&w->rng, 4096);
+  if (nsz > (8u << 20)) nsz = 1 + (size_t)testlib_random_below(&w->rng, 4096);
   void *oldp = b->p;
   void *p = realloc(oldp, nsz);
   if (!check_new(p, nsz, 1, "realloc")) {
@@ -289,7 +268,7 @@ static void drain_mailbox(int t, worker_t *w) {
 static bool hand_off(worker_t *w, block_t *b) {
   int to = w->id;
   if (g_threads > 1)
-    while (to == w->id) to = (int)rnd_below(&w->rng, (uint64_t)g_threads);
+    while (to == w->id) to = (int)testlib_random_below(&w->rng, (uint64_t)g_threads);
   mailbox_t *m = &g_mail[to];
   bool ok = false;
   pthread_mutex_lock(&m->lock);
@@ -310,12 +289,12 @@ static void *worker(void *arg) {
   worker_t *w = arg;
   for (uint64_t i = 0; i < w->ops; i++) {
     if ((i & 15) == 0) drain_mailbox(w->id, w);
-    block_t *b = &w->slots[rnd_below(&w->rng, NSLOTS)];
+    block_t *b = &w->slots[testlib_random_below(&w->rng, NSLOTS)];
     if (!b->p) {
       allocate(w, b);
       continue;
     }
-    uint64_t r = rnd_below(&w->rng, 100);
+    uint64_t r = testlib_random_below(&w->rng, 100);
     if (r < 40) {
       release(b, "local free");
       w->n_free_local++;
@@ -393,7 +372,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < g_threads; t++) {
       worker_t *w = &g_workers[t];
       w->id = t;
-      w->rng = mix64(g_seed + (uint64_t)round * 1000003u + (uint64_t)t * 7919u) | 1;
+      w->rng = testlib_mix64(g_seed + (uint64_t)round * 1000003u + (uint64_t)t * 7919u) | 1;
       w->ops = per;
       if (round > 0)
         for (int s = 0; s < NSLOTS; s++) inherited += w->slots[s].p != NULL;

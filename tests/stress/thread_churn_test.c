@@ -52,55 +52,20 @@ static uint64_t g_dtor_calls, g_dtor_late; /* atomic */
 
 /* ------------------------------------------------------------- helpers */
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-static uint64_t rnd(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rnd_below(uint64_t *s, uint64_t n) { return rnd(s) % n; }
-
 static size_t rnd_size(uint64_t *s) {
-  uint64_t r = rnd_below(s, 1000);
-  if (r < 700) return 1 + (size_t)rnd_below(s, 256);
-  if (r < 960) return 257 + (size_t)rnd_below(s, 8192);
-  if (r < 998) return 8449 + (size_t)rnd_below(s, 120000);
-  return 262144 + (size_t)rnd_below(s, 1u << 20);
+  uint64_t r = testlib_random_below(s, 1000);
+  if (r < 700) return 1 + (size_t)testlib_random_below(s, 256);
+  if (r < 960) return 257 + (size_t)testlib_random_below(s, 8192);
+  if (r < 998) return 8449 + (size_t)testlib_random_below(s, 120000);
+  return 262144 + (size_t)testlib_random_below(s, 1u << 20);
 }
 
-static uint64_t pat_key(const void *p, size_t size) {
-  return mix64((uint64_t)(uintptr_t)p ^ mix64(size ^ g_seed));
-}
-static unsigned char pat_byte(uint64_t key, size_t off) {
-  return (unsigned char)(key >> (8 * (off & 7))) ^ (unsigned char)(off >> 3);
-}
-
-/* Fills all of a block up to 4 KiB; beyond, every 61st byte and the last. */
-static void fill(block_t *b) {
-  uint64_t key = pat_key(b->p, b->size);
-  for (size_t i = 0; i < b->size; i += i < 4096 ? 1 : 61) b->p[i] = pat_byte(key, i);
-  if (b->size) b->p[b->size - 1] = pat_byte(key, b->size - 1);
-}
+/* The pattern of testlib.h, keyed by this test's seed. */
+static void fill(block_t *b) { testlib_pattern_fill(b->p, b->size, g_seed); }
 
 static size_t check_as(const unsigned char *p, size_t len, const void *owner,
                        size_t owner_size) {
-  uint64_t key = pat_key(owner, owner_size);
-  for (size_t i = 0; i < len; i += i < 4096 ? 1 : 61)
-    if (p[i] != pat_byte(key, i)) return i;
-  if (len == owner_size && len && p[len - 1] != pat_byte(key, len - 1)) return len - 1;
-  return (size_t)-1;
+  return testlib_pattern_check(p, len, owner, owner_size, g_seed);
 }
 
 static bool verify(const block_t *b, const char *when) {
@@ -202,10 +167,10 @@ static bool pool_take(block_t *b) {
 }
 
 static void work(uint64_t seed) {
-  uint64_t rng = mix64(seed) | 1;
+  uint64_t rng = testlib_mix64(seed) | 1;
   enum { N = 48 };
   block_t bs[N];
-  int n = 8 + (int)rnd_below(&rng, N - 8);
+  int n = 8 + (int)testlib_random_below(&rng, N - 8);
   for (int i = 0; i < n; i++) new_block(&bs[i], rnd_size(&rng), i % 5 == 0, "worker");
   for (int i = 0; i < n; i += 3) realloc_block(&bs[i], rnd_size(&rng), "worker realloc");
   /* Free blocks left by threads that have exited. */
@@ -247,7 +212,7 @@ static void key_dtor(void *v) {
   keyval_t *kv = v;
   __atomic_add_fetch(&g_dtor_calls, 1, __ATOMIC_RELAXED);
   if (kv->pass > 0) __atomic_add_fetch(&g_dtor_late, 1, __ATOMIC_RELAXED);
-  uint64_t rng = mix64((uint64_t)(uintptr_t)kv) | 1;
+  uint64_t rng = testlib_mix64((uint64_t)(uintptr_t)kv) | 1;
   free_block(&kv->b, "key destructor");
   block_t tmp[6];
   for (int i = 0; i < 6; i++) new_block(&tmp[i], rnd_size(&rng), i == 2, "key destructor");
@@ -265,13 +230,13 @@ static void key_dtor(void *v) {
 }
 
 static void *exit_alloc_thread(void *arg) {
-  uint64_t rng = mix64((uint64_t)(uintptr_t)arg) | 1;
+  uint64_t rng = testlib_mix64((uint64_t)(uintptr_t)arg) | 1;
   keyval_t *kv = malloc(sizeof *kv);
   if (!CHECK_MSG(kv != NULL, "malloc failed")) return NULL;
   kv->pass = 0;
   new_block(&kv->b, rnd_size(&rng), false, "exit-allocator");
   CHECK(pthread_setspecific(g_key, kv) == 0);
-  work(rnd(&rng));
+  work(testlib_random(&rng));
   return (void *)1;
 }
 
@@ -344,7 +309,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nb; i++) {
       int idx = created + i, kind = idx % 16 == 0 ? 1 : idx % 16 == 1 ? 2 : idx % 16 == 2 ? 3 : 0;
       void *(*fn)(void *) = worker_thread;
-      void *arg = (void *)(uintptr_t)rnd(&rng);
+      void *arg = (void *)(uintptr_t)testlib_random(&rng);
       const pthread_attr_t *attr = NULL;
       if (kind == 1) {
         for (int k = 0; k < FREER_BLOCKS; k++)
