@@ -68,8 +68,23 @@
 /* A thread keeps the span of its last freed sample, up to this many pages
  * (the 64 KiB class), for its next sample of as many pages: a sample then
  * skips the page heap's lock, search and page-map labels both when it is
- * made and when it is freed.  Larger spans go back to the page heap. */
+ * made and when it is freed. */
 #define MALLOC_SAMPLE_SPARE_MAX_PAGES 8
+/* A bigger span, up to the largest class's, only when the thread's sample
+ * freed before it had as many pages: a thread that samples one size over
+ * and over (its buffers of 256 KiB, say) keeps one, a thread that passed
+ * through the sizes once (then idled) keeps none.  Larger spans go back to
+ * the page heap. */
+#define MALLOC_SAMPLE_SPARE_REPEAT_MAX_PAGES (SIZE_CLASS_MAX_BYTES >> HS_PAGE_SHIFT)
+
+/* Whether the sampled span being freed becomes this thread's spare (see
+ * above); notes its pages for the next.  pre: tc->state == TCACHE_ACTIVE. */
+static bool keeps_sample_spare(tcache_t *tc, size_t pages) {
+  uint32_t freed_before = tc->owner->sample_freed_pages;
+  tc->owner->sample_freed_pages = (uint32_t)HS_MIN(pages, (size_t)UINT32_MAX);
+  return pages <= MALLOC_SAMPLE_SPARE_MAX_PAGES ||
+         (pages <= MALLOC_SAMPLE_SPARE_REPEAT_MAX_PAGES && pages == freed_before);
+}
 
 /* ---- Free tags (base.h) ---- */
 
@@ -363,7 +378,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
     if (HS_UNLIKELY(span->sample_bucket != NULL)) {
       profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
       span->sample_bucket = NULL;
-      if (span->page_count <= MALLOC_SAMPLE_SPARE_MAX_PAGES && tc->state == TCACHE_ACTIVE) {
+      if (tc->state == TCACHE_ACTIVE && keeps_sample_spare(tc, span->page_count)) {
         /* kept for this thread's next sample of as many pages, in place
          * of the one kept before; marked before its request is cleared
          * (pageheap_read_stats) */

@@ -66,6 +66,8 @@ typedef struct tcache_owner {
   tcache_owned_t owned[SIZE_CLASS_COUNT];     /* its thread only */
   struct tcache_owner *next_free;             /* registry_lock */
   uint64_t empty_bytes;       /* owned spans kept empty for reuse (tcache.c) */
+  uint32_t sample_freed_pages; /* pages of the last sampled span its thread
+                                 freed (malloc.c: the sample spare) */
   /* The idle scan's (tcache.c): the classes refilled since the last scan,
    * and each bin's head at it. */
   uint64_t refilled[(SIZE_CLASS_COUNT + 63) / 64];

@@ -590,6 +590,61 @@ TEST(sample_spare_accounting) {
   CHECK(during.live_objects == before.live_objects + 1 && after.live_objects == before.live_objects);
 }
 
+/* A span of more than 8 pages, up to the largest class's 32, is kept only
+ * when the thread's sample freed before it had as many pages: a loop over
+ * one size of 256 KiB makes its samples on the span kept, a size passed
+ * once keeps nothing.  Seen from one malloc each (a free may drain the
+ * caches, which moves heap_inuse): a sample made on the span kept takes no
+ * page from the page heap, one made after a span was given back takes its
+ * span's pages (of 8 KiB; a sampled object has its class's size).
+ * Sampling is off around the hs_stats reads (as above). */
+TEST(sample_spare_repeat) {
+  int64_t (*set_rate)(int64_t) = prof_set_rate_fn();
+  if (!under_heapscope || !CHECK(set_rate != NULL))
+    return;
+  hs_stats_t before, after;
+  int64_t old_rate = set_rate(1);
+  free(malloc(V(97664)));     /* a class of 12 pages */
+  free(malloc(V(111616)));    /* 14 pages after 12: given back */
+  free(malloc(V(256 << 10))); /* 32 pages after 14: given back */
+  set_rate(0);
+  before = testlib_stats();
+  set_rate(1);
+  void *first = malloc(V(256 << 10));
+  set_rate(0);
+  after = testlib_stats();
+  CHECK_MSG(first && after.heap_inuse - before.heap_inuse == (256 << 10),
+            "heap_inuse %llu -> %llu for a 256 KiB sample after one given back",
+            (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
+  set_rate(1);
+  free(first); /* 32 pages after 32: kept */
+  set_rate(0);
+  before = testlib_stats();
+  set_rate(1);
+  void *second = malloc(V(256 << 10));
+  set_rate(0);
+  after = testlib_stats();
+  CHECK_MSG(second == first && after.heap_inuse == before.heap_inuse &&
+                after.heap_alloc_rounded - before.heap_alloc_rounded == (256 << 10),
+            "the next 256 KiB sample at %p (the span kept: %p), heap_inuse %llu -> %llu", second,
+            first, (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
+  set_rate(1);
+  free(second);               /* kept again */
+  free(malloc(V(195584)));    /* a class of 24 pages, after 32: given back */
+  set_rate(0);
+  before = testlib_stats();
+  set_rate(1);
+  void *third = malloc(V(195584));
+  set_rate(0);
+  after = testlib_stats();
+  CHECK_MSG(third && after.heap_inuse - before.heap_inuse == 24 * 8192,
+            "heap_inuse %llu -> %llu for a 24-page sample after one given back",
+            (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
+  set_rate(1);
+  free(third);
+  set_rate(old_rate);
+}
+
 /* ------------------------------------------------------------ posix_memalign */
 /* A large block grown a little at a time (in place when the pages after it
  * are free) and shrunk again keeps every byte; growing next to a live
@@ -1220,6 +1275,7 @@ int main(void) {
   RUN(realloc_in_place);
   RUN(sampled_blocks_behave_alike);
   RUN(sample_spare_accounting);
+  RUN(sample_spare_repeat);
   RUN(realloc_grow_large);
   RUN(posix_memalign);
   RUN(aligned_alloc);
