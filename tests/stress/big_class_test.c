@@ -197,5 +197,6 @@ int main(void) {
     set_rate(rate);
   }
   churn(&attr, "at the default rate");
+  pthread_attr_destroy(&attr);
   return testlib_done();
 }
