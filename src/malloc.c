@@ -72,9 +72,9 @@
 #define MALLOC_SAMPLE_SPARE_MAX_PAGES 8
 /* A bigger span, up to the largest class's, only when the thread's sample
  * freed before it had as many pages: a thread that samples one size over
- * and over (its buffers of 256 KiB, say) keeps one, a thread that passed
- * through the sizes once (then idled) keeps none.  Larger spans go back to
- * the page heap. */
+ * and over (its buffers of 256 KiB, say) keeps one; a thread that passed
+ * through the sizes once (then idled) only where two sizes it sampled in
+ * turn took as many pages.  Larger spans go back to the page heap. */
 #define MALLOC_SAMPLE_SPARE_REPEAT_MAX_PAGES (SIZE_CLASS_MAX_BYTES >> HS_PAGE_SHIFT)
 
 /* Whether the sampled span being freed becomes this thread's spare (see

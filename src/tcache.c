@@ -300,9 +300,11 @@ void tcache_attach(tcache_t *tc) {
     return;
   }
   owner->next_free = NULL; /* a reused record's lists are empty (flushed) */
-  /* ... but not its idle scan's state, another thread's */
+  /* ... but not its idle scan's state or its last sample's pages, another
+   * thread's */
   memset(owner->refilled, 0, sizeof owner->refilled);
   memset(owner->scanned_head, 0, sizeof owner->scanned_head);
+  owner->sample_freed_pages = 0;
   /* Only now may frees take the owned-span path (it needs tc->owner). */
   tc->owner = owner;
   tc->registry_prev = NULL;

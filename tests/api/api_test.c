@@ -590,6 +590,20 @@ TEST(sample_spare_accounting) {
   CHECK(during.live_objects == before.live_objects + 1 && after.live_objects == before.live_objects);
 }
 
+/* malloc(size) sampled (rate 1), with the statistics just before and just
+ * after it read at rate 0; leaves the rate at 1. */
+static void *sampled_malloc_between(int64_t (*set_rate)(int64_t), size_t size,
+                                    hs_stats_t *before, hs_stats_t *after) {
+  set_rate(0);
+  *before = testlib_stats();
+  set_rate(1);
+  void *p = malloc(V(size));
+  set_rate(0);
+  *after = testlib_stats();
+  set_rate(1);
+  return p;
+}
+
 /* A span of more than 8 pages, up to the largest class's 32, is kept only
  * when the thread's sample freed before it had as many pages: a loop over
  * one size of 256 KiB makes its samples on the span kept, a size passed
@@ -607,40 +621,22 @@ TEST(sample_spare_repeat) {
   free(malloc(V(97664)));     /* a class of 12 pages */
   free(malloc(V(111616)));    /* 14 pages after 12: given back */
   free(malloc(V(256 << 10))); /* 32 pages after 14: given back */
-  set_rate(0);
-  before = testlib_stats();
-  set_rate(1);
-  void *first = malloc(V(256 << 10));
-  set_rate(0);
-  after = testlib_stats();
+  void *first = sampled_malloc_between(set_rate, 256 << 10, &before, &after);
   CHECK_MSG(first && after.heap_inuse - before.heap_inuse == (256 << 10),
             "heap_inuse %llu -> %llu for a 256 KiB sample after one given back",
             (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
-  set_rate(1);
   free(first); /* 32 pages after 32: kept */
-  set_rate(0);
-  before = testlib_stats();
-  set_rate(1);
-  void *second = malloc(V(256 << 10));
-  set_rate(0);
-  after = testlib_stats();
+  void *second = sampled_malloc_between(set_rate, 256 << 10, &before, &after);
   CHECK_MSG(second == first && after.heap_inuse == before.heap_inuse &&
                 after.heap_alloc_rounded - before.heap_alloc_rounded == (256 << 10),
             "the next 256 KiB sample at %p (the span kept: %p), heap_inuse %llu -> %llu", second,
             first, (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
-  set_rate(1);
   free(second);               /* kept again */
   free(malloc(V(195584)));    /* a class of 24 pages, after 32: given back */
-  set_rate(0);
-  before = testlib_stats();
-  set_rate(1);
-  void *third = malloc(V(195584));
-  set_rate(0);
-  after = testlib_stats();
+  void *third = sampled_malloc_between(set_rate, 195584, &before, &after);
   CHECK_MSG(third && after.heap_inuse - before.heap_inuse == 24 * 8192,
             "heap_inuse %llu -> %llu for a 24-page sample after one given back",
             (unsigned long long)before.heap_inuse, (unsigned long long)after.heap_inuse);
-  set_rate(1);
   free(third);
   set_rate(old_rate);
 }
