@@ -738,7 +738,7 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
     totals.large_count--;
     span_list_remove(span);
   } else {
-    pagemap_set_span_locked(span, 0); /* a small span: clear its class bytes */
+    pagemap_clear_classes_locked(span);
   }
   span->state = SPAN_FREE;
   span->size_class = 0;

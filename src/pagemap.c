@@ -33,9 +33,34 @@ static void set_page(uintptr_t page, span_t *span, uint8_t size_class) {
   leaf->size_class[slot] = size_class;
 }
 
-void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
-  for (size_t i = 0; i < span->page_count; i++) set_page(span->first_page + i, span, size_class);
+/* Writes `size_class` into the class byte of every page of `span` and,
+ * unless `pointer` is NULL, `pointer` into its span slot: a leaf's share
+ * at a time, with one root load per leaf (a class byte store may alias
+ * the root, so a loop over pages reloads it at every page).  Plain loops,
+ * not memset: most spans have a page or a few, where a call costs more
+ * than the stores. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void set_pages(
+    const span_t *span, span_t *pointer, uint8_t size_class) {
+  uintptr_t page = span->first_page, end = page + span->page_count;
+  while (page < end) {
+    pagemap_leaf_t *leaf = pagemap_root[page >> PAGEMAP_LEAF_BITS];
+    uintptr_t slot = page & (PAGEMAP_LEAF_PAGES - 1);
+    uintptr_t slots = HS_MIN(end - page, PAGEMAP_LEAF_PAGES - slot);
+    if (pointer) {
+      for (uintptr_t i = slot; i < slot + slots; i++) {
+        leaf->span[i] = pointer;
+        leaf->size_class[i] = size_class;
+      }
+    } else {
+      for (uintptr_t i = slot; i < slot + slots; i++) leaf->size_class[i] = size_class;
+    }
+    page += slots;
+  }
 }
+
+void pagemap_set_span_locked(span_t *span, uint8_t size_class) { set_pages(span, span, size_class); }
+
+void pagemap_clear_classes_locked(const span_t *span) { set_pages(span, NULL, 0); }
 
 void pagemap_set_ends_locked(span_t *span) {
   set_page(span->first_page, span, 0);

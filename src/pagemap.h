@@ -87,10 +87,13 @@ HS_INLINE span_t *pagemap_span_of(const void *addr) {
 bool pagemap_ensure_locked(uintptr_t first_page, size_t count);
 
 /* Points every page of `span` at it and records `size_class` in each: what
- * a small-object span needs (free() reaches it through any of its pages),
- * and with class 0 what clears a small span's class bytes when it is freed.
+ * a small-object span needs (free() reaches it through any of its pages).
  * pre: pagemap_ensure_locked succeeded for the range. */
 void pagemap_set_span_locked(span_t *span, uint8_t size_class);
+/* Sets the class byte of every page of a small-object span being freed to
+ * 0; its pages keep pointing at it, as pagemap_set_span_locked left them
+ * (what a free span's inner pages may hold: see pagemap_set_ends_locked). */
+void pagemap_clear_classes_locked(const span_t *span);
 /* Points the first and last page of a free or large span at it.  That is
  * all such a span needs: a large object's pointer is its first page, and
  * the page heap finds a span's neighbours through their edge pages.  Their
