@@ -3,6 +3,8 @@
  * May call: metadata, base. */
 #include "pagemap.h"
 
+#include <string.h>
+
 #include "metadata.h"
 
 pagemap_leaf_t *pagemap_root[1u << PAGEMAP_ROOT_BITS];
@@ -36,9 +38,10 @@ static void set_page(uintptr_t page, span_t *span, uint8_t size_class) {
 /* Writes `size_class` into the class byte of every page of `span` and,
  * unless `pointer` is NULL, `pointer` into its span slot: a leaf's share
  * at a time, with one root load per leaf (a class byte store may alias
- * the root, so a loop over pages reloads it at every page).  Plain loops,
- * not memset: most spans have a page or a few, where a call costs more
- * than the stores. */
+ * the root, so a loop over pages reloads it at every page).  Pointers four
+ * to an iteration; class bytes by memset only for a run of many pages, as
+ * most spans have a page or a few, where a call costs more than the
+ * stores (and no loop is turned into a call behind our back). */
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void set_pages(
     const span_t *span, span_t *pointer, uint8_t size_class) {
   uintptr_t page = span->first_page, end = page + span->page_count;
@@ -47,10 +50,12 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void set_pa
     uintptr_t slot = page & (PAGEMAP_LEAF_PAGES - 1);
     uintptr_t slots = HS_MIN(end - page, PAGEMAP_LEAF_PAGES - slot);
     if (pointer) {
-      for (uintptr_t i = slot; i < slot + slots; i++) {
-        leaf->span[i] = pointer;
-        leaf->size_class[i] = size_class;
-      }
+      span_t **out = &leaf->span[slot], **out_end = out + slots;
+      for (; out + 4 <= out_end; out += 4) out[0] = out[1] = out[2] = out[3] = pointer;
+      for (; out < out_end; out++) *out = pointer;
+    }
+    if (slots >= 16) {
+      memset(&leaf->size_class[slot], size_class, slots);
     } else {
       for (uintptr_t i = slot; i < slot + slots; i++) leaf->size_class[i] = size_class;
     }
