@@ -8,7 +8,8 @@
  * the program's are counted here, by a dl_iterate_phdr in front of libc's,
  * so that the fork child handler can tell whether another thread was
  * inside one (loader_fork_child) and, if so, make no loader call in that
- * child: its samples then have no stack, rather than hang the child.
+ * child: its samples' stacks then stop at the first frame that needs the
+ * loader (unwind.c), rather than hang the child.
  *
  * heapscope's own calls come through here too (they go through the PLT,
  * as the program's do), but fork waits for those first.  Calls glibc

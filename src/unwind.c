@@ -9,8 +9,14 @@
  * under unwind_lock): an entry stores (pc XOR rule, rule), so a torn entry
  * never validates.  A rule also carries the generation it was computed in;
  * the generation moves on whenever the loader has unloaded a module since
- * the last capture, so a library loaded where another was (a plugin
+ * the generation began, so a library loaded where another was (a plugin
  * reloaded after a rebuild) is never unwound with the old one's rules.
+ * Asking the loader (dl_iterate_phdr: its lock, ~170 instructions and six
+ * atomic read-modify-writes with the fork gate's) is most of a capture's
+ * cost, and most frames need no answer: rules of modules that are never
+ * unloaded (the program, libc, heapscope) are marked permanent and valid
+ * in every generation, and a capture asks for the generation only at its
+ * first frame whose rule is not.
  *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
@@ -20,11 +26,12 @@
  * take no lock.  unwind_lock is taken inside the loader's lock (from a
  * dl_iterate_phdr callback) or with it not held, never the loader's lock
  * inside unwind_lock (lock_and_refresh says why).  May call: metadata, os,
- * base, loader; dl_iterate_phdr (once per capture for the loader's unload
- * count, and on misses). */
+ * base, loader; dl_iterate_phdr (at most once per capture for the loader's
+ * unload count, and on misses). */
 #include "unwind.h"
 
 #include <link.h>
+#include <stdlib.h>
 #include <time.h>
 #include <string.h>
 
@@ -43,13 +50,14 @@
 enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
 
 /* A rule packed in 64 bits. */
+#define RULE_PERMANENT ((uint64_t)1 << 31) /* the module is never unloaded */
 #define RULE_VALID ((uint64_t)1 << 32)
 #define RULE_CFA_RBP ((uint64_t)1 << 33)
 #define RULE_RBP_SAVED ((uint64_t)1 << 34)
 #define RULE_STOP ((uint64_t)1 << 35)
 #define RULE_GENERATION_SHIFT 36 /* bits 36..47 */
 #define RULE_GENERATION_MASK ((uint64_t)0xfff << RULE_GENERATION_SHIFT)
-#define RULE_CFA_OFFSET(r) ((int32_t)(uint32_t)(r))
+#define RULE_CFA_OFFSET(r) ((int32_t)((uint32_t)(r) & 0x7fffffff)) /* 8..INT32_MAX */
 #define RULE_RBP_OFFSET(r) ((int16_t)(uint16_t)((r) >> 48))
 
 typedef struct cache_entry {
@@ -60,6 +68,7 @@ typedef struct cache_entry {
 typedef struct module {
   uintptr_t start, end;         /* executable segment(s) */
   const uint8_t *eh_frame_hdr;  /* NULL: no unwind table */
+  bool permanent;               /* never unloaded: its rules need no generation */
 } module_t;
 
 static cache_entry_t *rule_cache;           /* 2^UNWIND_CACHE_BITS entries */
@@ -140,6 +149,17 @@ static bool read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uin
 
 /* ---- Modules ---- */
 
+/* True for the modules that are never unloaded: the program (the first
+ * the loader lists), the libc that serves this library and this library.
+ * Others loaded at start-up are never unloaded either, but telling them
+ * from a module some constructor dlopen'ed before ours would take the
+ * loader's private state. */
+static bool module_is_permanent(uintptr_t start, uintptr_t end) {
+  uintptr_t libc_code = (uintptr_t)&abort, own_code = (uintptr_t)&unwind_capture;
+  return module_count == 0 || (libc_code >= start && libc_code < end) ||
+         (own_code >= start && own_code < end);
+}
+
 static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
   if (module_count >= UNWIND_MAX_MODULES) return 1;
   uintptr_t lo = UINTPTR_MAX, hi = 0;
@@ -154,7 +174,8 @@ static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
       hdr = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
     }
   }
-  if (hi > lo) modules[module_count++] = (module_t){lo, hi, hdr};
+  if (hi > lo) modules[module_count] = (module_t){lo, hi, hdr, module_is_permanent(lo, hi)};
+  module_count += hi > lo;
   return 0;
 }
 
@@ -424,14 +445,36 @@ static cache_entry_t *cache_set(uintptr_t pc) {
   return &rule_cache[2 * (set & (((uint64_t)1 << UNWIND_CACHE_SET_BITS) - 1))];
 }
 
-/* True if `entry` holds the rule for `pc` computed in `generation`. */
-static bool entry_holds(const cache_entry_t *entry, uintptr_t pc, uint64_t generation,
-                        uint64_t *rule_out) {
+/* A capture's generation, asked of the loader at its first frame whose
+ * rule is not permanent (known: asked). */
+typedef struct capture_generation {
+  bool known;
+  uint64_t value;
+} capture_generation_t;
+
+static bool current_generation(uint64_t *out);
+
+/* Asks for the capture's generation if it has not yet; false while fork
+ * is under way. */
+static bool know_generation(capture_generation_t *generation) {
+  if (HS_LIKELY(generation->known)) return true;
+  generation->known = current_generation(&generation->value);
+  return generation->known;
+}
+
+/* True if `entry` holds a rule for `pc` (*rule_out: it). */
+static bool entry_matches(const cache_entry_t *entry, uintptr_t pc, uint64_t *rule_out) {
   uint64_t rule = atomic_load_explicit(&entry->rule, memory_order_relaxed);
   uint64_t key = atomic_load_explicit(&entry->key, memory_order_relaxed);
   *rule_out = rule;
-  return (rule & (RULE_VALID | RULE_GENERATION_MASK)) == (RULE_VALID | generation) &&
-         (key ^ rule) == pc;
+  return (rule & RULE_VALID) && (key ^ rule) == pc;
+}
+
+/* True if `entry` holds the rule for `pc` valid in `generation`. */
+static bool entry_holds(const cache_entry_t *entry, uintptr_t pc, uint64_t generation,
+                        uint64_t *rule_out) {
+  return entry_matches(entry, pc, rule_out) &&
+         ((*rule_out & RULE_PERMANENT) || (*rule_out & RULE_GENERATION_MASK) == generation);
 }
 
 static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
@@ -439,13 +482,19 @@ static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
   atomic_store_explicit(&entry->key, pc ^ rule, memory_order_relaxed);
 }
 
-/* The rule for `pc` in `generation` (rule_generation when the capture began). */
-static uint64_t rule_for(uintptr_t pc, uint64_t generation) {
+/* The rule for `pc`: a permanent one as cached, any other valid in the
+ * capture's generation (asked for here if need be). */
+static uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
   cache_entry_t *set = cache_set(pc);
   uint64_t rule;
-  if (HS_LIKELY(entry_holds(&set[0], pc, generation, &rule)) ||
-      entry_holds(&set[1], pc, generation, &rule))
-    return rule;
+  for (int way = 0; way < 2; way++) {
+    if (!entry_matches(&set[way], pc, &rule)) continue;
+    if (HS_LIKELY(rule & RULE_PERMANENT)) return rule;
+    if (!know_generation(capture)) return RULE_VALID | RULE_STOP; /* fork under way */
+    if ((rule & RULE_GENERATION_MASK) == capture->value) return rule;
+  }
+  if (!know_generation(capture)) return RULE_VALID | RULE_STOP;
+  uint64_t generation = capture->value;
   if (!lock_with_modules()) return RULE_VALID | RULE_STOP; /* fork under way: stop here */
   /* Another thread may have cached it meanwhile: not again, nor twice. */
   if (entry_holds(&set[0], pc, generation, &rule) || entry_holds(&set[1], pc, generation, &rule)) {
@@ -453,7 +502,9 @@ static uint64_t rule_for(uintptr_t pc, uint64_t generation) {
     return rule;
   }
   const module_t *module = find_module_locked(pc);
-  rule = (module ? compute_rule_locked(module, pc) : (RULE_VALID | RULE_STOP)) | generation;
+  rule = module ? compute_rule_locked(module, pc) | (module->permanent ? RULE_PERMANENT : 0)
+                : (RULE_VALID | RULE_STOP);
+  rule |= generation;
   /* The newest in way 0, the one it displaces in way 1 (a racing reader
    * sees a torn entry, which never validates, and recomputes). */
   uint64_t older = atomic_load_explicit(&set[0].rule, memory_order_relaxed);
@@ -513,8 +564,7 @@ static bool current_generation(uint64_t *out) {
 
 __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
   if (!ensure_cache()) return 0;
-  uint64_t generation;
-  if (!current_generation(&generation)) return 0; /* fork under way: no stack */
+  capture_generation_t generation = {false, 0};
   uintptr_t pc, sp, bp;
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                    : "=r"(pc), "=r"(sp), "=r"(bp));
@@ -522,7 +572,7 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
   for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
     /* A return address may sit just past its call's function (noreturn
      * callees): look up the call instruction's address instead. */
-    uint64_t rule = rule_for(step == 0 ? pc : pc - 1, generation);
+    uint64_t rule = rule_for(step == 0 ? pc : pc - 1, &generation);
     if (rule & RULE_STOP) break;
     uintptr_t cfa = ((rule & RULE_CFA_RBP) ? bp : sp) + (intptr_t)RULE_CFA_OFFSET(rule);
     if (cfa <= sp || cfa - sp > UNWIND_MAX_FRAME_BYTES || (cfa & 7)) break;

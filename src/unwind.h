@@ -30,7 +30,8 @@ void unwind_loader_leave(void);
 /* fork support.  unwind_fork_quiesce comes first of all the prepare
  * handlers, before any allocator or profiler lock is taken: it waits until
  * no dl_iterate_phdr call inside the gate is in flight and lets none start
- * until fork returns (a capture then records no stack). */
+ * until fork returns (a capture then stops at its first frame that needs
+ * the loader). */
 void unwind_fork_quiesce(void);
 void unwind_fork_prepare(void);
 void unwind_fork_parent(void);

@@ -90,7 +90,12 @@ int dl_iterate_phdr(int (*callback)(struct dl_phdr_info *, size_t, void *), void
 }
 
 static void *worker(void *arg) {
-  /* Allocate until a sample's loader call has been caught. */
+  /* Allocate until a sample's loader call has been caught: the first
+   * sample here is the first capture from this call site, a miss in the
+   * unwinder's cache, and a miss takes the loader's lock (a capture whose
+   * frames of the program and libc are all cached asks nothing of the
+   * loader).  So not before the main thread has named this thread. */
+  sem_wait(&worker_go);
   while (atomic_load(&armed)) free(malloc(64));
   return NULL;
 }
