@@ -63,7 +63,9 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void set_pa
   }
 }
 
-void pagemap_set_span_locked(span_t *span, uint8_t size_class) { set_pages(span, span, size_class); }
+void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
+  set_pages(span, span, size_class);
+}
 
 void pagemap_clear_classes_locked(const span_t *span) { set_pages(span, NULL, 0); }
 

@@ -30,10 +30,11 @@ static bool labels_are(uint32_t span_class, const char *step) {
   bool ok = true;
   for (uintptr_t i = 0; i < span.page_count; i++) {
     uintptr_t page = span.first_page + i;
-    ok &= CHECK_MSG(pagemap_span_of(address_of_page(page)) == &span && class_of_page(page) == span_class,
+    span_t *holder = pagemap_span_of(address_of_page(page));
+    ok &= CHECK_MSG(holder == &span && class_of_page(page) == span_class,
                     "%s: page %zu of %zu (leaf %zu) holds span %p class %u, want %p class %u", step,
                     (size_t)i, span.page_count, (size_t)(page >> PAGEMAP_LEAF_BITS),
-                    (void *)pagemap_span_of(address_of_page(page)), class_of_page(page),
+                    (void *)holder, class_of_page(page),
                     (void *)&span, span_class);
   }
   ok &= CHECK_MSG(pagemap_span_of(address_of_page(before.first_page)) == &before &&
