@@ -42,8 +42,12 @@ static void set_page(uintptr_t page, span_t *span, uint8_t size_class) {
  * to an iteration; class bytes by memset only for a run of many pages, as
  * most spans have a page or a few, where a call costs more than the
  * stores (and no loop is turned into a call behind our back). */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void set_pages(
-    const span_t *span, span_t *pointer, uint8_t size_class) {
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_LOOP_TO_CALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LOOP_TO_CALL
+#endif
+NO_LOOP_TO_CALL static void set_pages(const span_t *span, span_t *pointer, uint8_t size_class) {
   uintptr_t page = span->first_page, end = page + span->page_count;
   while (page < end) {
     pagemap_leaf_t *leaf = pagemap_root[page >> PAGEMAP_LEAF_BITS];
