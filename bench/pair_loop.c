@@ -1,13 +1,31 @@
-/* pair_loop.c — N malloc(32)+free pairs, called through volatile function
+/* pair_loop.c — N malloc+free pairs, called through volatile function
  * pointers so that nothing is inlined or folded: the program
  * bench/pair_instructions.sh counts instructions of under callgrind.
- *   pair_loop N */
+ * Without SIZE, malloc(32)+free one pair at a time (the loop the 32-byte
+ * figures in docs/performance.md were counted on: a constant size).  With
+ * SIZE, pairs of SIZE bytes; with BATCH > 1, BATCH mallocs and then their
+ * frees in allocation order, until N pairs are done (N a multiple of
+ * BATCH).
+ *   pair_loop N [SIZE [BATCH]] */
 #include <stdlib.h>
+
+enum { MAX_BATCH = 1024 };
 
 int main(int argc, char **argv) {
   long pairs = argc > 1 ? atol(argv[1]) : 0;
   void *(*volatile allocate)(size_t) = malloc;
   void (*volatile release)(void *) = free;
-  for (long i = 0; i < pairs; i++) release(allocate(32));
+  if (argc <= 2) {
+    for (long i = 0; i < pairs; i++) release(allocate(32));
+    return 0;
+  }
+  size_t size = (size_t)atol(argv[2]);
+  long batch = argc > 3 ? atol(argv[3]) : 1;
+  if (batch < 1 || batch > MAX_BATCH || pairs % batch != 0) return 2;
+  static void *held[MAX_BATCH];
+  for (long done = 0; done < pairs; done += batch) {
+    for (long i = 0; i < batch; i++) held[i] = allocate(size);
+    for (long i = 0; i < batch; i++) release(held[i]);
+  }
   return 0;
 }

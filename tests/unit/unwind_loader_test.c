@@ -12,7 +12,6 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <zlib.h>
 
 #include "testlib.h"
