@@ -154,7 +154,9 @@ $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm
+	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm $(UNIT_LIBS)
+# Linked with zlib: a library the loader lists at start-up.
+$(BUILD)/tests/unit_unwind_startup_test: UNIT_LIBS := -lz
 
 $(BUILD)/tests/prof/%: tests/prof/%.c $(LIB_OBJS) $(wildcard tests/prof/*.h) tests/testlib.h
 	@mkdir -p $(dir $@)

@@ -9,7 +9,8 @@
 # PAIRS=N counts at N and 2N pairs instead (a multiple of BATCH);
 # ALLOCATORS="heapscope heapscope_off" picks rows.  HEAPSCOPE in the
 # environment reaches the heapscope row (HEAPSCOPE=sample_rate_bytes=1:
-# every allocation sampled, a sample's cost).
+# every allocation sampled, a sample's cost).  VIA=operator_new makes the
+# pairs C++'s operator new and delete (through libstdc++; needs g++).
 # Needs valgrind and $BUILD/libheapscope.so; the hardened row only where
 # $BUILD/hardened/libheapscope.so is built (make hardened).
 set -euo pipefail
@@ -19,7 +20,12 @@ BUILD=${BUILD:-build}
 install_peers pair_instructions.sh
 command -v valgrind >/dev/null || { echo "pair_instructions.sh: valgrind is missing" >&2; exit 1; }
 mkdir -p "$BUILD/bench"
-cc -std=c11 -O2 -Wall -o "$BUILD/bench/pair_loop" bench/pair_loop.c
+case ${VIA:-malloc} in
+  malloc) cc -std=c11 -O2 -Wall -o "$BUILD/bench/pair_loop" bench/pair_loop.c ;;
+  operator_new)
+    cc -std=c11 -O2 -Wall -DVIA_OPERATOR_NEW -o "$BUILD/bench/pair_loop" bench/pair_loop.c -lstdc++ ;;
+  *) echo "pair_instructions.sh: VIA is malloc or operator_new" >&2; exit 2 ;;
+esac
 loop=$(cd "$BUILD/bench" && pwd)/pair_loop
 lib=$(cd "$BUILD" && pwd)/libheapscope.so
 hardened=$(cd "$BUILD" && pwd)/hardened/libheapscope.so

@@ -5,16 +5,28 @@
  * figures in docs/performance.md were counted on: a constant size).  With
  * SIZE, pairs of SIZE bytes; with BATCH > 1, BATCH mallocs and then their
  * frees in allocation order, until N pairs are done (N a multiple of
- * BATCH).
+ * BATCH).  Built with -DVIA_OPERATOR_NEW (and -lstdc++), the pairs are
+ * C++'s operator new and delete, which call malloc and free from
+ * libstdc++: a C++ program's stacks.
  *   pair_loop N [SIZE [BATCH]] */
 #include <stdlib.h>
+
+#ifdef VIA_OPERATOR_NEW
+void *_Znwm(size_t size);  /* operator new(std::size_t) */
+void _ZdlPv(void *object); /* operator delete(void *) */
+#define ALLOCATE _Znwm
+#define RELEASE _ZdlPv
+#else
+#define ALLOCATE malloc
+#define RELEASE free
+#endif
 
 enum { MAX_BATCH = 1024 };
 
 int main(int argc, char **argv) {
   long pairs = argc > 1 ? atol(argv[1]) : 0;
-  void *(*volatile allocate)(size_t) = malloc;
-  void (*volatile release)(void *) = free;
+  void *(*volatile allocate)(size_t) = ALLOCATE;
+  void (*volatile release)(void *) = RELEASE;
   if (argc <= 2) {
     for (long i = 0; i < pairs; i++) release(allocate(32));
     return 0;

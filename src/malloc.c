@@ -142,6 +142,9 @@ HS_NOINLINE HS_COLD static void global_init(void) {
     sampler_set_rate_at_start(hs_options.sample_rate_bytes);
     tcache_global_init();
     atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+    /* Before any dlopen can list a module (it allocates first); may
+     * allocate (the loader's first use), so after init is done. */
+    unwind_note_startup_modules();
   } else {
     while (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) sched_yield();
   }

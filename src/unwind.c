@@ -14,9 +14,10 @@
  * Asking the loader (dl_iterate_phdr: its lock, ~170 instructions and six
  * atomic read-modify-writes with the fork gate's) is most of a capture's
  * cost, and most frames need no answer: rules of modules that are never
- * unloaded (the program, libc, heapscope) are marked permanent and valid
- * in every generation, and a capture asks for the generation only at its
- * first frame whose rule is not.
+ * unloaded (those the loader listed when heapscope started: the program,
+ * its libraries, libc, heapscope) are marked permanent and valid in every
+ * generation, and a capture asks for the generation only at its first
+ * frame whose rule is not.
  *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
@@ -26,8 +27,8 @@
  * take no lock.  unwind_lock is taken inside the loader's lock (from a
  * dl_iterate_phdr callback) or with it not held, never the loader's lock
  * inside unwind_lock (lock_and_refresh says why).  May call: metadata, os,
- * base, loader; dl_iterate_phdr (at most once per capture for the loader's
- * unload count, and on misses). */
+ * base, loader; dl_iterate_phdr (once at start-up, at most once per
+ * capture for the loader's unload count, and on misses). */
 #include "unwind.h"
 
 #include <link.h>
@@ -43,6 +44,7 @@
 #define UNWIND_CACHE_BITS 14 /* entries: 256 KiB */
 #define UNWIND_CACHE_SET_BITS (UNWIND_CACHE_BITS - 1)
 #define UNWIND_MAX_MODULES 1024
+#define UNWIND_MAX_STARTUP_MODULES 256
 #define UNWIND_MAX_STEPS 256
 #define UNWIND_MAX_FRAME_BYTES ((uintptr_t)64 << 20)
 
@@ -85,6 +87,15 @@ static loader_counts_t modules_counts = {~0ull, ~0ull}; /* when the table was bu
  * was started at, is out of date.  Written under unwind_lock. */
 static _Atomic uint64_t rule_generation;
 static _Atomic unsigned long long generation_subs;
+/* The modules the loader listed at start-up (unwind_note_startup_modules),
+ * each known by its load bias and program headers, which no module loaded
+ * later can share while it stays loaded; published by the count. */
+typedef struct startup_module {
+  uintptr_t bias;
+  const void *phdr;
+} startup_module_t;
+static startup_module_t startup_modules[UNWIND_MAX_STARTUP_MODULES];
+static _Atomic int startup_module_count;
 /* heapscope's dl_iterate_phdr calls in flight, and whether fork has
  * closed the gate to new ones (unwind_loader_enter). */
 static _Atomic int loader_calls;
@@ -149,15 +160,24 @@ static bool read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uin
 
 /* ---- Modules ---- */
 
-/* True for the modules that are never unloaded: the program (the first
- * the loader lists), the libc that serves this library and this library.
- * Others loaded at start-up are never unloaded either, but telling them
- * from a module some constructor dlopen'ed before ours would take the
- * loader's private state. */
-static bool module_is_permanent(uintptr_t start, uintptr_t end) {
+/* True for the modules that are never unloaded: those listed at start-up,
+ * and in any case the program (the first the loader lists), the libc that
+ * serves this library and this library. */
+static bool module_is_permanent(const struct dl_phdr_info *info, uintptr_t start, uintptr_t end) {
+  int startup = atomic_load_explicit(&startup_module_count, memory_order_acquire);
+  for (int i = 0; i < startup; i++)
+    if (startup_modules[i].bias == info->dlpi_addr && startup_modules[i].phdr == info->dlpi_phdr)
+      return true;
   uintptr_t libc_code = (uintptr_t)&abort, own_code = (uintptr_t)&unwind_capture;
   return module_count == 0 || (libc_code >= start && libc_code < end) ||
          (own_code >= start && own_code < end);
+}
+
+static int note_startup_module(struct dl_phdr_info *info, size_t size, void *count) {
+  int *noted = count;
+  if (*noted >= UNWIND_MAX_STARTUP_MODULES) return 1;
+  startup_modules[(*noted)++] = (startup_module_t){info->dlpi_addr, info->dlpi_phdr};
+  return 0;
 }
 
 static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -174,7 +194,7 @@ static int collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
       hdr = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
     }
   }
-  if (hi > lo) modules[module_count] = (module_t){lo, hi, hdr, module_is_permanent(lo, hi)};
+  if (hi > lo) modules[module_count] = (module_t){lo, hi, hdr, module_is_permanent(info, lo, hi)};
   module_count += hi > lo;
   return 0;
 }
@@ -584,6 +604,17 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
     if (cfa >= boundary_cfa) pcs[depth++] = pc;
   }
   return depth;
+}
+
+/* Every module listed now is one loaded at start-up if no dlopen has
+ * added one yet: so at the process's first allocation, as dlopen
+ * allocates the new module's record before listing it. */
+void unwind_note_startup_modules(void) {
+  if (atomic_load(&startup_module_count) != 0 || !unwind_loader_enter()) return;
+  int noted = 0;
+  dl_iterate_phdr(note_startup_module, &noted);
+  unwind_loader_leave();
+  atomic_store_explicit(&startup_module_count, noted, memory_order_release);
 }
 
 static int warm_module(struct dl_phdr_info *info, size_t size, void *arg) { return 0; }

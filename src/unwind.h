@@ -15,6 +15,11 @@
  * heapscope's own frames are left out.  Returns the number of frames. */
 int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
 
+/* Notes the modules the loader lists now as ones that stay loaded: call
+ * at the process's first allocation, before any dlopen can list a module
+ * that may be unloaded later.  Later calls do nothing. */
+void unwind_note_startup_modules(void);
+
 /* Lists the modules loaded now and maps the rule cache, so the first sample
  * does not pay for it; safe to call more than once. */
 void unwind_warm_up(void);

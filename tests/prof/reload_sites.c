@@ -11,6 +11,10 @@
  * With --unload-last the last library is unloaded too, so the profile
  * written at exit holds frames in code no longer mapped; with
  * --replace-last-with=FILE its file is then overwritten with FILE's bytes.
+ * With RELOAD_SITES_OPEN_EARLY=1 in the environment the first library is
+ * opened by a constructor that runs before heapscope's own when heapscope
+ * is linked in (priority 101): before heapscope started, but after the
+ * loader listed the modules of the program's start-up.
  *   reload_sites [--unloads=N] [--unload-last [--replace-last-with=FILE]] LIB...
  *   (HEAPSCOPE=sample_rate_bytes=1,profile=F) */
 #include <dlfcn.h>
@@ -23,6 +27,16 @@
 #define NOINLINE __attribute__((noinline, noclone))
 
 static NOINLINE void *own_site(void) { return malloc(32); }
+
+static void *early_library; /* the first library, if opened early */
+
+__attribute__((constructor(101))) static void open_early(int argc, char **argv, char **envp) {
+  const char *early = getenv("RELOAD_SITES_OPEN_EARLY");
+  int first = 1;
+  while (first < argc && strncmp(argv[first], "--", 2) == 0) first++;
+  if (early && strcmp(early, "1") == 0 && first < argc)
+    early_library = dlopen(argv[first], RTLD_NOW | RTLD_LOCAL);
+}
 
 /* Loads and unloads `path` `count` times, a sampled malloc after each. */
 static int unload_often(const char *path, long count) {
@@ -73,7 +87,8 @@ int main(int argc, char **argv) {
     }
   }
   for (int i = first; i < argc; i++) {
-    void *library = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
+    void *library = i == first && early_library ? early_library
+                                                : dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
     if (!library) {
       fprintf(stderr, "reload_sites: %s\n", dlerror());
       return 1;

@@ -35,19 +35,24 @@ count_stacks() {
     END { flush(); print all + 0, whole + 0 }'
 }
 
-# SCENARIO: reload (big, small, big) or wrap (big; the small one loaded
-# and unloaded 4095 times, uncalled: with big's unload, 4096 generations,
-# back to big's; then small, called).
+# SCENARIO: reload (big, small, big), early (the same, big opened by a
+# constructor that runs before heapscope's where heapscope is linked in:
+# heapscope must not take it for a library of the program's start-up, which
+# is never unloaded) or wrap (big; the small one loaded and unloaded 4095
+# times, uncalled: with big's unload, 4096 generations, back to big's; then
+# small, called).
 for variant in preload linked; do
-  for scenario in reload wrap; do
+  for scenario in reload early wrap; do
     profile=$tmp/$variant.$scenario.pb.gz
+    early=$([ $scenario = early ] && echo 1 || echo 0)
     if [ $variant = preload ]; then
       run=(env LD_PRELOAD="$LIB" HEAPSCOPE="sample_rate_bytes=1,profile=$profile"
-           "$BUILD/tests/prof/reload_sites.plain")
+           RELOAD_SITES_OPEN_EARLY=$early "$BUILD/tests/prof/reload_sites.plain")
     else
-      run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" "$BUILD/tests/prof/reload_sites")
+      run=(env HEAPSCOPE="sample_rate_bytes=1,profile=$profile" RELOAD_SITES_OPEN_EARLY=$early
+           "$BUILD/tests/prof/reload_sites")
     fi
-    if [ $scenario = reload ]; then
+    if [ $scenario != wrap ]; then
       args=("${libs[@]}")
     else
       args=(--unloads=4095 "$tmp/libreload_big.so" "$tmp/libreload_small.so")
