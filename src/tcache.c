@@ -23,7 +23,7 @@
  *
  * Bounds: a bin holds at most max_count objects; max_count starts at 0 and
  * grows on each refill (slowly up to a batch, then by a batch) up to
- * bin_limit(class) (TCACHE_BIN_MAX_BYTES of objects, but at least
+ * its class's bin limit (TCACHE_BIN_MAX_BYTES of objects, but at least
  * TCACHE_BIN_MIN_OBJECTS within TCACHE_BIN_MIN_OBJECTS_MAX_BYTES).  The
  * sum of max_count × class size over a thread's bins (its capacity) stays
  * under TCACHE_THREAD_MAX_BYTES, and over all threads
@@ -172,12 +172,17 @@ static int exit_key_ready;
 
 static bool drain_if_process_drained(tcache_t *tc, bool force);
 
-static uint32_t bin_limit(uint32_t size_class) {
+static uint32_t compute_bin_limit(uint32_t size_class) {
   uint64_t bytes = size_class_bytes[size_class];
   uint64_t by_bytes = TCACHE_BIN_MAX_BYTES / bytes;
   uint64_t at_least = HS_MIN((uint64_t)TCACHE_BIN_MIN_OBJECTS, TCACHE_BIN_MIN_OBJECTS_MAX_BYTES / bytes);
   return (uint32_t)HS_MAX(HS_MAX(by_bytes, at_least), (uint64_t)size_class_batch[size_class]);
 }
+
+/* The bin limit of every class (compute_bin_limit), filled by
+ * tcache_global_init: every refill asks for one, and computing it takes
+ * two divisions. */
+static uint32_t bin_limits[SIZE_CLASS_COUNT];
 
 static bool is_big_class(uint32_t size_class) {
   return size_class_bytes[size_class] > TCACHE_BIG_OBJECT_BYTES;
@@ -199,7 +204,7 @@ static uint64_t big_capacity_bytes(const tcache_t *tc) {
  * first objects never share cache lines with another thread's. */
 static void grow_bin(tcache_t *tc, uint32_t size_class) {
   tcache_bin_t *bin = &tc->bins[size_class];
-  uint32_t limit = bin_limit(size_class);
+  uint32_t limit = bin_limits[size_class];
   if (bin->max_count >= limit) return;
   uint32_t batch = size_class_batch[size_class];
   uint32_t slow_step = HS_MAX(1u, HS_MIN(batch, TCACHE_SLOW_START_BYTES / size_class_bytes[size_class]));
@@ -278,6 +283,7 @@ static void thread_exit(void *arg) {
 }
 
 void tcache_global_init(void) {
+  for (uint32_t c = 1; c < SIZE_CLASS_COUNT; c++) bin_limits[c] = compute_bin_limit(c);
   if (pthread_key_create(&exit_key, thread_exit) == 0) exit_key_ready = 1;
 }
 
