@@ -10,24 +10,14 @@
  * The loader's calls are counted, per thread, by a dl_iterate_phdr of this
  * program's in front of libc's (it replaces heapscope's weak one). */
 #include <dlfcn.h>
-#include <link.h>
 #include <stdint.h>
 #include <zlib.h>
 
+#include "loader_calls.h"
 #include "testlib.h"
 #include "unwind.h"
 
 enum { CAPTURES = 100, MAX_FRAMES = 64 };
-
-typedef int (*iterate_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
-static _Thread_local long loader_calls; /* this thread's: the library's own threads capture too */
-
-int dl_iterate_phdr(int (*callback)(struct dl_phdr_info *, size_t, void *), void *data) {
-  static iterate_fn next;
-  if (!next) next = (iterate_fn)dlsym(RTLD_NEXT, "dl_iterate_phdr");
-  loader_calls++;
-  return next ? next(callback, data) : 0;
-}
 
 static uintptr_t frames[MAX_FRAMES];
 static int depth;
