@@ -17,7 +17,9 @@
  * unloaded (those the loader listed when heapscope started: the program,
  * its libraries, libc, heapscope) are marked permanent and valid in every
  * generation, and a capture asks for the generation only at its first
- * frame whose rule is not.
+ * frame in another module (a rule missing from the cache is computed
+ * without a loader call too when the module table, however old, places
+ * its address in a permanent module).
  *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
@@ -502,8 +504,34 @@ static void entry_store(cache_entry_t *entry, uintptr_t pc, uint64_t rule) {
   atomic_store_explicit(&entry->key, pc ^ rule, memory_order_relaxed);
 }
 
-/* The rule for `pc`: a permanent one as cached, any other valid in the
- * capture's generation (asked for here if need be). */
+/* pre: unwind_lock held.  Caches `rule` for `pc` in `set`: the newest in
+ * way 0, the one it displaces in way 1 (a racing reader sees a torn
+ * entry, which never validates, and recomputes). */
+static void store_rule_locked(cache_entry_t *set, uintptr_t pc, uint64_t rule) {
+  uint64_t older = atomic_load_explicit(&set[0].rule, memory_order_relaxed);
+  uintptr_t older_pc = (uintptr_t)(atomic_load_explicit(&set[0].key, memory_order_relaxed) ^ older);
+  if (older & RULE_VALID) entry_store(&set[1], older_pc, older);
+  entry_store(&set[0], pc, rule);
+}
+
+/* A rule missing from the cache for a `pc` that the module table, however
+ * old, places in a permanent module: such a module is never unloaded, so
+ * its entry still holds and the rule needs no loader call.  False, with
+ * nothing cached, for any other pc. */
+static bool permanent_rule(uintptr_t pc, cache_entry_t *set, uint64_t *rule_out) {
+  hs_lock(&unwind_lock);
+  const module_t *module = find_module_locked(pc);
+  bool permanent = module && module->permanent;
+  if (permanent) {
+    *rule_out = compute_rule_locked(module, pc) | RULE_PERMANENT;
+    store_rule_locked(set, pc, *rule_out);
+  }
+  hs_unlock(&unwind_lock);
+  return permanent;
+}
+
+/* The rule for `pc`: a permanent one as cached or computed, any other
+ * valid in the capture's generation (asked for here if need be). */
 static uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
   cache_entry_t *set = cache_set(pc);
   uint64_t rule;
@@ -513,6 +541,7 @@ static uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
     if (!know_generation(capture)) return RULE_VALID | RULE_STOP; /* fork under way */
     if ((rule & RULE_GENERATION_MASK) == capture->value) return rule;
   }
+  if (permanent_rule(pc, set, &rule)) return rule;
   if (!know_generation(capture)) return RULE_VALID | RULE_STOP;
   uint64_t generation = capture->value;
   if (!lock_with_modules()) return RULE_VALID | RULE_STOP; /* fork under way: stop here */
@@ -525,12 +554,7 @@ static uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
   rule = module ? compute_rule_locked(module, pc) | (module->permanent ? RULE_PERMANENT : 0)
                 : (RULE_VALID | RULE_STOP);
   rule |= generation;
-  /* The newest in way 0, the one it displaces in way 1 (a racing reader
-   * sees a torn entry, which never validates, and recomputes). */
-  uint64_t older = atomic_load_explicit(&set[0].rule, memory_order_relaxed);
-  uintptr_t older_pc = (uintptr_t)(atomic_load_explicit(&set[0].key, memory_order_relaxed) ^ older);
-  if (older & RULE_VALID) entry_store(&set[1], older_pc, older);
-  entry_store(&set[0], pc, rule);
+  store_rule_locked(set, pc, rule);
   hs_unlock(&unwind_lock);
   return rule;
 }

@@ -11,7 +11,9 @@
  * lock for 300 ms (sleeping in the first callback) after telling the main
  * thread, which forks then.  The child allocates with a sample at every
  * allocation and exits; the test fails if it has not finished within 10 s.
- * Run in a re-executed child with HEAPSCOPE=sample_rate_bytes=1.
+ * Run in a re-executed child with HEAPSCOPE=sample_rate_bytes=1.  The
+ * samples whose loader calls are caught pass through zlib (through_zlib.h):
+ * only a frame of a module loaded after start-up makes one.
  *
  * And the other way round (mode "callback"): the main thread forks from
  * inside its own dl_iterate_phdr callback, holding the loader's lock, while
@@ -47,6 +49,7 @@
 #include <unistd.h>
 
 #include "testlib.h"
+#include "through_zlib.h"
 
 typedef int (*iterate_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 typedef struct {
@@ -90,13 +93,12 @@ int dl_iterate_phdr(int (*callback)(struct dl_phdr_info *, size_t, void *), void
 }
 
 static void *worker(void *arg) {
-  /* Allocate until a sample's loader call has been caught: the first
-   * sample here is the first capture from this call site, a miss in the
-   * unwinder's cache, and a miss takes the loader's lock (a capture whose
-   * frames of the program and libc are all cached asks nothing of the
-   * loader).  So not before the main thread has named this thread. */
+  /* Allocate until a sample's loader call has been caught: a sample
+   * through zlib's frames asks the loader (one through the program's and
+   * libc's alone asks nothing).  So not before the main thread has named
+   * this thread. */
   sem_wait(&worker_go);
-  while (atomic_load(&armed)) free(malloc(64));
+  while (atomic_load(&armed)) allocate_through_zlib();
   return NULL;
 }
 
@@ -122,6 +124,7 @@ static void *program_iterator(void *arg) {
 /* `worker_fn` makes the loader call that the fork interrupts. */
 static int forking_child(void *(*worker_fn)(void *)) {
   if (!CHECK(real_iterate != NULL)) return testlib_done();
+  if (!CHECK_MSG(through_zlib_open(), "cannot open zlib")) return testlib_done();
   write_profile = (int (*)(const char *, hs_prof_kind_t))hs_fn("hs_prof_write");
   bool writes = worker_fn == profile_writer || worker_fn == program_iterator;
   if (!CHECK(!writes || write_profile != NULL)) return testlib_done();
@@ -145,7 +148,8 @@ static int forking_child(void *(*worker_fn)(void *)) {
   }
   pid_t pid = fork();
   if (pid == 0) {
-    /* New call sites, so every capture also misses the unwinder's cache. */
+    /* Samples through zlib (they ask the loader) and from new call sites. */
+    allocate_through_zlib();
     for (int i = 0; i < 1000; i++) free(malloc(16 + (size_t)i));
     if (worker_fn == program_iterator) {
       /* The lock is the program's to have lost.  A profile cannot be
@@ -191,7 +195,7 @@ static int forking_child(void *(*worker_fn)(void *)) {
 
 static void *waiting_worker(void *arg) {
   sem_wait(&worker_go);
-  free(malloc(64)); /* a sample: its loader call waits for the main thread */
+  allocate_through_zlib(); /* samples: their loader call waits for the main thread */
   return NULL;
 }
 
@@ -217,6 +221,7 @@ static int forking_callback(struct dl_phdr_info *info, size_t size, void *forked
 
 static int fork_in_callback(void) {
   if (!CHECK(real_iterate != NULL)) return testlib_done();
+  if (!CHECK_MSG(through_zlib_open(), "cannot open zlib")) return testlib_done();
   sem_init(&worker_go, 0, 0);
   sem_init(&worker_waiting, 0, 0);
   pthread_t thread;

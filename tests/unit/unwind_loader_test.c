@@ -3,7 +3,10 @@
  *     (this program, libc: the library is linked in here) makes no
  *     dl_iterate_phdr call once its rules are cached, and still reaches
  *     main;
- *  2. a capture that passes through another module (zlib, dlopen'ed, whose
+ *  2. a capture from a call site never captured before (its rules not
+ *     cached) makes none either: the module table, however old, places
+ *     them in modules that are never unloaded;
+ *  3. a capture that passes through another module (zlib, dlopen'ed, whose
  *     deflateInit_ calls back into this program's allocation function)
  *     asks the loader for its unload count, and walks on through zlib's
  *     frames to the function that called it.
@@ -59,6 +62,23 @@ TEST(program_and_libc_frames_need_no_loader_call) {
   CHECK_MSG(whole, "a capture stopped short of the test's own frame (depth %d)", depth);
 }
 
+/* A call site no other test captures from. */
+__attribute__((noinline)) static uintptr_t capture_at_new_site(void) {
+  capture();
+  sink++; /* not a tail call */
+  return (uintptr_t)__builtin_return_address(0);
+}
+
+TEST(misses_in_program_and_libc_need_no_loader_call) {
+  long before = loader_calls;
+  bool whole = holds(capture_at_new_site());
+  long calls = loader_calls - before;
+  CHECK_MSG(calls == 0, "a capture from a new call site, its rules not cached, made %ld loader calls",
+            calls);
+  CHECK_MSG(whole, "a capture from a new call site stopped short of the test's frame (depth %d)",
+            depth);
+}
+
 static void *allocate_capturing(void *opaque, unsigned items, unsigned size) {
   capture();
   return calloc(items, size);
@@ -105,6 +125,7 @@ TEST(frames_of_other_modules_ask_the_loader) {
 int main(void) {
   unwind_warm_up();
   RUN(program_and_libc_frames_need_no_loader_call);
+  RUN(misses_in_program_and_libc_need_no_loader_call);
   RUN(frames_of_other_modules_ask_the_loader);
   return testlib_done();
 }
