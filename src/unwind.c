@@ -517,8 +517,10 @@ static void store_rule_locked(cache_entry_t *set, uintptr_t pc, uint64_t rule) {
 /* A rule missing from the cache for a `pc` that the module table, however
  * old, places in a permanent module: such a module is never unloaded, so
  * its entry still holds and the rule needs no loader call.  False, with
- * nothing cached, for any other pc. */
-static bool permanent_rule(uintptr_t pc, cache_entry_t *set, uint64_t *rule_out) {
+ * nothing cached, for any other pc.  Out of line: inlined, it cost the
+ * cached path of every frame an instruction. */
+HS_NOINLINE HS_COLD static bool permanent_rule(uintptr_t pc, cache_entry_t *set,
+                                               uint64_t *rule_out) {
   hs_lock(&unwind_lock);
   const module_t *module = find_module_locked(pc);
   bool permanent = module && module->permanent;
