@@ -10,32 +10,14 @@
  *     deflateInit_ calls back into this program's allocation function)
  *     asks the loader for its unload count, and walks on through zlib's
  *     frames to the function that called it.
- * The loader's calls are counted, per thread, by a dl_iterate_phdr of this
- * program's in front of libc's (it replaces heapscope's weak one). */
+ * The loader's calls are counted per thread (loader_calls.h). */
 #include <dlfcn.h>
-#include <stdint.h>
-#include <zlib.h>
 
 #include "loader_calls.h"
 #include "testlib.h"
 #include "unwind.h"
 
-enum { CAPTURES = 100, MAX_FRAMES = 64 };
-
-static uintptr_t frames[MAX_FRAMES];
-static int depth;
-static volatile int sink;
-
-static bool holds(uintptr_t address) {
-  for (int i = 0; i < depth; i++)
-    if (frames[i] == address) return true;
-  return false;
-}
-
-__attribute__((noinline)) static void capture(void) {
-  depth = unwind_capture(frames, MAX_FRAMES, 0);
-  sink += depth;
-}
+enum { CAPTURES = 100 };
 
 /* Returns the return address into its caller, after a capture. */
 __attribute__((noinline)) static uintptr_t capture_in_program(void) {
@@ -43,11 +25,6 @@ __attribute__((noinline)) static uintptr_t capture_in_program(void) {
   sink++; /* not a tail call */
   return (uintptr_t)__builtin_return_address(0);
 }
-
-/* Rounds of CAPTURES captures, the first caching the rules.  One call site
- * for all of them: a loop the compiler cannot unroll or peel (its bound is
- * volatile), as another call site is another return address to look up. */
-static volatile int rounds = 2;
 
 TEST(program_and_libc_frames_need_no_loader_call) {
   long calls[2] = {0, 0};
@@ -79,45 +56,17 @@ TEST(misses_in_program_and_libc_need_no_loader_call) {
             depth);
 }
 
-static void *allocate_capturing(void *opaque, unsigned items, unsigned size) {
-  capture();
-  return calloc(items, size);
-}
-static void release(void *opaque, void *p) { free(p); }
-
-typedef int (*deflate_init_fn)(z_streamp, int, const char *, int);
-typedef int (*deflate_end_fn)(z_streamp);
-static deflate_init_fn deflate_init;
-static deflate_end_fn deflate_end;
-
-/* Starts and ends a zlib stream whose allocations capture; returns the
- * return address into its caller. */
-__attribute__((noinline)) static uintptr_t capture_through_zlib(int *status) {
-  z_stream stream = {.zalloc = allocate_capturing, .zfree = release};
-  *status = deflate_init(&stream, 6, ZLIB_VERSION, (int)sizeof stream);
-  if (*status == Z_OK) deflate_end(&stream);
-  sink++;
-  return (uintptr_t)__builtin_return_address(0);
-}
-
 TEST(frames_of_other_modules_ask_the_loader) {
   void *zlib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!CHECK_MSG(zlib != NULL, "dlopen libz.so.1: %s", dlerror())) return;
-  deflate_init = (deflate_init_fn)dlsym(zlib, "deflateInit_");
-  deflate_end = (deflate_end_fn)dlsym(zlib, "deflateEnd");
-  if (!CHECK(deflate_init && deflate_end)) return;
-  long calls[2] = {0, 0};
-  bool whole = true;
-  int status = Z_OK;
-  for (int round = 0; round < rounds && round < 2; round++) { /* the first caches the rules */
-    long before = loader_calls;
-    int round_status;
-    whole &= holds(capture_through_zlib(&round_status));
-    calls[round] = loader_calls - before;
-    if (round_status != Z_OK) status = round_status;
-  }
+  zlib_entry_t entry = {(int (*)(z_streamp, int, const char *, int))dlsym(zlib, "deflateInit_"),
+                       (int (*)(z_streamp))dlsym(zlib, "deflateEnd")};
+  if (!CHECK(entry.init && entry.end)) return;
+  bool whole;
+  int status;
+  long calls = zlib_capture_rounds(&entry, &whole, &status);
   CHECK_MSG(status == Z_OK, "deflateInit_ returned %d", status);
-  CHECK_MSG(calls[1] > 0, "a capture through zlib, its rules cached, made no loader call");
+  CHECK_MSG(calls > 0, "a capture through zlib, its rules cached, made no loader call");
   CHECK_MSG(whole, "a capture through zlib stopped short of the test's frame (depth %d)", depth);
   dlclose(zlib);
 }
