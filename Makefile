@@ -48,6 +48,13 @@ PROF_PLAIN := $(addsuffix .plain,$(filter-out $(BUILD)/tests/prof/fake_%,$(PROF_
         bench-suite bench-suite-bins
 all: $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
 
+# malloc.c (the entry points and every path from them to a sample) never
+# writes RBP, so a sample reads RBP as the entry point's caller left it and
+# its stack walk starts in that caller's frame (unwind_capture_caller);
+# tests/unit/fixed_rbp_test.sh checks the code.
+FIXED_RBP_OBJS := $(foreach dir,obj ubsan/obj hardened/obj,$(BUILD)/$(dir)/malloc.o)
+$(FIXED_RBP_OBJS): LIBFLAGS += -ffixed-rbp
+
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) -c $< -o $@
@@ -154,9 +161,10 @@ $(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm $(UNIT_LIBS)
+	$(CC) $(TESTFLAGS) $(UNIT_CFLAGS) -Isrc -o $@ $< $(LIB_OBJS) -ldl -lm $(UNIT_LIBS)
 # Linked with zlib: a library the loader lists at start-up.
 $(BUILD)/tests/unit_unwind_startup_test: UNIT_LIBS := -lz
+$(BUILD)/tests/unit_unwind_caller_test: UNIT_CFLAGS := -ffixed-rbp
 
 $(BUILD)/tests/prof/%: tests/prof/%.c $(LIB_OBJS) $(wildcard tests/prof/*.h) tests/testlib.h
 	@mkdir -p $(dir $@)

@@ -29,7 +29,11 @@
  * weight and alloc_sampled gives the object a span of its own, records the
  * stack above the public entry point's frame (every entry passes
  * __builtin_dwarf_cfa() down) and keeps the bucket in the span; free_slow
- * records the free.  See docs/profiling.md.
+ * records the free.  The walk starts in the entry point's caller, not in
+ * heapscope's own frames: this file is built with -ffixed-rbp, so at the
+ * sample RBP still holds the caller's value (no VLA or alloca here, which
+ * would make RBP a frame pointer: tests/unit/fixed_rbp_test.sh).  See
+ * docs/profiling.md.
  *
  * Holds no lock itself; see docs/design.md for the order of the others.
  * May call: tcache, central, pageheap, pagemap, size_class, sampler, unwind,
@@ -300,7 +304,11 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
     return object;
   }
   uintptr_t pcs[PROF_MAX_FRAMES];
-  int depth = unwind_capture(pcs, PROF_MAX_FRAMES, boundary_cfa);
+  /* This file is built with -ffixed-rbp (Makefile): RBP still holds what
+   * the entry point's caller left in it. */
+  uintptr_t caller_rbp;
+  __asm__ volatile("mov %%rbp, %0" : "=r"(caller_rbp));
+  int depth = unwind_capture_caller(pcs, PROF_MAX_FRAMES, boundary_cfa, caller_rbp);
   span_t *span = pagemap_span_of(object);
   span->sample_bucket = profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
   span->sample_weight = weight;

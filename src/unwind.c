@@ -21,6 +21,10 @@
  * without a loader call too when the module table, however old, places
  * its address in a permanent module).
  *
+ * A sample's capture (unwind_capture_caller) starts in the frame of the
+ * code that called malloc, from the entry point's CFA and the caller's RBP
+ * (malloc.c reads it), so heapscope's own frames are never walked.
+ *
  * Anything unusual — CFA or register expressions (PLT stubs, signal
  * trampolines), an undefined return address (the outermost frame), an
  * address outside every module — ends the walk rather than guessing.
@@ -534,7 +538,7 @@ HS_NOINLINE HS_COLD static bool permanent_rule(uintptr_t pc, cache_entry_t *set,
 
 /* The rule for `pc`: a permanent one as cached or computed, any other
  * valid in the capture's generation (asked for here if need be). */
-static uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
+HS_INLINE uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
   cache_entry_t *set = cache_set(pc);
   uint64_t rule;
   for (int way = 0; way < 2; way++) {
@@ -608,17 +612,17 @@ static bool current_generation(uint64_t *out) {
   return true;
 }
 
-__attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
-  if (!ensure_cache()) return 0;
+/* Steps out of the frame at (pc, sp, bp) and up the stack, filling
+ * pcs[depth..max) with the return addresses of the frames whose CFA is at
+ * or above `boundary_cfa`.  `exact_pc`: pc is the current instruction,
+ * not a return address. */
+HS_NOINLINE static int walk(uintptr_t *pcs, int depth, int max, uintptr_t pc, uintptr_t sp,
+                            uintptr_t bp, bool exact_pc, uintptr_t boundary_cfa) {
   capture_generation_t generation = {false, 0};
-  uintptr_t pc, sp, bp;
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
-                   : "=r"(pc), "=r"(sp), "=r"(bp));
-  int depth = 0;
   for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
     /* A return address may sit just past its call's function (noreturn
      * callees): look up the call instruction's address instead. */
-    uint64_t rule = rule_for(step == 0 ? pc : pc - 1, &generation);
+    uint64_t rule = rule_for(step == 0 && exact_pc ? pc : pc - 1, &generation);
     if (rule & RULE_STOP) break;
     uintptr_t cfa = ((rule & RULE_CFA_RBP) ? bp : sp) + (intptr_t)RULE_CFA_OFFSET(rule);
     if (cfa <= sp || cfa - sp > UNWIND_MAX_FRAME_BYTES || (cfa & 7)) break;
@@ -630,6 +634,32 @@ __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t 
     if (cfa >= boundary_cfa) pcs[depth++] = pc;
   }
   return depth;
+}
+
+__attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
+  if (!ensure_cache()) return 0;
+  uintptr_t pc, sp, bp;
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+                   : "=r"(pc), "=r"(sp), "=r"(bp));
+  return walk(pcs, 0, max, pc, sp, bp, true, boundary_cfa);
+}
+
+/* The walk starts in the frame of the entry point's caller: its stack
+ * pointer is the entry point's CFA, its pc the return address below that,
+ * and `caller_rbp` its RBP, which the caller of this function read where
+ * it still held the entry point's caller's value (unwind.h).  Heapscope's
+ * own frames are not walked. */
+__attribute__((noinline)) int unwind_capture_caller(uintptr_t *pcs, int max, uintptr_t entry_cfa,
+                                                    uintptr_t caller_rbp) {
+  uintptr_t sp;
+  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+  if (max <= 0 || entry_cfa <= sp || entry_cfa - sp > UNWIND_MAX_FRAME_BYTES || (entry_cfa & 7) ||
+      !ensure_cache())
+    return 0;
+  uintptr_t pc = *(const uintptr_t *)(entry_cfa - 8);
+  if (pc < 4096) return 0;
+  pcs[0] = pc;
+  return walk(pcs, 1, max, pc, entry_cfa, caller_rbp, false, 0);
 }
 
 /* Every module listed now is one loaded at start-up if no dlopen has

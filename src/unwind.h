@@ -15,6 +15,13 @@
  * heapscope's own frames are left out.  Returns the number of frames. */
 int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
 
+/* The same for the frames above a public entry point, whose
+ * __builtin_dwarf_cfa() is `entry_cfa`, without walking heapscope's own
+ * frames.  `caller_rbp` is RBP as the entry point's caller left it: read
+ * it in code built with -ffixed-rbp (malloc.c), where no frame from the
+ * entry point down writes RBP. */
+int unwind_capture_caller(uintptr_t *pcs, int max, uintptr_t entry_cfa, uintptr_t caller_rbp);
+
 /* Notes the modules the loader lists now as ones that stay loaded: call
  * at the process's first allocation, before any dlopen can list a module
  * that may be unloaded later.  Later calls do nothing. */
