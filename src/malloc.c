@@ -510,7 +510,7 @@ HS_NOINLINE __attribute__((noclone)) static void free_past_bin_slow(void *ptr, t
 
 HS_EXPORT void hs_free(void *ptr) {
   uintptr_t address = (uintptr_t)ptr;
-  uint32_t size_class;
+  uintptr_t size_class;
   pagemap_leaf_t *leaf = pagemap_class_of(address, &size_class);
   if (HS_UNLIKELY(leaf == NULL)) {
     free_slow(ptr);
@@ -597,7 +597,7 @@ HS_INLINE void *realloc_inline(void *ptr, size_t size, uintptr_t boundary_cfa) {
   /* Fast path, the shape of free's: a small object whose class still fits
    * the new size (and is not more than twice it) stays where it is. */
   uintptr_t address = (uintptr_t)ptr;
-  uint32_t size_class;
+  uintptr_t size_class;
   if (HS_LIKELY(pagemap_class_of(address, &size_class) != NULL)) {
     size_t class_bytes = size_class_bytes[size_class]; /* 0 for class 0 */
     if (HS_LIKELY(size <= class_bytes && size >= class_bytes / 2 &&

@@ -63,7 +63,7 @@ HS_INLINE uintptr_t pagemap_slot_of(uintptr_t addr) {
 /* The leaf for `addr` and, through `size_class`, its page's class byte; NULL
  * (size_class untouched) when no heapscope memory was ever there.  The
  * free and realloc fast paths' lookup. */
-HS_INLINE pagemap_leaf_t *pagemap_class_of(uintptr_t addr, uint32_t *size_class) {
+HS_INLINE pagemap_leaf_t *pagemap_class_of(uintptr_t addr, uintptr_t *size_class) {
   uintptr_t page = addr >> HS_PAGE_SHIFT;
   if (HS_LIKELY(page >> PAGEMAP_LEAF_BITS == __atomic_load_n(&pagemap_hot.index, __ATOMIC_ACQUIRE))) {
     pagemap_leaf_t *leaf = pagemap_hot.leaf;

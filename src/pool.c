@@ -393,7 +393,7 @@ static void put_shared(hs_pool_t *pool, pool_magazine_t *m, void **object) {
 static bool has_room(const hs_pool_t *pool, const void *object) {
   if (HS_UNLIKELY(((uintptr_t)object & (HS_MIN_ALIGN - 1)) != 0))
     hs_fatal_pointer("hs_pool_put", "invalid pointer", object);
-  uint32_t size_class;
+  uintptr_t size_class;
   if (HS_LIKELY(pagemap_class_of((uintptr_t)object, &size_class) && size_class != 0))
     return size_class_bytes[size_class] >= pool->object_bytes;
   return hs_malloc_usable_size(object) >= pool->object_bytes;

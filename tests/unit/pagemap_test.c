@@ -20,8 +20,8 @@ static span_t span, before, after;
 static void *address_of_page(uintptr_t page) { return (void *)(page << HS_PAGE_SHIFT); }
 
 static uint32_t class_of_page(uintptr_t page) {
-  uint32_t size_class = UINT32_MAX;
-  return pagemap_class_of(page << HS_PAGE_SHIFT, &size_class) ? size_class : UINT32_MAX;
+  uintptr_t size_class = UINT32_MAX;
+  return pagemap_class_of(page << HS_PAGE_SHIFT, &size_class) ? (uint32_t)size_class : UINT32_MAX;
 }
 
 /* Checks the pages of `span` and its two neighbours against the classes
