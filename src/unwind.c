@@ -612,17 +612,16 @@ static bool current_generation(uint64_t *out) {
   return true;
 }
 
-/* Steps out of the frame at (pc, sp, bp) and up the stack, filling
- * pcs[depth..max) with the return addresses of the frames whose CFA is at
- * or above `boundary_cfa`.  `exact_pc`: pc is the current instruction,
- * not a return address. */
+/* Steps out of the frame that `pc` returns into (whose stack pointer is
+ * `sp`, RBP `bp`) and up the stack, filling pcs[depth..max) with the
+ * return addresses of the frames whose CFA is at or above `boundary_cfa`.
+ * A return address may sit just past its call's function (noreturn
+ * callees): each rule is looked up at pc - 1, inside the call. */
 HS_NOINLINE static int walk(uintptr_t *pcs, int depth, int max, uintptr_t pc, uintptr_t sp,
-                            uintptr_t bp, bool exact_pc, uintptr_t boundary_cfa) {
+                            uintptr_t bp, uintptr_t boundary_cfa) {
   capture_generation_t generation = {false, 0};
   for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
-    /* A return address may sit just past its call's function (noreturn
-     * callees): look up the call instruction's address instead. */
-    uint64_t rule = rule_for(step == 0 && exact_pc ? pc : pc - 1, &generation);
+    uint64_t rule = rule_for(pc - 1, &generation);
     if (rule & RULE_STOP) break;
     uintptr_t cfa = ((rule & RULE_CFA_RBP) ? bp : sp) + (intptr_t)RULE_CFA_OFFSET(rule);
     if (cfa <= sp || cfa - sp > UNWIND_MAX_FRAME_BYTES || (cfa & 7)) break;
@@ -638,10 +637,12 @@ HS_NOINLINE static int walk(uintptr_t *pcs, int depth, int max, uintptr_t pc, ui
 
 __attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
   if (!ensure_cache()) return 0;
+  /* pc: the address after the lea, as a call's return address would be
+   * (the lea changes no stack, so pc - 1 has the same rule). */
   uintptr_t pc, sp, bp;
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                    : "=r"(pc), "=r"(sp), "=r"(bp));
-  return walk(pcs, 0, max, pc, sp, bp, true, boundary_cfa);
+  return walk(pcs, 0, max, pc, sp, bp, boundary_cfa);
 }
 
 /* The walk starts in the frame of the entry point's caller: its stack
@@ -659,7 +660,7 @@ __attribute__((noinline)) int unwind_capture_caller(uintptr_t *pcs, int max, uin
   uintptr_t pc = *(const uintptr_t *)(entry_cfa - 8);
   if (pc < 4096) return 0;
   pcs[0] = pc;
-  return walk(pcs, 1, max, pc, entry_cfa, caller_rbp, false, 0);
+  return walk(pcs, 1, max, pc, entry_cfa, caller_rbp, 0);
 }
 
 /* Every module listed now is one loaded at start-up if no dlopen has
