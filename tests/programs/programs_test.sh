@@ -7,6 +7,8 @@
 # the page heap's lists under realloc).
 #
 #   BUILD=build bash tests/programs/programs_test.sh [NAME...]
+#   HS_OPTIONS=sample_rate_bytes=1 BUILD=build bash tests/programs/programs_test.sh
+#     (heapscope's options for every heapscope run)
 #
 # HEAPSCOPE_LIB overrides the library to preload (default $PWD/$BUILD/libheapscope.so).
 # Programs needed (Debian packages): python3 (python3.11-minimal), sqlite3,
@@ -397,8 +399,11 @@ check_all() {
   check sort$s    /usr/bin/sort    sort_case
   check tclsh$s   /usr/bin/tclsh   tcl_case
 }
-HS_OPTIONS= check_all
-HS_OPTIONS=memory_limit_bytes=8M check_all limit8m
+# HS_OPTIONS from the caller (e.g. sample_rate_bytes=1: every allocation
+# sampled) applies to both passes.
+base_options=${HS_OPTIONS:-}
+HS_OPTIONS=$base_options check_all
+HS_OPTIONS=${base_options:+$base_options,}memory_limit_bytes=8M check_all limit8m
 
 if [ $failed -gt 0 ]; then
   echo "programs_test: $failed FAILED, $passed ok"
