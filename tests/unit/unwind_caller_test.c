@@ -6,10 +6,10 @@
  * __builtin_return_address(0).  The function at the bottom stands for an
  * entry point: like malloc.c, this file is built with -ffixed-rbp
  * (Makefile), so it writes no RBP; it reads RBP and captures from its
- * caller.  The
- * capture must list exactly the recorded addresses, innermost first, and
- * the same frames as unwind_capture cut at the entry's CFA.  A walk that
- * started with any other RBP would lose the chain at the first level. */
+ * caller.  The capture must list exactly the recorded addresses,
+ * innermost first, and the same frames as unwind_capture cut at the
+ * entry's CFA.  A walk that started with any other RBP would lose the
+ * chain at the first level. */
 #include <stdint.h>
 #include <stdio.h>
 
