@@ -106,6 +106,11 @@ static _Atomic int startup_module_count;
  * closed the gate to new ones (unwind_loader_enter). */
 static _Atomic int loader_calls;
 static _Atomic int loader_closed;
+/* Set in the thread that forks while its fork holds unwind_lock
+ * (unwind_fork_prepare to the parent or child handler): a capture it
+ * makes in that window takes no lock, and stops where a rule is missing
+ * (the profile writer's image listing does one in tests/unit/pprof_test.c). */
+static _Thread_local bool tls_fork_holds_lock __attribute__((tls_model("initial-exec")));
 
 /* ---- Reading DWARF data ---- */
 
@@ -525,6 +530,7 @@ static void store_rule_locked(cache_entry_t *set, uintptr_t pc, uint64_t rule) {
  * cached path of every frame an instruction. */
 HS_NOINLINE HS_COLD static bool permanent_rule(uintptr_t pc, cache_entry_t *set,
                                                uint64_t *rule_out) {
+  if (tls_fork_holds_lock) return false;
   hs_lock(&unwind_lock);
   const module_t *module = find_module_locked(pc);
   bool permanent = module && module->permanent;
@@ -567,6 +573,7 @@ HS_INLINE uint64_t rule_for(uintptr_t pc, capture_generation_t *capture) {
 
 static bool ensure_cache(void) {
   if (HS_LIKELY(__atomic_load_n(&rule_cache, __ATOMIC_ACQUIRE) != NULL)) return true;
+  if (tls_fork_holds_lock) return false;
   hs_lock(&unwind_lock);
   if (!rule_cache) {
     cache_entry_t *cache = metadata_alloc(sizeof(cache_entry_t) << UNWIND_CACHE_BITS);
@@ -699,16 +706,21 @@ void unwind_fork_quiesce(void) {
     }
   }
 }
-void unwind_fork_prepare(void) { hs_lock(&unwind_lock); }
+void unwind_fork_prepare(void) {
+  hs_lock(&unwind_lock);
+  tls_fork_holds_lock = true;
+}
 /* A child forked while another thread of the program was inside a loader
  * call keeps the gate closed for good (loader.h): its samples have no
  * stack, where a loader call would wait forever; so does such a child
  * after a fork of its own. */
 void unwind_fork_parent(void) {
+  tls_fork_holds_lock = false;
   hs_unlock(&unwind_lock);
   atomic_store(&loader_closed, loader_locked_in_child() ? 1 : 0);
 }
 void unwind_fork_child(void) {
+  tls_fork_holds_lock = false;
   hs_lock_reset(&unwind_lock);
   atomic_store(&loader_calls, 0);
   atomic_store(&loader_closed, loader_locked_in_child() ? 1 : 0);

@@ -9,9 +9,16 @@
  *  3. a capture that passes through another module (zlib, dlopen'ed, whose
  *     deflateInit_ calls back into this program's allocation function)
  *     asks the loader for its unload count, and walks on through zlib's
- *     frames to the function that called it.
+ *     frames to the function that called it;
+ *  4. a capture from a new call site in the thread that forks, while its
+ *     fork holds the unwinder's lock (pprof_test lists the images so, and
+ *     its buffer may be sampled), returns: it stops where its rule is
+ *     missing instead of waiting for the lock its own thread holds (an
+ *     alarm turns a hang into a failure).
  * The loader's calls are counted per thread (loader_calls.h). */
 #include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "loader_calls.h"
 #include "testlib.h"
@@ -71,10 +78,40 @@ TEST(frames_of_other_modules_ask_the_loader) {
   dlclose(zlib);
 }
 
+/* Another call site no other test captures from. */
+__attribute__((noinline)) static uintptr_t capture_at_site_during_fork(void) {
+  capture();
+  sink++; /* not a tail call */
+  return (uintptr_t)__builtin_return_address(0);
+}
+
+static void on_alarm(int signal) {
+  (void)signal;
+  static const char message[] =
+      "FAIL unwind_loader_test: a capture during a fork waited for the lock its thread holds\n";
+  (void)!write(2, message, sizeof message - 1);
+  _exit(1);
+}
+
+TEST(a_capture_during_its_threads_fork_takes_no_lock) {
+  signal(SIGALRM, on_alarm);
+  alarm(10);
+  unwind_fork_quiesce(); /* what malloc.c's prepare handler does first */
+  unwind_fork_prepare();
+  bool whole = holds(capture_at_site_during_fork());
+  unwind_fork_parent();
+  alarm(0);
+  CHECK_MSG(!whole, "a capture during the fork walked past a frame whose rule was missing");
+  /* After the fork the same site unwinds whole. */
+  whole = holds(capture_at_site_during_fork());
+  CHECK_MSG(whole, "after the fork a capture stopped short of the test's frame (depth %d)", depth);
+}
+
 int main(void) {
   unwind_warm_up();
   RUN(program_and_libc_frames_need_no_loader_call);
   RUN(misses_in_program_and_libc_need_no_loader_call);
   RUN(frames_of_other_modules_ask_the_loader);
+  RUN(a_capture_during_its_threads_fork_takes_no_lock);
   return testlib_done();
 }
