@@ -10,7 +10,8 @@
 # ALLOCATORS="heapscope heapscope_off" picks rows.  HEAPSCOPE in the
 # environment reaches the heapscope row (HEAPSCOPE=sample_rate_bytes=1:
 # every allocation sampled, a sample's cost).  VIA=operator_new makes the
-# pairs C++'s operator new and delete (through libstdc++; needs g++).
+# pairs C++'s operator new and delete (through libstdc++; needs g++);
+# VIA=calloc makes them calloc(1, SIZE) and free.
 # Needs valgrind and $BUILD/libheapscope.so; the hardened row only where
 # $BUILD/hardened/libheapscope.so is built (make hardened).
 set -euo pipefail
@@ -24,7 +25,8 @@ case ${VIA:-malloc} in
   malloc) cc -std=c11 -O2 -Wall -o "$BUILD/bench/pair_loop" bench/pair_loop.c ;;
   operator_new)
     cc -std=c11 -O2 -Wall -DVIA_OPERATOR_NEW -o "$BUILD/bench/pair_loop" bench/pair_loop.c -lstdc++ ;;
-  *) echo "pair_instructions.sh: VIA is malloc or operator_new" >&2; exit 2 ;;
+  calloc) cc -std=c11 -O2 -Wall -DVIA_CALLOC -o "$BUILD/bench/pair_loop" bench/pair_loop.c ;;
+  *) echo "pair_instructions.sh: VIA is malloc, operator_new or calloc" >&2; exit 2 ;;
 esac
 loop=$(cd "$BUILD/bench" && pwd)/pair_loop
 lib=$(cd "$BUILD" && pwd)/libheapscope.so

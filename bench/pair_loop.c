@@ -7,7 +7,8 @@
  * frees in allocation order, until N pairs are done (N a multiple of
  * BATCH).  Built with -DVIA_OPERATOR_NEW (and -lstdc++), the pairs are
  * C++'s operator new and delete, which call malloc and free from
- * libstdc++: a C++ program's stacks.
+ * libstdc++: a C++ program's stacks.  With -DVIA_CALLOC the allocations
+ * are calloc(1, SIZE) (through a one-line wrapper, counted with the loop).
  *   pair_loop N [SIZE [BATCH]] */
 #include <stdlib.h>
 
@@ -16,6 +17,10 @@ void *_Znwm(size_t size);  /* operator new(std::size_t) */
 void _ZdlPv(void *object); /* operator delete(void *) */
 #define ALLOCATE _Znwm
 #define RELEASE _ZdlPv
+#elif defined(VIA_CALLOC)
+static void *calloc_one(size_t size) { return calloc(1, size); }
+#define ALLOCATE calloc_one
+#define RELEASE free
 #else
 #define ALLOCATE malloc
 #define RELEASE free

@@ -621,11 +621,11 @@ static bool current_generation(uint64_t *out) {
 
 /* Steps out of the frame that `pc` returns into (whose stack pointer is
  * `sp`, RBP `bp`) and up the stack, filling pcs[depth..max) with the
- * return addresses of the frames whose CFA is at or above `boundary_cfa`.
- * A return address may sit just past its call's function (noreturn
- * callees): each rule is looked up at pc - 1, inside the call. */
+ * return addresses of the frames above.  A return address may sit just
+ * past its call's function (noreturn callees): each rule is looked up at
+ * pc - 1, inside the call. */
 HS_NOINLINE static int walk(uintptr_t *pcs, int depth, int max, uintptr_t pc, uintptr_t sp,
-                            uintptr_t bp, uintptr_t boundary_cfa) {
+                            uintptr_t bp) {
   capture_generation_t generation = {false, 0};
   for (int step = 0; step < UNWIND_MAX_STEPS && depth < max; step++) {
     uint64_t rule = rule_for(pc - 1, &generation);
@@ -637,19 +637,19 @@ HS_NOINLINE static int walk(uintptr_t *pcs, int depth, int max, uintptr_t pc, ui
     sp = cfa;
     pc = return_address;
     if (pc < 4096) break;
-    if (cfa >= boundary_cfa) pcs[depth++] = pc;
+    pcs[depth++] = pc;
   }
   return depth;
 }
 
-__attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa) {
+__attribute__((noinline)) int unwind_capture(uintptr_t *pcs, int max) {
   if (!ensure_cache()) return 0;
   /* pc: the address after the lea, as a call's return address would be
    * (the lea changes no stack, so pc - 1 has the same rule). */
   uintptr_t pc, sp, bp;
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                    : "=r"(pc), "=r"(sp), "=r"(bp));
-  return walk(pcs, 0, max, pc, sp, bp, boundary_cfa);
+  return walk(pcs, 0, max, pc, sp, bp);
 }
 
 /* The walk starts in the frame of the entry point's caller: its stack
@@ -667,7 +667,7 @@ __attribute__((noinline)) int unwind_capture_caller(uintptr_t *pcs, int max, uin
   uintptr_t pc = *(const uintptr_t *)(entry_cfa - 8);
   if (pc < 4096) return 0;
   pcs[0] = pc;
-  return walk(pcs, 1, max, pc, entry_cfa, caller_rbp, 0);
+  return walk(pcs, 1, max, pc, entry_cfa, caller_rbp);
 }
 
 /* Every module listed now is one loaded at start-up if no dlopen has

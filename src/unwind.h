@@ -10,15 +10,15 @@
 #include <stdint.h>
 
 /* Fills pcs[] with up to `max` return addresses, innermost first, of the
- * frames whose canonical frame address is at or above `boundary_cfa`,
- * walking from this function's own frame (0: every frame).  Returns the
- * number of frames. */
-int unwind_capture(uintptr_t *pcs, int max, uintptr_t boundary_cfa);
+ * frames above this function's own (pcs[0] returns into its caller).
+ * Returns the number of frames.  For the tests: the walk from a known
+ * frame. */
+int unwind_capture(uintptr_t *pcs, int max);
 
 /* The sampler's capture: the same for the frames above a public entry
  * point, whose __builtin_dwarf_cfa() is `entry_cfa`, without walking
- * heapscope's own frames (the list equals unwind_capture's cut at
- * entry_cfa).  `caller_rbp` is RBP as the entry point's caller left it:
+ * heapscope's own frames (the list is unwind_capture's from the return
+ * address into the entry point's caller on).  `caller_rbp` is RBP as the entry point's caller left it:
  * read it in code built with -ffixed-rbp (malloc.c), where no frame from
  * the entry point down writes RBP. */
 int unwind_capture_caller(uintptr_t *pcs, int max, uintptr_t entry_cfa, uintptr_t caller_rbp);

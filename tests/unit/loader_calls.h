@@ -46,7 +46,7 @@ static bool holds(uintptr_t address) {
 }
 
 __attribute__((noinline)) static void capture(void) {
-  depth = unwind_capture(frames, MAX_FRAMES, 0);
+  depth = unwind_capture(frames, MAX_FRAMES);
   sink += depth;
 }
 

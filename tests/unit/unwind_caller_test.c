@@ -7,8 +7,8 @@
  * entry point: like malloc.c, this file is built with -ffixed-rbp
  * (Makefile), so it writes no RBP; it reads RBP and captures from its
  * caller.  The capture must list exactly the recorded addresses,
- * innermost first, and the same frames as unwind_capture cut at the
- * entry's CFA.  A walk that started with any other RBP would lose the
+ * innermost first, and the same frames as unwind_capture's full walk
+ * from the return address into the entry's caller on.  A walk that started with any other RBP would lose the
  * chain at the first level. */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ __attribute__((noinline)) static int entry(void) {
   uintptr_t rbp;
   __asm__ volatile("mov %%rbp, %0" : "=r"(rbp));
   captured_depth = unwind_capture_caller(captured, 128, cfa, rbp);
-  walked_depth = unwind_capture(walked, 128, cfa);
+  walked_depth = unwind_capture(walked, 128);
   return captured_depth;
 }
 
@@ -53,11 +53,16 @@ int main(int argc, char **argv) {
   for (int level = 0; level <= LEVELS && level + 1 < captured_depth; level++)
     CHECK_MSG(captured[level + 1] == expected[level], "frame %d: got %#lx want %#lx", level + 1,
               (unsigned long)captured[level + 1], (unsigned long)expected[level]);
-  CHECK_MSG(walked_depth == captured_depth, "the full walk listed %d frames, the capture %d",
-            walked_depth, captured_depth);
-  for (int i = 0; i < walked_depth && i < captured_depth; i++)
-    CHECK_MSG(walked[i] == captured[i], "frame %d: full walk %#lx, capture %#lx", i,
-              (unsigned long)walked[i], (unsigned long)captured[i]);
+  /* The full walk lists entry()'s own return address too: from there on
+   * it is the capture. */
+  int from = 0;
+  while (from < walked_depth && walked[from] != entry_return) from++;
+  CHECK_MSG(walked_depth - from == captured_depth,
+            "the full walk listed %d frames from the entry's caller on, the capture %d",
+            walked_depth - from, captured_depth);
+  for (int i = 0; from + i < walked_depth && i < captured_depth; i++)
+    CHECK_MSG(walked[from + i] == captured[i], "frame %d: full walk %#lx, capture %#lx", i,
+              (unsigned long)walked[from + i], (unsigned long)captured[i]);
   /* An entry CFA below the capture's own stack pointer is no entry. */
   CHECK_MSG(unwind_capture_caller(captured, 128, 8, 0) == 0, "a bogus entry CFA was walked");
   printf("unwind_caller_test: %d frames through %d frame-pointer levels\n", captured_depth,
