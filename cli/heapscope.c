@@ -1,11 +1,15 @@
 /* heapscope.c — the command-line tool.  `heapscope run -- CMD` runs CMD
  * with libheapscope.so preloaded.  An ordinary program: it uses libc's
  * malloc and never links the allocator's internals. */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +52,71 @@ static int find_library(char *out, size_t out_size) {
     if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < out_size) return 0;
   }
   return -1;
+}
+
+/* The file execvp would run for `command`: itself if it names a path, else
+ * the first executable regular file of that name in $PATH (execvp's
+ * default when unset).  Returns 0 and fills out[], or -1. */
+static int find_command(const char *command, char *out, size_t out_size) {
+  if (strchr(command, '/')) return snprintf(out, out_size, "%s", command) < (int)out_size ? 0 : -1;
+  const char *path = getenv("PATH");
+  if (!path) path = "/bin:/usr/bin";
+  for (const char *dir = path;; dir++) {
+    const char *end = strchrnul(dir, ':');
+    int n = end == dir ? snprintf(out, out_size, "%s", command)
+                       : snprintf(out, out_size, "%.*s/%s", (int)(end - dir), dir, command);
+    struct stat st;
+    if (n < (int)out_size && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+      return 0;
+    if (!*end) return -1;
+    dir = end;
+  }
+}
+
+/* Why LD_PRELOAD cannot reach the malloc of the ELF program at `path`, or
+ * NULL when it can or when `path` is no ELF program heapscope can judge (a
+ * script, an unreadable file: execvp has the last word on those).  A
+ * program without an interpreter (PT_INTERP) is statically linked, static
+ * PIE included: the dynamic loader, which reads LD_PRELOAD, never runs.
+ * A 32-bit program gets no 64-bit library (the loader says so and runs it
+ * without). */
+static const char *unreachable_reason(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  unsigned char ident[EI_NIDENT];
+  const char *reason = NULL;
+  if (pread(fd, ident, sizeof ident, 0) != (ssize_t)sizeof ident ||
+      memcmp(ident, ELFMAG, SELFMAG) != 0) {
+    close(fd);
+    return NULL;
+  }
+  if (ident[EI_CLASS] != ELFCLASS64) {
+    close(fd);
+    return ident[EI_CLASS] == ELFCLASS32
+               ? "is a 32-bit program: the loader would run it without the 64-bit "
+                 "libheapscope.so"
+               : NULL;
+  }
+  Elf64_Ehdr header;
+  if (pread(fd, &header, sizeof header, 0) == (ssize_t)sizeof header &&
+      (header.e_type == ET_EXEC || header.e_type == ET_DYN) &&
+      header.e_phentsize == sizeof(Elf64_Phdr)) {
+    bool interpreter = false, complete = true;
+    for (unsigned i = 0; i < header.e_phnum && !interpreter; i++) {
+      Elf64_Phdr segment;
+      if (pread(fd, &segment, sizeof segment, (off_t)(header.e_phoff + (uint64_t)i * sizeof segment)) !=
+          (ssize_t)sizeof segment) {
+        complete = false;
+        break;
+      }
+      interpreter = segment.p_type == PT_INTERP;
+    }
+    if (complete && !interpreter)
+      reason = "is statically linked, so the dynamic loader that would preload heapscope "
+               "never runs in it: build it without -static";
+  }
+  close(fd);
+  return reason;
 }
 
 /* Adds `value` to the ':'- or ','-separated variable `name`, first (for
@@ -149,6 +218,13 @@ static int command_run(int argc, char **argv) {
   if (http && (!*http || strchr(http, ',') || strlen(http) > 100)) {
     fprintf(stderr, "heapscope run: --http '%s': an address such as 6060 or 127.0.0.1:6060\n",
             http);
+    return 2;
+  }
+  char program[PATH_MAX];
+  const char *reason = find_command(argv[i], program, sizeof program) == 0
+                           ? unreachable_reason(program) : NULL;
+  if (reason) {
+    fprintf(stderr, "heapscope run: %s %s\n", program, reason);
     return 2;
   }
   if (leaks && rate < 0) rate = 1;

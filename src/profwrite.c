@@ -13,6 +13,7 @@
  * renamed, so a reader never sees half a profile.
  * May call: pprof, profile store, options, os, base, loader, libc (malloc inside
  * prof_enter).  See docs/profiles.md. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -409,9 +410,33 @@ void profwrite_fork_child(void) {
   if (writer_wanted()) start_profile_writer();
 }
 
+/* A program, or a library the loader put before heapscope, that defines
+ * malloc itself gets every call the loader binds by that name: heapscope
+ * then serves and samples next to nothing, and the profile asked for
+ * would come out empty with no reason given.  Says so at start-up, once,
+ * in the process that writes or serves the profile. */
+static void warn_if_malloc_is_elsewhere(void) {
+  bool profile_wanted =
+      hs_options.profile_path[0] || hs_options.http_address[0] || writer_wanted();
+  if (!profile_wanted || (hs_options.main_pid != 0 && hs_options.main_pid != getpid())) return;
+  void *bound = dlsym(RTLD_DEFAULT, "malloc");
+  if (bound == NULL || bound == (void *)hs_malloc) return;
+  Dl_info info;
+  const char *where = dladdr(bound, &info) && info.dli_fname && info.dli_fname[0]
+                          ? info.dli_fname
+                          : program_invocation_name; /* the program's own name is "" */
+  char message[480]; /* hs_warn's line holds 512 bytes */
+  snprintf(message, sizeof message,
+           "malloc in this process is the one %.300s defines, not heapscope's: the allocations "
+           "it serves are not profiled",
+           where);
+  hs_warn(message);
+}
+
 void profwrite_start(void) {
   start_time_ns = os_clock_ns(CLOCK_REALTIME);
   start_pid = getpid();
+  warn_if_malloc_is_elsewhere();
   if (writer_wanted()) start_profile_writer();
   int signal_number = (int)hs_options.profile_signal;
   if (!signal_number) return;

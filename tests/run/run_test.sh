@@ -9,7 +9,11 @@
 #  5. -o FILE is CMD's profile: a shell that starts a late program in the
 #     background and execs the profiled one; the late programs (sleep,
 #     /bin/true) exit after it and write nothing, neither over FILE nor
-#     FILE.PID (a wrapper script's helpers would leave dozens).
+#     FILE.PID (a wrapper script's helpers would leave dozens);
+#  6. programs LD_PRELOAD cannot reach: a statically linked one (static PIE
+#     too) and a 32-bit one are refused before they run, exit 2, one line
+#     saying why; one with a malloc of its own runs, with one line saying
+#     its allocations are not profiled.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -100,6 +104,43 @@ others=$(ls "$work"/main.pb.gz.* 2>/dev/null | wc -l)
 "$HEAPSCOPE" top "$work/main.pb.gz" 2>&1 | grep -q " make_leak\$" ||
   fail "main.pb.gz is not the profiled program's (no make_leak): $("$HEAPSCOPE" top "$work/main.pb.gz" 2>&1 | head -5)"
 [ $failures -eq $before ] && ok "-o FILE: the programs the command starts write nothing to it"
+
+# 6. Programs LD_PRELOAD cannot reach.
+before=$failures
+printf '#include <stdio.h>\nint main(void) { puts("static ran"); return 0; }\n' >"$work/static.c"
+cc -O1 -static -o "$work/static" "$work/static.c" && cc -O1 -static-pie -o "$work/static_pie" "$work/static.c" ||
+  fail "cannot build static programs (libc6-dev's libc.a)"
+for program in static static_pie; do
+  "$HEAPSCOPE" run -o "$work/$program.pb.gz" -- "$work/$program" >"$work/$program.out" 2>"$work/$program.err"
+  rc=$?
+  [ $rc -eq 2 ] || fail "$program: heapscope run exited $rc, want 2"
+  [ "$(wc -l <"$work/$program.err")" -eq 1 ] &&
+    grep -q "^heapscope run: $work/$program is statically linked" "$work/$program.err" ||
+    fail "$program: want one line saying it is statically linked: $(cat "$work/$program.err")"
+  [ ! -s "$work/$program.out" ] || fail "$program ran although it was refused"
+done
+# Found through PATH as execvp finds it.
+PATH=$work:$PATH "$HEAPSCOPE" run -o "$work/static.pb.gz" -- static >/dev/null 2>"$work/path.err"
+grep -q "^heapscope run: $work/static is statically linked" "$work/path.err" ||
+  fail "static through PATH: $(cat "$work/path.err")"
+# An ELF header of the 32-bit class is enough: it is refused before it runs.
+printf '\177ELF\001\001\001\000\000\000\000\000\000\000\000\000' >"$work/elf32"
+chmod +x "$work/elf32"
+"$HEAPSCOPE" run -- "$work/elf32" >/dev/null 2>"$work/elf32.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "^heapscope run: $work/elf32 is a 32-bit program" "$work/elf32.err" ||
+  fail "a 32-bit program: exit $rc, $(cat "$work/elf32.err")"
+cc -O1 -o "$work/own_malloc" tests/run/own_malloc.c || fail "cannot build own_malloc.c"
+"$HEAPSCOPE" run -o "$work/own.pb.gz" -- "$work/own_malloc" >"$work/own.out" 2>"$work/own.err"
+rc=$?
+[ $rc -eq 0 ] || fail "own_malloc: heapscope run exited $rc: $(cat "$work/own.err")"
+grep -q "^own malloc served" "$work/own.out" || fail "own_malloc's output is missing"
+grep -q "^heapscope: malloc in this process is the one $work/own_malloc defines, not heapscope's" \
+  "$work/own.err" || fail "own_malloc: no line naming its own malloc: $(cat "$work/own.err")"
+# heapscope's own programs (sites, above) got no such line.
+if grep -q "malloc in this process" "$work/run.err"; then fail "sites was told its malloc is elsewhere"; fi
+[ $failures -eq $before ] &&
+  ok "static, static PIE and 32-bit programs refused with one line; a program's own malloc named"
 
 if [ $failures -gt 0 ]; then echo "run_test: $failures failures"; exit 1; fi
 echo "PASS run_test"
