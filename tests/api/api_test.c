@@ -1183,7 +1183,15 @@ TEST(large_objects) {
 
 /* ------------------------------------------------ libc functions that allocate */
 TEST(libc_allocators) {
+  /* libc's internal calls reach heapscope: strdup's malloc is counted. */
+  hs_thread_counters_t (*counters)(void) =
+      (hs_thread_counters_t (*)(void))hs_fn("hs_thread_counters");
+  CHECK(counters != NULL);
+  uint64_t mallocs_before = counters ? counters().mallocs : 0;
   char *s = strdup("heapscope");
+  uint64_t counted = counters ? counters().mallocs - mallocs_before : 0;
+  CHECK_MSG(counted == 1, "strdup's malloc was not heapscope's (%llu mallocs counted)",
+            (unsigned long long)counted);
   CHECK(s && strcmp(s, "heapscope") == 0);
   free(s);
   s = strndup("abcdefgh", 3);
