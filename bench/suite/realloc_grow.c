@@ -3,7 +3,12 @@
  * one more element, up to 4096 elements (32 KiB), then are freed; every
  * fourth round also grows one vector to 256 Ki elements (2 MiB, into the
  * large-object range).
- *   realloc_grow [rounds=180] */
+ * Given a second argument 1 it calls malloc_trim(0) after each round's
+ * frees: what giving every free page back to the OS at once each time
+ * costs (glibc and heapscope both release their free pages there).
+ *   realloc_grow [rounds=180] [1: malloc_trim(0) after each round] */
+#include <malloc.h>
+
 #include "suite.h"
 
 enum { VECTORS = 64, SMALL_ELEMENTS = 4096, BIG_ELEMENTS = 256 * 1024 };
@@ -16,8 +21,9 @@ static uint64_t *grow(uint64_t *v, long n) {
 }
 
 int main(int argc, char **argv) {
-  suite_check_argc(argc, argv, 1, "[rounds=180]");
+  suite_check_argc(argc, argv, 2, "[rounds=180] [1: malloc_trim(0) after each round]");
   long rounds = suite_arg_long(argc, argv, 1, 180, 1000000);
+  long trim = suite_arg_long(argc, argv, 2, 0, 1);
   uint64_t *vectors[VECTORS];
   uint64_t check = 0;
   long reallocs = 0;
@@ -39,6 +45,7 @@ int main(int argc, char **argv) {
       check += big[BIG_ELEMENTS / 2];
       free(big);
     }
+    if (trim) malloc_trim(0);
   }
   suite_report("realloc_grow", reallocs, suite_now_s() - start, check);
   return 0;
