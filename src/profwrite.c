@@ -418,19 +418,22 @@ void profwrite_fork_child(void) {
 static void warn_if_malloc_is_elsewhere(void) {
   bool profile_wanted =
       hs_options.profile_path[0] || hs_options.http_address[0] || writer_wanted();
-  if (!profile_wanted || (hs_options.main_pid != 0 && hs_options.main_pid != getpid())) return;
+  if (!profile_wanted || !writes_unnamed_path()) return;
+  prof_enter(); /* whatever the loader allocates here is not the program's */
   void *bound = dlsym(RTLD_DEFAULT, "malloc");
-  if (bound == NULL || bound == (void *)hs_malloc) return;
   Dl_info info;
-  const char *where = dladdr(bound, &info) && info.dli_fname && info.dli_fname[0]
-                          ? info.dli_fname
-                          : program_invocation_name; /* the program's own name is "" */
-  char message[480]; /* hs_warn's line holds 512 bytes */
-  snprintf(message, sizeof message,
-           "malloc in this process is the one %.300s defines, not heapscope's: the allocations "
-           "it serves are not profiled",
-           where);
-  hs_warn(message);
+  if (bound != NULL && bound != (void *)hs_malloc) {
+    const char *where = dladdr(bound, &info) && info.dli_fname && info.dli_fname[0]
+                            ? info.dli_fname
+                            : program_invocation_name; /* the program's own name is "" */
+    char message[480]; /* hs_warn's line holds 512 bytes */
+    snprintf(message, sizeof message,
+             "malloc in this process is the one %.300s defines, not heapscope's: the "
+             "allocations it serves are not profiled",
+             where);
+    hs_warn(message);
+  }
+  prof_exit();
 }
 
 void profwrite_start(void) {
