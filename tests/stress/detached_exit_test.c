@@ -96,7 +96,14 @@ int main(void) {
     pthread_join(thread, NULL);
   }
 
-  /* Two workers each free an object of the main thread's, then allocate. */
+  /* Two workers each free an object of the main thread's, then allocate.
+   * Sampling off: a sampled object lies on a span of its own, whose page
+   * its free gives back and the worker's next span may reuse, so a sampled
+   * object's line can hold the worker's objects with no other object of
+   * the main thread's on it (at every allocation sampled, all 40 checks
+   * fail that way; at the default rate, once in some 500 runs). */
+  int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
+  int64_t rate_before = set_rate ? set_rate(0) : 0;
   for (int round = 0; round < 20; round++) {
     void *given[2] = {malloc(8), malloc(8)};
     pthread_t workers[2];
@@ -109,6 +116,7 @@ int main(void) {
                   (long)(intptr_t)near);
     }
   }
+  if (set_rate) set_rate(rate_before);
 
   /* A thread that only frees gets its cache at its 64th free (its own
    * counters count the frees from there on), and every free counts. */
