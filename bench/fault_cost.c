@@ -4,8 +4,9 @@
  * and gives them all back with MADV_DONTNEED, as an allocator's release
  * does.  Prints the median and range of microseconds per fault and of
  * milliseconds per madvise.  The price of any policy that releases pages
- * a program will use again; a guest whose host takes back freed memory
- * pays far more per fault than bare metal.  Uses only libc.
+ * a program will use again, which differs widely between machines (a
+ * guest whose host takes freed memory back pays for the host's fault
+ * too).  Uses only libc.
  *   cc -O2 -o fault_cost bench/fault_cost.c && ./fault_cost */
 #define _GNU_SOURCE
 #include <stdio.h>
