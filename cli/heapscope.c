@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "heapscope.h"
@@ -73,13 +75,35 @@ static int find_command(const char *command, char *out, size_t out_size) {
   }
 }
 
+/* Why the ELF program open at `fd` would run in the loader's secure mode
+ * (the kernel's AT_SECURE), where LD_PRELOAD entries that name a path are
+ * ignored, or NULL if it would not: set-user-ID to a user other than ours,
+ * set-group-ID to another group (the set-group-ID bit counts only with
+ * group execute), or, for a user other than root, file capabilities.  On a
+ * file system mounted nosuid none of these takes effect. */
+static const char *secure_mode_reason(int fd) {
+  struct stat st;
+  struct statvfs fs;
+  if (fstat(fd, &st) != 0 || (fstatvfs(fd, &fs) == 0 && (fs.f_flag & ST_NOSUID))) return NULL;
+  if ((st.st_mode & S_ISUID) && st.st_uid != getuid())
+    return "is set-user-ID to another user, so the loader runs it in secure mode and ignores "
+           "LD_PRELOAD";
+  if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && st.st_gid != getgid())
+    return "is set-group-ID to another group, so the loader runs it in secure mode and ignores "
+           "LD_PRELOAD";
+  if (getuid() != 0 && fgetxattr(fd, "security.capability", NULL, 0) >= 0)
+    return "has file capabilities, so the loader runs it in secure mode and ignores LD_PRELOAD";
+  return NULL;
+}
+
 /* Why LD_PRELOAD cannot reach the malloc of the ELF program at `path`, or
  * NULL when it can or when `path` is no ELF program heapscope can judge (a
  * script, an unreadable file: execvp has the last word on those).  A
  * program without an interpreter (PT_INTERP) is statically linked, static
  * PIE included: the dynamic loader, which reads LD_PRELOAD, never runs.
  * A 32-bit program gets no 64-bit library (the loader says so and runs it
- * without). */
+ * without).  A program that would run in the loader's secure mode (below)
+ * never loads a preload given by path. */
 static const char *unreachable_reason(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
@@ -115,6 +139,7 @@ static const char *unreachable_reason(const char *path) {
       reason = "is statically linked, so the dynamic loader that would preload heapscope "
                "never runs in it: build it without -static";
   }
+  if (!reason) reason = secure_mode_reason(fd);
   close(fd);
   return reason;
 }

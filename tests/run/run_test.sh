@@ -12,8 +12,10 @@
 #     FILE.PID (a wrapper script's helpers would leave dozens);
 #  6. programs LD_PRELOAD cannot reach: a statically linked one (static PIE
 #     too) and a 32-bit one are refused before they run, exit 2, one line
-#     saying why; one with a malloc of its own runs, with one line saying
-#     its allocations are not profiled.
+#     saying why; so is one the loader would run in secure mode (set-user-ID
+#     or set-group-ID to another user or group: shown first to load no
+#     preload), while one set-user-ID to ourselves runs; one with a malloc
+#     of its own runs, with one line saying its allocations are not profiled.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -130,6 +132,45 @@ chmod +x "$work/elf32"
 rc=$?
 [ $rc -eq 2 ] && grep -q "^heapscope run: $work/elf32 is a 32-bit program" "$work/elf32.err" ||
   fail "a 32-bit program: exit $rc, $(cat "$work/elf32.err")"
+# Secure mode.  As root: copies of cat set-user-ID and set-group-ID to
+# nobody (65534); the loader must be seen to ignore LD_PRELOAD in them, so
+# the refusal is about something real.  As another user: the system's own
+# set-user-ID programs (owned by root), refused before they run.
+if [ "$(id -u)" -eq 0 ]; then
+  cp /bin/cat "$work/suid_cat" && chown 65534 "$work/suid_cat" && chmod u+s "$work/suid_cat" &&
+    cp /bin/cat "$work/sgid_cat" && chgrp 65534 "$work/sgid_cat" && chmod g+s "$work/sgid_cat" &&
+    cp /bin/cat "$work/own_suid_cat" && chmod u+s "$work/own_suid_cat" ||
+    fail "cannot make set-user-ID copies of /bin/cat"
+  secure="suid_cat:set-user-ID sgid_cat:set-group-ID"
+  for entry in $secure; do
+    program=${entry%%:*} kind=${entry#*:}
+    loaded=$(LD_PRELOAD=$PWD/$BUILD/libheapscope.so "$work/$program" /proc/self/maps | grep -c libheapscope)
+    [ "$loaded" -eq 0 ] || fail "$program: the loader preloaded heapscope, so secure mode is not what the test thinks"
+    "$HEAPSCOPE" run -o "$work/$program.pb.gz" -- "$work/$program" /proc/self/maps \
+      >"$work/$program.out" 2>"$work/$program.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$work/$program.err")" -eq 1 ] &&
+      grep -q "^heapscope run: $work/$program is $kind to another" "$work/$program.err" ||
+      fail "$program: exit $rc, want 2 and one line saying it is $kind: $(cat "$work/$program.err")"
+    [ ! -s "$work/$program.out" ] || fail "$program ran although it was refused"
+  done
+  # Set-user-ID to ourselves: no secure mode, so it runs and is profiled.
+  "$HEAPSCOPE" run -o "$work/own_suid.pb.gz" -- "$work/own_suid_cat" /proc/self/maps \
+    >"$work/own_suid.out" 2>"$work/own_suid.err"
+  rc=$?
+  [ $rc -eq 0 ] && grep -q libheapscope "$work/own_suid.out" && [ -s "$work/own_suid.pb.gz" ] ||
+    fail "a program set-user-ID to ourselves: exit $rc, $(cat "$work/own_suid.err")"
+else
+  suid=$(find /usr/bin /bin /usr/sbin -maxdepth 1 -type f -user root -perm -4000 2>/dev/null | head -1)
+  if [ -z "$suid" ]; then
+    fail "secure mode: needs root, or a set-user-ID program owned by root in /usr/bin"
+  else
+    "$HEAPSCOPE" run -- "$suid" --help >"$work/suid.out" 2>"$work/suid.err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "^heapscope run: $suid is set-user-ID to another user" "$work/suid.err" ||
+      fail "$suid: exit $rc, want 2 and one line saying it is set-user-ID: $(cat "$work/suid.err")"
+  fi
+fi
 cc -O1 -o "$work/own_malloc" tests/run/own_malloc.c || fail "cannot build own_malloc.c"
 "$HEAPSCOPE" run -o "$work/own.pb.gz" -- "$work/own_malloc" >"$work/own.out" 2>"$work/own.err"
 rc=$?
@@ -140,7 +181,7 @@ grep -q "^heapscope: malloc in this process is the one $work/own_malloc defines,
 # heapscope's own programs (sites, above) got no such line.
 if grep -q "malloc in this process" "$work/run.err"; then fail "sites was told its malloc is elsewhere"; fi
 [ $failures -eq $before ] &&
-  ok "static, static PIE and 32-bit programs refused with one line; a program's own malloc named"
+  ok "static, static PIE, 32-bit and secure-mode programs refused with one line; a program's own malloc named"
 
 if [ $failures -gt 0 ]; then echo "run_test: $failures failures"; exit 1; fi
 echo "PASS run_test"
