@@ -26,10 +26,11 @@
  * read-modify-write and call nothing that can allocate.
  *
  * Sampling: when the countdown runs out, count_malloc asks the sampler for a
- * weight and alloc_sampled gives the object a span of its own, records the
- * stack above the public entry point's frame (every entry passes
- * __builtin_dwarf_cfa() down) and keeps the bucket in the span; free_slow
- * records the free.  The walk starts in the entry point's caller, not in
+ * weight and alloc_sampled gives the object a slot of a page shared with
+ * other samples of its class (up to 1 KiB: samplepack.c) or a span of its
+ * own, records the stack above the public entry point's frame (every entry
+ * passes __builtin_dwarf_cfa() down) and keeps the bucket in the slot or
+ * the span; free_slow records the free.  The walk starts in the entry point's caller, not in
  * heapscope's own frames: this file is built with -ffixed-rbp, so at the
  * sample RBP still holds the caller's value (no VLA or alloca here, which
  * would make RBP a frame pointer: tests/unit/fixed_rbp_test.sh).  See
@@ -62,6 +63,7 @@
 #include "profile.h"
 #include "profstore.h"
 #include "sampler.h"
+#include "samplepack.h"
 #include "size_class.h"
 #include "tcache.h"
 #include "unloaded.h"
@@ -261,10 +263,11 @@ HS_INLINE void *alloc_unsampled(tcache_t *tc, size_t size, size_t room, size_t a
   return object;
 }
 
-/* A sampled allocation: a span of its own (so free finds the sample with
- * no lookup: the page map says "not a small object" and the span holds the
- * bucket), and the stack above `boundary_cfa` recorded in the profile as
- * `size` bytes.  `room` (≥ size) is the space the unsampled path would
+/* A sampled allocation: a slot of a page of sampled objects of its class
+ * when that class is packed (samplepack.h), else a span of its own (either
+ * way free finds the sample with no lookup: the page map says "not a small
+ * object" and the span, or the slot, holds the bucket), and the stack above
+ * `boundary_cfa` recorded in the profile as `size` bytes.  `room` (≥ size) is the space the unsampled path would
  * have served; 0 for aligned requests, whose `alignment` is as for
  * alloc_unsampled.  When room is in the small-object range the object's
  * usable size is its class's size, as it would have been unsampled, so
@@ -279,9 +282,13 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
   uint32_t usable_as_small =
       room && room <= SIZE_CLASS_MAX_BYTES ? size_class_bytes[size_class_of(room)] : 0;
   size_t bytes = usable_as_small ? usable_as_small : HS_MAX(size, room);
-  void *object;
+  void *object = NULL;
+  bool packed = usable_as_small && samplepack_packs(size_class_of(room));
+  if (packed) object = samplepack_alloc(size_class_of(room), size, zero);
   span_t *spare = tc->sample_spare;
-  if (spare && align_pages == 1 &&
+  if (object) {
+    /* a slot of a page shared with other samples of its class */
+  } else if (spare && align_pages == 1 &&
       spare->page_count == (bytes + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT) {
     /* The span this thread's last sample of as many pages lived on: no
      * page-heap round trip (most of a sample's cost). */
@@ -309,8 +316,14 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
   uintptr_t caller_rbp;
   __asm__ volatile("mov %%rbp, %0" : "=r"(caller_rbp));
   int depth = unwind_capture_caller(pcs, PROF_MAX_FRAMES, boundary_cfa, caller_rbp);
+  prof_bucket_t *bucket = profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
   span_t *span = pagemap_span_of(object);
-  span->sample_bucket = profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
+  if (span->sample_pack) {
+    samplepack_set_sample(object, bucket, weight);
+    prof_exit();
+    return object;
+  }
+  span->sample_bucket = bucket;
   span->sample_weight = weight;
   span->sample_bytes = size;
   span->sample_usable_bytes = usable_as_small;
@@ -346,6 +359,11 @@ static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
       hs_fatal_pointer(call, "invalid pointer", ptr);
     return size_class;
   }
+  if (span->state == SPAN_LARGE && span->sample_pack) {
+    enum samplepack_lookup found = samplepack_lookup(span, ptr);
+    if (HS_LIKELY(found == SAMPLEPACK_LIVE)) return 0;
+    hs_fatal_pointer(call, found == SAMPLEPACK_FREE_SLOT ? "double free" : "invalid pointer", ptr);
+  }
   if (span->state == SPAN_LARGE && ptr == span_start(span)) {
     if (HS_UNLIKELY(span->sample_spare)) hs_fatal_pointer(call, "double free", ptr);
     return 0;
@@ -358,6 +376,7 @@ static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
 /* The usable size of the object at the start of large span `span`: a
  * sampled object that would have been small has its class's size. */
 static size_t large_usable_bytes(const span_t *span) {
+  if (span->sample_pack) return samplepack_usable_bytes(span);
   return span->sample_bucket && span->sample_usable_bytes ? span->sample_usable_bytes
                                                           : span_bytes(span);
 }
@@ -382,6 +401,11 @@ HS_NOINLINE HS_COLD static void check_tagged(const char *call, const char *what,
 HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
   span_t *span = pagemap_span_holding(ptr);
+  if (span && span->state == SPAN_LARGE && span->sample_pack) {
+    count_free(tcache_for_free());
+    samplepack_free(span, ptr, "free"); /* checks the pointer itself */
+    return;
+  }
   uint32_t size_class = checked_class(ptr, span, "free");
   tcache_t *tc = tcache_for_free();
   count_free(tc);
@@ -578,7 +602,8 @@ static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary_cfa);
  * reallocs here at every step.  The rest goes on to realloc_slow. */
 HS_NOINLINE static void *realloc_large(void *ptr, size_t size, uintptr_t boundary_cfa) {
   span_t *span = pagemap_span_of(ptr);
-  if (span && span->state == SPAN_LARGE && span_start(span) == ptr && !span->sample_spare) {
+  if (span && span->state == SPAN_LARGE && span_start(span) == ptr && !span->sample_spare &&
+      !span->sample_pack) {
     size_t usable = large_usable_bytes(span);
     if (size <= usable && size >= usable / 2) {
       span->requested_bytes = size; /* a sampled block's sample keeps sample_bytes */
@@ -623,10 +648,10 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
    * block can take the free pages that follow it (no copy). */
   if ((size <= usable && size >= usable / 2) ||
       (size_class == 0 && size > usable && size <= PTRDIFF_MAX &&
-       !(span->sample_bucket && span->sample_usable_bytes) && /* moves as if small */
+       !(span->sample_bucket && span->sample_usable_bytes) && !span->sample_pack && /* moves as if small */
        pageheap_grow_in_place(span, (size + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT))) {
     /* A sampled block keeps the size its sample recorded (sample_bytes). */
-    if (size_class == 0) span->requested_bytes = size;
+    if (size_class == 0 && !span->sample_pack) span->requested_bytes = size;
     return ptr;
   }
   /* A growing block that must move gets room to grow by a quarter more
@@ -761,6 +786,7 @@ static void fork_prepare(void) {
   unwind_fork_prepare();
   tcache_fork_prepare();
   central_fork_prepare();
+  samplepack_fork_prepare();
   pageheap_fork_prepare();
   metadata_fork_prepare();
 }
@@ -768,6 +794,7 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
   metadata_fork_parent();
   pageheap_fork_parent();
+  samplepack_fork_parent();
   central_fork_parent();
   tcache_fork_parent();
   unwind_fork_parent();
@@ -778,6 +805,7 @@ static void fork_child(void) {
   loader_fork_child(); /* before unwind_fork_child, which reads it */
   metadata_fork_child();
   pageheap_fork_child();
+  samplepack_fork_child();
   central_fork_child();
   tcache_fork_child();
   unwind_fork_child();

@@ -69,6 +69,8 @@ typedef struct span {
                                  usable size; 0 otherwise */
   uint8_t sample_spare;       /* SPAN_LARGE kept free by a thread for its
                                  next sample (see malloc.c) */
+  struct sample_pack *sample_pack; /* SPAN_LARGE whose page holds sampled
+                                 small objects (samplepack.h), else NULL */
   uint64_t idle_since_ns;     /* SPAN_FREE: when it last became free
                                  (CLOCK_MONOTONIC ns) */
   struct span *idle_next, *idle_prev; /* SPAN_FREE, not released: the page

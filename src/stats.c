@@ -6,7 +6,8 @@
  * per-thread counters are read without locks (frees before mallocs).
  * Prints without stdio or malloc, except that malloc_info writes to the
  * caller's stream (whose buffering may allocate, after the snapshot).
- * May call: tcache, central, pageheap, scavenger, metadata, os, base.
+ * May call: tcache, central, pageheap, samplepack, scavenger, metadata, os,
+ * base.
  * Field definitions and invariants: include/heapscope.h, docs/memory.md. */
 #include <errno.h>
 #include <malloc.h>
@@ -19,6 +20,7 @@
 #include "metadata.h"
 #include "os.h"
 #include "pageheap.h"
+#include "samplepack.h"
 #include "scavenger.h"
 #include "tcache.h"
 
@@ -73,11 +75,18 @@ static void snapshot(hs_stats_t *s, pageheap_stats_t *heap) {
   s->heap_idle = ph.free_bytes;
   s->heap_released = ph.released_bytes;
   s->heap_inuse = ph.sys_bytes - ph.free_bytes;
-  /* Spare sample spans are large spans to the page heap but hold nothing. */
+  /* Spare sample spans are large spans to the page heap but hold nothing;
+   * a page of packed samples holds its live samples (samplepack.h). */
   uint64_t spares = ph.sample_spares;
-  s->heap_alloc_rounded = small_live + ph.large_bytes - ph.sample_spare_bytes;
+  samplepack_stats_t packs;
+  samplepack_read_stats(&packs);
+  uint64_t pack_bytes = packs.pages << HS_PAGE_SHIFT;
+  s->heap_alloc_rounded = small_live + ph.large_bytes - ph.sample_spare_bytes -
+                          HS_MIN(pack_bytes, ph.large_bytes - ph.sample_spare_bytes) +
+                          packs.object_bytes;
   s->heap_alloc = small_live + ph.large_requested_bytes;
-  s->live_objects = live_objects + ph.large_count - spares;
+  s->live_objects = live_objects + ph.large_count - spares -
+                    HS_MIN(packs.pages, ph.large_count - spares) + packs.objects;
   s->thread_cache_bytes = cached;
   s->central_cache_bytes = central_free;
   s->metadata_sys = metadata_sys_bytes();

@@ -275,9 +275,10 @@ int main(void) {
   death_case("malloc_usable_size(inside a freed 4 MiB block)", DO_USABLE, gone + (1 << 20) + 3 * 8192,
              USABLE_INVALID, NULL);
 
-  /* A sampled block (rate 1 samples everything) has a span of its own,
-   * which its thread keeps as a spare page once freed: a second free must
-   * still be caught. */
+  /* A sampled block of up to 1 KiB (rate 1 samples everything) shares a
+   * page with other samples of its class (src/samplepack.c): a second free,
+   * a pointer inside it and a slot of the page never handed out are caught,
+   * also once the page holds no live sample (one such page is kept). */
   int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
   if (CHECK(set_rate != NULL)) {
     int64_t old_rate = set_rate(1);
@@ -286,21 +287,23 @@ int main(void) {
     CHECK(sampled != NULL);
     death_case("double free of a sampled 32-byte block", DO_FREE_TWICE, sampled, FREE_DOUBLE,
                NULL);
-    /* A thread keeps the span of its last freed sample, up to 8 pages: a
-     * sampled 64 KiB block's span is kept in place of the 32-byte one's,
-     * which goes back to the page heap.  Freeing either again is caught. */
+    death_case("free(sampled 32-byte block + 16)", DO_FREE, sampled + 16, FREE_INVALID, NULL);
+    death_case("free of a slot of a sampled block's page never handed out", DO_FREE,
+               (char *)(((uintptr_t)sampled | 8191) - 31), FREE_INVALID, NULL);
+    /* A larger sampled block has a span of its own, which its thread keeps
+     * as a spare once freed, up to 8 pages.  Freeing it again is caught. */
     old_rate = set_rate(1);
     char *sampled_big = malloc(65536);
     set_rate(old_rate);
     CHECK(sampled_big != NULL);
     death_case("double free of a sampled 64 KiB block", DO_FREE_TWICE, sampled_big, FREE_DOUBLE,
                NULL);
-    free(sampled);     /* the thread's spare */
-    free(sampled_big); /* the spare now; sampled's span is free */
+    free(sampled);     /* its page now holds no live sample */
+    free(sampled_big); /* the thread's spare */
     death_case("free of a sampled 64 KiB block kept as the spare", DO_FREE, sampled_big,
                FREE_DOUBLE, NULL);
-    death_case("free of a sampled 32-byte block whose span the spare replaced", DO_FREE, sampled,
-               FREE_DOUBLE, FREE_INVALID);
+    death_case("free of a sampled 32-byte block whose page holds no sample", DO_FREE, sampled,
+               FREE_DOUBLE, NULL);
     refit_bytes = 65536 - 16;
     death_case("realloc of a sampled 64 KiB block kept as the spare, to a size it would keep",
                DO_REALLOC_FITTING, sampled_big, REALLOC_DOUBLE, NULL);
