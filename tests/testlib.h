@@ -33,6 +33,8 @@
  *                               a forked child's exit status (128 + signal), or -1 if it
  *                               did not end in time (it is killed)
  *   testlib_status_kib("VmHWM:") a /proc/self/status line's figure (kB), 0 if absent
+ *   testlib_inbox_t, testlib_inbox_put(box, i, p, size), testlib_inbox_take(box, i, &size)
+ *                               objects handed to another thread (one producer an inbox)
  *
  * Counters are atomic, so CHECK may be used from several threads.  Failure
  * reporting uses fprintf(stderr, ...) only (stderr is unbuffered), and the number
@@ -45,6 +47,7 @@
 #include <signal.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -231,6 +234,36 @@ static TESTLIB_UNUSED_ long testlib_anonymous_pages(void) {
     fclose(f);
   }
   return resident < 0 ? -1 : resident - shared;
+}
+
+/* Hand-offs between threads: an inbox of TESTLIB_INBOX_SLOTS slots, each
+ * empty or holding an object (and its size) for the inbox's thread to free.
+ * One producer per inbox: it fills a slot only while the slot is empty, and
+ * the consumer reads the size before it empties the slot. */
+#define TESTLIB_INBOX_SLOTS 64
+typedef struct testlib_inbox {
+  _Atomic(unsigned char *) objects[TESTLIB_INBOX_SLOTS];
+  _Atomic(size_t) sizes[TESTLIB_INBOX_SLOTS];
+} testlib_inbox_t;
+
+/* Puts `p` (`size` bytes) in slot `i` if it is empty; true if it did. */
+static TESTLIB_UNUSED_ bool testlib_inbox_put(testlib_inbox_t *box, int i, unsigned char *p,
+                                              size_t size) {
+  if (atomic_load(&box->objects[i]) != NULL) return false;
+  atomic_store(&box->sizes[i], size);
+  atomic_store(&box->objects[i], p);
+  return true;
+}
+
+/* The object in slot `i` (its size in *size), the slot emptied; NULL if
+ * the slot is empty. */
+static TESTLIB_UNUSED_ unsigned char *testlib_inbox_take(testlib_inbox_t *box, int i,
+                                                         size_t *size) {
+  unsigned char *p = atomic_load(&box->objects[i]);
+  if (!p) return NULL;
+  *size = atomic_load(&box->sizes[i]);
+  atomic_store(&box->objects[i], NULL);
+  return p;
 }
 
 /* heapscope's statistics now, through hs_stats when it is loaded (all zero

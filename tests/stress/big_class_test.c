@@ -22,26 +22,19 @@
  * none the count after would see.
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "testlib.h"
 
 #define THREADS 4
 #define SLOTS 48
-#define HANDOFF 64 /* each thread's inbox of objects to free */
 
 typedef struct slot {
   unsigned char *p;
   size_t size;
 } slot_t;
 
-typedef struct inbox {
-  _Atomic(unsigned char *) objects[HANDOFF];
-  _Atomic(size_t) sizes[HANDOFF];
-} inbox_t;
-
-static inbox_t inboxes[THREADS];
+static testlib_inbox_t inboxes[THREADS]; /* each thread's objects to free */
 static long rounds;
 
 static size_t random_size(uint64_t *state) {
@@ -97,13 +90,10 @@ static void print_big_live(void) {
 }
 
 static void drain_inbox(int self) {
-  for (int i = 0; i < HANDOFF; i++) {
-    /* One producer (the previous thread) writes a slot only while it is
-     * empty, so the size is read before the slot is emptied. */
-    unsigned char *p = atomic_load(&inboxes[self].objects[i]);
+  for (int i = 0; i < TESTLIB_INBOX_SLOTS; i++) {
+    size_t size;
+    unsigned char *p = testlib_inbox_take(&inboxes[self], i, &size); /* the previous thread's */
     if (!p) continue;
-    size_t size = atomic_load(&inboxes[self].sizes[i]);
-    atomic_store(&inboxes[self].objects[i], NULL);
     CHECK_MSG(intact(p, size), "a handed-off %zu-byte block changed", size);
     free(p);
   }
@@ -137,12 +127,8 @@ static void *worker(void *arg) {
       fill(q, size);
     } else if (s->p && what == 1) { /* to the next thread, which frees it */
       int to = (self + 1) % THREADS;
-      int i = (int)(testlib_random(&state) % HANDOFF);
-      if (atomic_load(&inboxes[to].objects[i]) == NULL) {
-        atomic_store(&inboxes[to].sizes[i], s->size);
-        atomic_store(&inboxes[to].objects[i], s->p);
-        s->p = NULL;
-      }
+      int i = (int)(testlib_random(&state) % TESTLIB_INBOX_SLOTS);
+      if (testlib_inbox_put(&inboxes[to], i, s->p, s->size)) s->p = NULL;
     } else {
       free(s->p);
       s->size = random_size(&state);

@@ -17,7 +17,6 @@
  * Without heapscope (or its hs_prof_set_rate) only 2 and 3 run. */
 #include <malloc.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,7 +25,6 @@
 
 #define THREADS 3
 #define SLOTS 64
-#define HANDOFF 32
 #define FOOTPRINT_OBJECTS 40000
 
 typedef struct slot {
@@ -34,16 +32,7 @@ typedef struct slot {
   size_t size;
 } slot_t;
 
-typedef struct inbox {
-  _Atomic(unsigned char *) objects[HANDOFF];
-  _Atomic(size_t) sizes[HANDOFF];
-} inbox_t;
-
-/* Each inbox slot is NULL, INBOX_BUSY while a sender writes its size, or
- * an object for the inbox's thread, which alone empties it. */
-static inbox_t inboxes[THREADS];
-static unsigned char busy_marker;
-#define INBOX_BUSY (&busy_marker)
+static testlib_inbox_t inboxes[THREADS]; /* each thread's objects to free */
 static long rounds;
 
 static void fill(unsigned char *p, size_t size) {
@@ -59,11 +48,10 @@ static bool intact(const unsigned char *p, size_t size) {
 }
 
 static void drain_inbox(int self) {
-  for (int i = 0; i < HANDOFF; i++) {
-    unsigned char *p = atomic_load(&inboxes[self].objects[i]);
-    if (!p || p == INBOX_BUSY) continue;
-    size_t size = atomic_load(&inboxes[self].sizes[i]);
-    atomic_store(&inboxes[self].objects[i], NULL);
+  for (int i = 0; i < TESTLIB_INBOX_SLOTS; i++) {
+    size_t size;
+    unsigned char *p = testlib_inbox_take(&inboxes[self], i, &size); /* the previous thread's */
+    if (!p) continue;
     CHECK_MSG(intact(p, size), "a %zu-byte object handed over lost its pattern", size);
     free(p);
   }
@@ -115,13 +103,8 @@ static void *worker(void *arg) {
       }
       case 3: { /* hand it to the next thread */
         if (!s->p) continue;
-        int i = (int)testlib_random_below(&state, HANDOFF);
-        unsigned char *expected = NULL;
-        if (atomic_compare_exchange_strong(&inboxes[next].objects[i], &expected, INBOX_BUSY)) {
-          atomic_store(&inboxes[next].sizes[i], s->size);
-          atomic_store(&inboxes[next].objects[i], s->p);
-          s->p = NULL;
-        } /* else the inbox slot is taken: keep it */
+        int i = (int)testlib_random_below(&state, TESTLIB_INBOX_SLOTS);
+        if (testlib_inbox_put(&inboxes[next], i, s->p, s->size)) s->p = NULL; /* else keep it */
         continue;
       }
       default:
