@@ -12,9 +12,14 @@
  * and frees one sampled object does not take a page from the page heap and
  * give it back each time.
  *
- * Guarded by pack_lock, taken with no other lock held; held, it calls only
- * metadata (the page heap and the profile store are called outside it).  May call: pageheap, pagemap, metadata, size_class, profstore,
- * base. */
+ * A pack's span counts its live objects at their class's size in
+ * requested_bytes (hs_stats's heap_alloc: small objects at their class's
+ * size, sampled or not).
+ *
+ * Guarded by pack_lock, taken with no other lock held; while it is held
+ * only metadata is called (the page heap and the profile store are called
+ * outside it).  May call: pageheap, pagemap, metadata, size_class,
+ * profstore, base. */
 #include "samplepack.h"
 
 #include <stdatomic.h>
@@ -156,8 +161,8 @@ void *samplepack_alloc(uint32_t size_class, size_t size, bool zero) {
     }
     object = (char *)span_start(pack->span) + (size_t)index * size_class_bytes[size_class];
     slot->bytes = (uint16_t)size;
-    __atomic_store_n(&pack->span->requested_bytes, pack->span->requested_bytes + size,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&pack->span->requested_bytes,
+                     pack->span->requested_bytes + size_class_bytes[size_class], __ATOMIC_RELAXED);
     stat_add(&stat_objects, 1);
     stat_add(&stat_object_bytes, size_class_bytes[size_class]);
   }
@@ -213,7 +218,8 @@ void samplepack_free(span_t *span, void *ptr, const char *call) {
   slot->bucket = NULL;
   slot->next_free = pack->free_head;
   pack->free_head = (uint16_t)(slot - pack->slot + 1);
-  __atomic_store_n(&span->requested_bytes, span->requested_bytes - bytes, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->requested_bytes,
+                   span->requested_bytes - size_class_bytes[pack->size_class], __ATOMIC_RELAXED);
   stat_add(&stat_objects, -1);
   stat_add(&stat_object_bytes, -(int64_t)size_class_bytes[pack->size_class]);
   span_t *give_back = NULL;
