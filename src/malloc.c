@@ -30,10 +30,11 @@
  * other samples of its class (up to 1 KiB: samplepack.c) or a span of its
  * own, records the stack above the public entry point's frame (every entry
  * passes __builtin_dwarf_cfa() down) and keeps the bucket in the slot or
- * the span; free_slow records the free.  The walk starts in the entry point's caller, not in
- * heapscope's own frames: this file is built with -ffixed-rbp, so at the
- * sample RBP still holds the caller's value (no VLA or alloca here, which
- * would make RBP a frame pointer: tests/unit/fixed_rbp_test.sh).  See
+ * the span; free_slow records the free.  The walk starts in the entry
+ * point's caller, not in heapscope's own frames: this file is built with
+ * -ffixed-rbp, so at the sample RBP still holds the caller's value (no VLA
+ * or alloca here, which would make RBP a frame pointer:
+ * tests/unit/fixed_rbp_test.sh).  See
  * docs/profiling.md.
  *
  * Holds no lock itself; see docs/design.md for the order of the others.
@@ -267,12 +268,13 @@ HS_INLINE void *alloc_unsampled(tcache_t *tc, size_t size, size_t room, size_t a
  * when that class is packed (samplepack.h), else a span of its own (either
  * way free finds the sample with no lookup: the page map says "not a small
  * object" and the span, or the slot, holds the bucket), and the stack above
- * `boundary_cfa` recorded in the profile as `size` bytes.  `room` (≥ size) is the space the unsampled path would
- * have served; 0 for aligned requests, whose `alignment` is as for
- * alloc_unsampled.  When room is in the small-object range the object's
- * usable size is its class's size, as it would have been unsampled, so
- * realloc moves it to the same classes as its peers.  Where no span can be
- * had, the object is served unsampled. */
+ * `boundary_cfa` recorded in the profile as `size` bytes.  `room` (≥ size)
+ * is the space the unsampled path would have served; 0 for aligned
+ * requests, whose `alignment` is as for alloc_unsampled.  When room is in
+ * the small-object range the object's usable size is its class's size, as
+ * it would have been unsampled, so realloc moves it to the same classes as
+ * its peers.  Where neither a slot nor a span can be had, the object is
+ * served unsampled. */
 HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t alignment,
                                                bool zero, double weight,
                                                uintptr_t boundary_cfa) {
@@ -282,9 +284,8 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
   uint32_t usable_as_small =
       room && room <= SIZE_CLASS_MAX_BYTES ? size_class_bytes[size_class_of(room)] : 0;
   size_t bytes = usable_as_small ? usable_as_small : HS_MAX(size, room);
-  void *object = NULL;
-  bool packed = usable_as_small && samplepack_packs(size_class_of(room));
-  if (packed) object = samplepack_alloc(size_class_of(room), size, zero);
+  uint32_t pack_class = usable_as_small ? size_class_of(room) : 0;
+  void *object = samplepack_packs(pack_class) ? samplepack_alloc(pack_class, size, zero) : NULL;
   span_t *spare = tc->sample_spare;
   if (object) {
     /* a slot of a page shared with other samples of its class */
@@ -316,7 +317,8 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
   uintptr_t caller_rbp;
   __asm__ volatile("mov %%rbp, %0" : "=r"(caller_rbp));
   int depth = unwind_capture_caller(pcs, PROF_MAX_FRAMES, boundary_cfa, caller_rbp);
-  prof_bucket_t *bucket = profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
+  prof_bucket_t *bucket =
+      profstore_record_alloc(pcs, depth, sampler_current_labels(), weight, size);
   span_t *span = pagemap_span_of(object);
   if (span->sample_pack) {
     samplepack_set_sample(object, bucket, weight);
@@ -347,7 +349,8 @@ HS_NOINLINE static void *malloc_slow(size_t size, bool zero, uintptr_t boundary_
 }
 
 /* The size class of a small object after checking that `ptr` is the start of
- * one; 0 for the start of a large object; aborts on anything else. */
+ * one; 0 for the start of a large object or a live sample on a page of
+ * them (samplepack.h); aborts on anything else. */
 static uint32_t checked_class(const void *ptr, span_t *span, const char *call) {
   if (HS_UNLIKELY(!span)) hs_fatal_pointer(call, "invalid pointer", ptr);
   if (HS_LIKELY(span->state == SPAN_SMALL)) {
@@ -648,7 +651,8 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
    * block can take the free pages that follow it (no copy). */
   if ((size <= usable && size >= usable / 2) ||
       (size_class == 0 && size > usable && size <= PTRDIFF_MAX &&
-       !(span->sample_bucket && span->sample_usable_bytes) && !span->sample_pack && /* moves as if small */
+       !(span->sample_bucket && span->sample_usable_bytes) && /* moves as if small */
+       !span->sample_pack &&
        pageheap_grow_in_place(span, (size + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT))) {
     /* A sampled block keeps the size its sample recorded (sample_bytes). */
     if (size_class == 0 && !span->sample_pack) span->requested_bytes = size;
