@@ -29,7 +29,7 @@ void *os_map(size_t bytes, size_t alignment) {
   size_t extra = alignment > page ? alignment - page : 0;
   if (bytes + extra < bytes) { errno = ENOMEM; return NULL; }
   char *raw = mmap(NULL, bytes + extra, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) { errno = ENOMEM; return NULL; }
   if (extra == 0) return raw;
   /* Trim the unaligned head and the unused tail. */

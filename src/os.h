@@ -14,7 +14,9 @@
 size_t os_page_size(void);
 
 /* Maps `bytes` of fresh zeroed read-write memory aligned to `alignment`
- * (a power of two ≥ the OS page size).  Returns NULL on failure, errno set. */
+ * (a power of two ≥ the OS page size), subject to the kernel's overcommit
+ * policy as glibc's mappings are (no MAP_NORESERVE).  Returns NULL on
+ * failure, errno set. */
 void *os_map(size_t bytes, size_t alignment);
 
 /* Unmaps [addr, addr+bytes), from os_map.  pre: page-aligned.  Preserves

@@ -279,6 +279,29 @@ TEST(too_large) {
 }
 
 /* -------------------------------------------------------- overflow of n*size */
+/* A request the kernel's overcommit policy refuses as one mapping (1 TiB:
+ * more than the machine's memory and swap, under the default heuristic)
+ * fails with ENOMEM, as glibc's does, rather than succeeding on reserved
+ * address space that nothing can back; where the kernel grants the
+ * mapping (overcommit_memory=1) there is nothing to compare. */
+TEST(beyond_overcommit) {
+  size_t huge = (size_t)1 << 40;
+  void *probe = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (probe != MAP_FAILED) {
+    munmap(probe, huge);
+    return;
+  }
+  errno = 0;
+  void *p = malloc(V(huge));
+  CHECK_MSG(p == NULL && errno == ENOMEM, "malloc(1 TiB) = %p errno %d: the kernel refuses such a "
+            "mapping", p, errno);
+  free(p);
+  errno = 0;
+  p = calloc(V(huge / 16), V(16));
+  CHECK_MSG(p == NULL && errno == ENOMEM, "calloc(2^36, 16) = %p errno %d", p, errno);
+  free(p);
+}
+
 TEST(overflow) {
   static const size_t pairs[][2] = {
     {SIZE_MAX / 2 + 1, 2}, {2, SIZE_MAX / 2 + 1}, {SIZE_MAX, SIZE_MAX},
@@ -1273,6 +1296,7 @@ int main(void) {
   RUN(usable_size);
   RUN(too_large);
   RUN(overflow);
+  RUN(beyond_overcommit);
   RUN(calloc_zeroed);
   RUN(realloc_contents);
   RUN(realloc_failure);
