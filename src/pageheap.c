@@ -980,6 +980,7 @@ void pageheap_read_stats(pageheap_stats_t *out) {
   if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
   *out = totals;
   uint64_t requested = 0, spares = 0, spare_bytes = 0;
+  uint64_t packs = 0, pack_bytes = 0, pack_requested = 0;
   for (span_t *s = large_spans.next; s != &large_spans; s = s->next) {
     /* requested_bytes and sample_spare are written by the owner without
      * this lock.  A spare is marked before its requested_bytes is zeroed
@@ -990,10 +991,22 @@ void pageheap_read_stats(pageheap_stats_t *out) {
       spare_bytes += span_bytes(s);
       continue;
     }
-    uint64_t r = __atomic_load_n(&s->requested_bytes, __ATOMIC_RELAXED);
-    requested += HS_MIN(r, (uint64_t)span_bytes(s));
+    /* A pack's record is published after its requested_bytes is zeroed
+     * (samplepack.c), so a span read as a pack counts only its samples. */
+    bool pack = __atomic_load_n(&s->sample_pack, __ATOMIC_ACQUIRE) != NULL;
+    uint64_t r = HS_MIN(__atomic_load_n(&s->requested_bytes, __ATOMIC_RELAXED),
+                        (uint64_t)span_bytes(s));
+    requested += r;
+    if (pack) {
+      packs++;
+      pack_bytes += span_bytes(s);
+      pack_requested += r;
+    }
   }
   out->large_requested_bytes = requested;
+  out->sample_packs = packs;
+  out->sample_pack_bytes = pack_bytes;
+  out->sample_pack_requested_bytes = pack_requested;
   out->sample_spares = spares;
   out->sample_spare_bytes = spare_bytes;
   out->oldest_idle_ns = idle_spans.idle_next != &idle_spans ? idle_spans.idle_next->idle_since_ns : 0;

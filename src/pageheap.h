@@ -122,6 +122,11 @@ typedef struct pageheap_stats {
   uint64_t sample_spares;   /* SPAN_LARGE spans threads keep free for their
                                next sample (span->sample_spare) */
   uint64_t sample_spare_bytes; /* their bytes */
+  uint64_t sample_packs;    /* SPAN_LARGE spans holding packed samples
+                               (span->sample_pack, samplepack.h) */
+  uint64_t sample_pack_bytes; /* their bytes */
+  uint64_t sample_pack_requested_bytes; /* their requested_bytes: their live
+                               samples at their classes' sizes */
   uint64_t free_spans;
   uint64_t released_total_bytes; /* returned to the OS so far, cumulative */
   uint64_t limit_overruns;  /* soft limit: growths that ended above it */

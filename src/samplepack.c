@@ -14,7 +14,9 @@
  *
  * A pack's span counts its live objects at their class's size in
  * requested_bytes (hs_stats's heap_alloc: small objects at their class's
- * size, sampled or not).
+ * size, sampled or not); the page heap's stats walk reads it beside
+ * span->sample_pack, so heap_alloc and heap_alloc_rounded come from one
+ * reading.
  *
  * Guarded by pack_lock, taken with no other lock held; while it is held
  * only metadata is called (the page heap and the profile store are called
@@ -59,13 +61,13 @@ static hs_lock_t pack_lock;
 static sample_pack_t *open_packs[SIZE_CLASS_COUNT];  /* pack_lock */
 static sample_pack_t *spare_packs[SIZE_CLASS_COUNT]; /* pack_lock */
 static sample_pack_t *kept_empty;                    /* pack_lock: empty, page kept */
-/* samplepack_stats_t's counts: written under pack_lock, read without it. */
-static _Atomic uint64_t stat_pages, stat_objects, stat_object_bytes;
+/* Live samples in packs: written under pack_lock, read without it. */
+static _Atomic uint64_t live_objects;
 
-/* pre: pack_lock held (so a plain load and store suffice). */
-static void stat_add(_Atomic uint64_t *stat, int64_t delta) {
-  atomic_store_explicit(stat, atomic_load_explicit(stat, memory_order_relaxed) + (uint64_t)delta,
-                        memory_order_relaxed);
+/* pre: pack_lock held, so a load and a store suffice (hs_relaxed_add's
+ * locked add would cost the sample a second locked instruction). */
+static void live_objects_add(int64_t delta) {
+  hs_relaxed_store(&live_objects, hs_relaxed_load(&live_objects) + (uint64_t)delta);
 }
 
 static void list_push(sample_pack_t **head, sample_pack_t *pack) {
@@ -101,7 +103,7 @@ static sample_pack_t *new_pack_locked(uint32_t size_class, span_t *span) {
   pack->slots = slots;
   pack->open = true;
   __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELAXED);
-  span->sample_pack = pack;
+  __atomic_store_n(&span->sample_pack, pack, __ATOMIC_RELEASE); /* after its zero request */
   list_push(&open_packs[size_class], pack);
   return pack;
 }
@@ -116,12 +118,8 @@ static sample_pack_t *open_pack_locked(uint32_t size_class) {
     list_push(&open_packs[size_class], pack);
     return pack;
   }
-  span_t *span = pack->span;
-  sample_pack_t *made = new_pack_locked(size_class, span);
-  if (!made) {
-    span->sample_pack = pack; /* stays as it was */
-    return NULL;
-  }
+  sample_pack_t *made = new_pack_locked(size_class, pack->span);
+  if (!made) return NULL; /* the kept pack stays as it was */
   kept_empty = NULL;
   pack->span = NULL;
   list_push(&spare_packs[pack->size_class], pack);
@@ -140,7 +138,6 @@ void *samplepack_alloc(uint32_t size_class, size_t size, bool zero) {
     pack = open_packs[size_class]; /* opened meanwhile by another thread */
     if (pack) unused = span;
     else if (!(pack = new_pack_locked(size_class, span))) unused = span;
-    else stat_add(&stat_pages, 1);
   }
   char *object = NULL;
   if (pack) {
@@ -163,8 +160,7 @@ void *samplepack_alloc(uint32_t size_class, size_t size, bool zero) {
     slot->bytes = (uint16_t)size;
     __atomic_store_n(&pack->span->requested_bytes,
                      pack->span->requested_bytes + size_class_bytes[size_class], __ATOMIC_RELAXED);
-    stat_add(&stat_objects, 1);
-    stat_add(&stat_object_bytes, size_class_bytes[size_class]);
+    live_objects_add(1);
   }
   hs_unlock(&pack_lock);
   if (unused) pageheap_free(unused);
@@ -220,8 +216,7 @@ void samplepack_free(span_t *span, void *ptr, const char *call) {
   pack->free_head = (uint16_t)(slot - pack->slot + 1);
   __atomic_store_n(&span->requested_bytes,
                    span->requested_bytes - size_class_bytes[pack->size_class], __ATOMIC_RELAXED);
-  stat_add(&stat_objects, -1);
-  stat_add(&stat_object_bytes, -(int64_t)size_class_bytes[pack->size_class]);
+  live_objects_add(-1);
   span_t *give_back = NULL;
   if (!pack->open) {
     pack->open = true;
@@ -236,8 +231,7 @@ void samplepack_free(span_t *span, void *ptr, const char *call) {
     kept_empty = pack;
     if (old) {
       give_back = old->span;
-      give_back->sample_pack = NULL;
-      stat_add(&stat_pages, -1);
+      __atomic_store_n(&give_back->sample_pack, NULL, __ATOMIC_RELAXED);
       old->span = NULL;
       list_push(&spare_packs[old->size_class], old);
     }
@@ -250,13 +244,8 @@ void samplepack_free(span_t *span, void *ptr, const char *call) {
   }
 }
 
-void samplepack_read_stats(samplepack_stats_t *out) {
-  /* Objects before pages: a page is counted before its first object and
-   * uncounted after its last, so the pages read are at least those the
-   * objects read need. */
-  out->objects = atomic_load_explicit(&stat_objects, memory_order_relaxed);
-  out->object_bytes = atomic_load_explicit(&stat_object_bytes, memory_order_relaxed);
-  out->pages = atomic_load_explicit(&stat_pages, memory_order_relaxed);
+uint64_t samplepack_live_objects(void) {
+  return hs_relaxed_load(&live_objects);
 }
 
 void samplepack_fork_prepare(void) { hs_lock(&pack_lock); }

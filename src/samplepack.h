@@ -46,15 +46,9 @@ size_t samplepack_usable_bytes(const span_t *span);
  * heap when it empties (but for one empty pack kept for reuse). */
 void samplepack_free(span_t *span, void *ptr, const char *call);
 
-/* For hs_stats: what packs hold, counted so that their pages are always
- * among the page heap's large spans (a page is counted after the page heap
- * hands it over and uncounted before it goes back). */
-typedef struct samplepack_stats {
-  uint64_t pages;         /* one-page spans holding packs, the kept empty one too */
-  uint64_t objects;       /* live samples in them */
-  uint64_t object_bytes;  /* their classes' sizes */
-} samplepack_stats_t;
-void samplepack_read_stats(samplepack_stats_t *out);
+/* For hs_stats: the live samples packs hold (their pages and bytes the
+ * page heap counts, pageheap_stats_t). */
+uint64_t samplepack_live_objects(void);
 
 void samplepack_fork_prepare(void);
 void samplepack_fork_parent(void);

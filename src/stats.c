@@ -78,15 +78,13 @@ static void snapshot(hs_stats_t *s, pageheap_stats_t *heap) {
   /* Spare sample spans are large spans to the page heap but hold nothing;
    * a page of packed samples holds its live samples (samplepack.h). */
   uint64_t spares = ph.sample_spares;
-  samplepack_stats_t packs;
-  samplepack_read_stats(&packs);
-  uint64_t pack_bytes = packs.pages << HS_PAGE_SHIFT;
+  /* The packs' pages and requests are read in the page heap's one walk,
+   * so heap_alloc (which counts the same requests) never passes this. */
   s->heap_alloc_rounded = small_live + ph.large_bytes - ph.sample_spare_bytes -
-                          HS_MIN(pack_bytes, ph.large_bytes - ph.sample_spare_bytes) +
-                          packs.object_bytes;
+                          ph.sample_pack_bytes + ph.sample_pack_requested_bytes;
   s->heap_alloc = small_live + ph.large_requested_bytes;
-  s->live_objects = live_objects + ph.large_count - spares -
-                    HS_MIN(packs.pages, ph.large_count - spares) + packs.objects;
+  s->live_objects = live_objects + ph.large_count - spares - ph.sample_packs +
+                    samplepack_live_objects();
   s->thread_cache_bytes = cached;
   s->central_cache_bytes = central_free;
   s->metadata_sys = metadata_sys_bytes();

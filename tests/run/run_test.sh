@@ -14,7 +14,8 @@
 #     too) and a 32-bit one are refused before they run, exit 2, one line
 #     saying why; so is one the loader would run in secure mode (set-user-ID
 #     or set-group-ID to another user or group: shown first to load no
-#     preload), while one set-user-ID to ourselves runs; one with a malloc
+#     preload), or carrying a file capability when run by another user than
+#     root, while one set-user-ID to ourselves runs; one with a malloc
 #     of its own runs, with one line saying its allocations are not profiled.
 set -u
 cd "$(dirname "$0")/../.."
@@ -154,6 +155,20 @@ if [ "$(id -u)" -eq 0 ]; then
       fail "$program: exit $rc, want 2 and one line saying it is $kind: $(cat "$work/$program.err")"
     [ ! -s "$work/$program.out" ] || fail "$program ran although it was refused"
   done
+  # File capabilities put a user other than root in secure mode: a copy of
+  # cat with one, run as nobody (the work directory opened for traversal).
+  chmod 711 "$work"
+  cp /bin/cat "$work/cap_cat" && setcap cap_net_raw+ep "$work/cap_cat" ||
+    fail "cannot give a copy of /bin/cat a file capability (setcap, libcap2-bin)"
+  as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  loaded=$("${as_nobody[@]}" env LD_PRELOAD="$PWD/$BUILD/libheapscope.so" "$work/cap_cat" /proc/self/maps |
+    grep -c libheapscope)
+  [ "$loaded" -eq 0 ] || fail "cap_cat: the loader preloaded heapscope, so secure mode is not what the test thinks"
+  "${as_nobody[@]}" "$HEAPSCOPE" run -- "$work/cap_cat" /proc/self/maps >"$work/cap.out" 2>"$work/cap.err"
+  rc=$?
+  [ $rc -eq 2 ] && grep -q "^heapscope run: $work/cap_cat has file capabilities" "$work/cap.err" ||
+    fail "cap_cat as nobody: exit $rc, want 2 and one line naming its capabilities: $(cat "$work/cap.err")"
+  [ ! -s "$work/cap.out" ] || fail "cap_cat ran although it was refused"
   # Set-user-ID to ourselves: no secure mode, so it runs and is profiled.
   "$HEAPSCOPE" run -o "$work/own_suid.pb.gz" -- "$work/own_suid_cat" /proc/self/maps \
     >"$work/own_suid.out" 2>"$work/own_suid.err"

@@ -35,16 +35,12 @@ typedef struct slot {
 static testlib_inbox_t inboxes[THREADS]; /* each thread's objects to free */
 static long rounds;
 
-static void fill(unsigned char *p, size_t size) {
-  unsigned char key = (unsigned char)(((uintptr_t)p >> 4) ^ size);
-  for (size_t i = 0; i < size; i++) p[i] = (unsigned char)(key + i);
-}
+#define PATTERN_SEED 0x5a3c /* testlib_pattern_*: bytes from address and size */
+
+static void fill(unsigned char *p, size_t size) { testlib_pattern_fill(p, size, PATTERN_SEED); }
 
 static bool intact(const unsigned char *p, size_t size) {
-  unsigned char key = (unsigned char)(((uintptr_t)p >> 4) ^ size);
-  for (size_t i = 0; i < size; i++)
-    if (p[i] != (unsigned char)(key + i)) return false;
-  return true;
+  return testlib_pattern_check(p, size, p, size, PATTERN_SEED) == (size_t)-1;
 }
 
 static void drain_inbox(int self) {
@@ -80,12 +76,8 @@ static void *worker(void *arg) {
         if (!CHECK(moved != NULL)) continue;
         if (s->p) {
           size_t kept = s->size < size ? s->size : size;
-          unsigned char key = (unsigned char)(((uintptr_t)s->p >> 4) ^ s->size);
-          for (size_t i = 0; i < kept; i++)
-            if (moved[i] != (unsigned char)(key + i)) {
-              CHECK_MSG(false, "realloc %zu -> %zu lost byte %zu", s->size, size, i);
-              break;
-            }
+          size_t bad = testlib_pattern_check(moved, kept, s->p, s->size, PATTERN_SEED);
+          CHECK_MSG(bad == (size_t)-1, "realloc %zu -> %zu lost byte %zu", s->size, size, bad);
         }
         s->p = moved;
         break;
