@@ -482,11 +482,18 @@ typedef struct listener {
 
 static void *accept_connections(void *arg) {
   prof_enter(); /* the connection threads' stacks and TLS are the profiler's */
+  os_background_thread_begin();
   pthread_setname_np(pthread_self(), "heapscope-http");
   listener_t listener = *(listener_t *)arg;
   free(arg);
   int server = listener.fd;
   while (still_the_socket(server, &listener.identity)) {
+    if (os_program_has_ended()) {
+      prof_exit(); /* the program's exit handlers run here */
+      exit(0);
+    }
+    struct pollfd ready = {.fd = server, .events = POLLIN};
+    if (poll(&ready, 1, (int)(OS_PROGRAM_END_CHECK_NS / 1000000)) == 0) continue;
     int fd = accept4(server, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK) break; /* closed */
@@ -497,13 +504,14 @@ static void *accept_connections(void *arg) {
       continue;
     }
     if (atomic_fetch_add(&connections, 1) >= MAX_CONNECTIONS ||
-        os_start_thread(serve_connection, (void *)(intptr_t)fd, 0) != 0) {
+        os_start_thread(serve_connection, (void *)(intptr_t)fd) != 0) {
       atomic_fetch_sub(&connections, 1);
       set_timeouts(fd, 200, 200); /* this thread accepts: it must not wait long */
       respond_error(fd, 503, "too many requests in flight; try again");
       close_after_response(fd, 200);
     }
   }
+  os_background_thread_end();
   prof_exit();
   return NULL;
 }
@@ -549,7 +557,7 @@ HS_EXPORT int hs_serve_http(const char *address) {
     } else {
       listener_t opened = *listener; /* the thread may free listener at once */
       if (getsockname(opened.fd, (struct sockaddr *)&bound, &bound_length) != 0 ||
-          (error = os_start_thread(accept_connections, listener, 0)) != 0) {
+          (error = os_start_thread(accept_connections, listener)) != 0) {
         if (!error) error = errno;
         close(opened.fd);
         free(listener);

@@ -806,6 +806,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  os_fork_child();
   loader_fork_child(); /* before unwind_fork_child, which reads it */
   metadata_fork_child();
   pageheap_fork_child();

@@ -1,13 +1,16 @@
 /* os.c — Linux implementation of os.h: mmap and munmap for address space,
- * madvise to give pages back, /proc for RSS, pthread_create for background
- * threads.  No locks, no malloc (but pthread_create's own); callers hold
- * whatever lock protects their own bookkeeping. */
+ * madvise to give pages back, /proc for RSS and for the end of the
+ * process, pthread_create for background threads.  No locks, no malloc
+ * (but pthread_create's own); callers hold whatever lock protects their
+ * own bookkeeping. */
 #include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -84,7 +87,7 @@ uint64_t os_rss_bytes(void) {
   return rss;
 }
 
-int os_start_thread(void *(*fn)(void *), void *arg, size_t stack_bytes) {
+int os_start_thread(void *(*fn)(void *), void *arg) {
   int saved_errno = errno;
   sigset_t all, old;
   sigfillset(&all);
@@ -92,11 +95,91 @@ int os_start_thread(void *(*fn)(void *), void *arg, size_t stack_bytes) {
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
   pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-  if (stack_bytes) pthread_attr_setstacksize(&attributes, stack_bytes);
   pthread_t thread;
   int error = pthread_create(&thread, &attributes, fn, arg);
   pthread_attr_destroy(&attributes);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved_errno;
   return error;
+}
+
+/* ---- The end of the process ---- */
+
+static _Atomic uint32_t background_threads;
+/* Bumped after each begin's and end's change of the count: a reading of
+ * /proc with no bump across it saw the count it was compared with.  The
+ * count is never above the threads that exist (a thread counts itself once
+ * it runs and uncounts itself before it ends), so a reading can only err
+ * towards "not yet". */
+static _Atomic uint64_t background_changes;
+static _Atomic int64_t last_end_check_ns;
+static _Atomic int end_claimed;
+
+void os_background_thread_begin(void) {
+  atomic_fetch_add(&background_threads, 1);
+  atomic_fetch_add(&background_changes, 1);
+}
+
+void os_background_thread_end(void) {
+  atomic_fetch_sub(&background_threads, 1);
+  atomic_fetch_add(&background_changes, 1);
+}
+
+void os_fork_child(void) {
+  atomic_store(&background_threads, 0);
+  atomic_fetch_add(&background_changes, 1);
+  atomic_store(&last_end_check_ns, 0);
+  atomic_store(&end_claimed, 0);
+}
+
+/* The main thread's state letter and the process's thread count, from
+ * /proc/self/task/PID/stat (the main thread's own file, where
+ * /proc/self/stat would sum over every thread).  False if unreadable. */
+static bool read_main_thread(char *state, uint64_t *threads) {
+  char path[48] = "/proc/self/task/";
+  char digits[24];
+  int n = 0;
+  for (unsigned long pid = (unsigned long)getpid(); n == 0 || pid; pid /= 10)
+    digits[n++] = (char)('0' + pid % 10);
+  size_t at = strlen(path);
+  while (n) path[at++] = digits[--n];
+  memcpy(path + at, "/stat", sizeof "/stat");
+  char text[1024];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got <= 0) return false;
+  text[got] = 0;
+  /* "pid (comm) S f4 f5 ... f20": the name may hold spaces and ")". */
+  const char *p = strrchr(text, ')');
+  if (!p || p[1] != ' ' || !p[2]) return false;
+  *state = p[2];
+  p += 2;
+  for (int field = 3; field < 20; field++) {
+    p = strchr(p, ' ');
+    if (!p) return false;
+    p++;
+  }
+  if (*p < '0' || *p > '9') return false;
+  uint64_t count = 0;
+  while (*p >= '0' && *p <= '9') count = count * 10 + (uint64_t)(*p++ - '0');
+  *threads = count;
+  return true;
+}
+
+bool os_program_has_ended(void) {
+  int64_t now = os_clock_ns(CLOCK_MONOTONIC);
+  if (now - atomic_load(&last_end_check_ns) < (int64_t)OS_PROGRAM_END_CHECK_NS / 2) return false;
+  atomic_store(&last_end_check_ns, now);
+  int saved_errno = errno;
+  uint64_t changes = atomic_load(&background_changes);
+  uint64_t counted = atomic_load(&background_threads);
+  char state = 0;
+  uint64_t threads = 0;
+  bool ended = read_main_thread(&state, &threads) && state == 'Z' && threads == counted + 1 &&
+               atomic_load(&background_changes) == changes;
+  errno = saved_errno;
+  int expected = 0;
+  return ended && atomic_compare_exchange_strong(&end_claimed, &expected, 1);
 }

@@ -6,6 +6,7 @@
 #ifndef HS_OS_H
 #define HS_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -45,11 +46,40 @@ static inline int64_t os_clock_ns(clockid_t clock) {
 }
 
 /* Starts a detached thread running fn(arg), with every signal blocked (the
- * program's signals go to the program's threads) and a stack of
- * stack_bytes (0: the default).  fn names itself: a detached thread may be
- * gone before this returns.  The one call here that allocates
- * (pthread_create): pre: no allocator lock held.  Returns 0 or an error
- * number; errno is preserved. */
-int os_start_thread(void *(*fn)(void *), void *arg, size_t stack_bytes);
+ * program's signals go to the program's threads) and the default stack
+ * (the program's exit handlers may run on it: below).  fn names itself: a
+ * detached thread may be gone before this returns.  The one call here that
+ * allocates (pthread_create): pre: no allocator lock held.  Returns 0 or
+ * an error number; errno is preserved. */
+int os_start_thread(void *(*fn)(void *), void *arg);
+
+/* ---- The end of the process ----
+ * glibc ends a process when its last thread ends, as if that thread called
+ * exit(0).  heapscope's long-lived background threads never end, so once
+ * every program thread has ended (main called pthread_exit, the others
+ * returned) they would keep the process alive: a zombie main thread and
+ * threads that block every signal, which only SIGKILL ends.  So each
+ * long-lived background thread calls os_background_thread_begin first (and
+ * os_background_thread_end if it returns), waits at most
+ * OS_PROGRAM_END_CHECK_NS at a time, and on each wake asks
+ * os_program_has_ended; the caller told yes leaves profiler work and calls
+ * exit(0), which runs the program's atexit handlers and heapscope's exit
+ * work as glibc's last thread would have.  A short-lived thread (an HTTP
+ * connection's) need not count itself: an uncounted thread only delays the
+ * end until it has gone. */
+#define OS_PROGRAM_END_CHECK_NS ((uint64_t)250 * 1000 * 1000)
+
+void os_background_thread_begin(void);
+void os_background_thread_end(void);
+
+/* True, to one caller only, once the main thread has ended and every
+ * thread left is a counted background thread: /proc says the main thread
+ * is a zombie and the process has one thread more than the count.  Reads
+ * /proc at most twice every OS_PROGRAM_END_CHECK_NS (false in between)
+ * and is false where /proc cannot be read.  Preserves errno. */
+bool os_program_has_ended(void);
+
+/* The child of fork has no background threads (fork handler). */
+void os_fork_child(void);
 
 #endif /* HS_OS_H */

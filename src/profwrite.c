@@ -353,6 +353,7 @@ static bool writer_wanted(void) {
  * writes are made up).  Requests that come during a write merge into one
  * more write. */
 static void *profile_writer(void *arg) {
+  os_background_thread_begin();
   pthread_setname_np(pthread_self(), "heapscope-prof");
   const int *seen_at_start = arg;
   int options_seen = seen_at_start[0], peaks_seen = seen_at_start[1];
@@ -387,9 +388,11 @@ static void *profile_writer(void *arg) {
       next_ns = os_clock_ns(CLOCK_MONOTONIC) + interval_ns;
       continue;
     }
-    struct timespec left = {(time_t)(left_ns / 1000000000), (long)(left_ns % 1000000000)};
-    syscall(SYS_futex, &writer_wakeups, FUTEX_WAIT_PRIVATE, wakeups, interval_ns ? &left : NULL,
-            NULL, 0);
+    if (os_program_has_ended()) exit(0); /* the program's exit handlers run here */
+    int64_t wait_ns = (int64_t)OS_PROGRAM_END_CHECK_NS;
+    if (interval_ns) wait_ns = HS_MIN(wait_ns, left_ns);
+    struct timespec wait = {(time_t)(wait_ns / 1000000000), (long)(wait_ns % 1000000000)};
+    syscall(SYS_futex, &writer_wakeups, FUTEX_WAIT_PRIVATE, wakeups, &wait, NULL, 0);
   }
   return NULL;
 }
@@ -400,7 +403,7 @@ static void start_profile_writer(void) {
   static int seen_at_start[2];
   seen_at_start[0] = atomic_load(&option_requests);
   seen_at_start[1] = atomic_load(&peak_requests);
-  if (os_start_thread(profile_writer, seen_at_start, 0) != 0)
+  if (os_start_thread(profile_writer, seen_at_start) != 0)
     hs_warn("cannot start the profile writer thread: no profiles on a signal or an interval");
   prof_exit();
 }

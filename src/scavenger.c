@@ -11,6 +11,8 @@
  * so that its madvise CPU time stays under `scavenger_cpu_percent` of one
  * CPU,
  * and otherwise until the next page becomes old enough (at most 250 ms).
+ * Between naps it ends the process once the program's threads are gone
+ * (os_program_has_ended).
  *
  * Guarded by step_lock (one step at a time; outermost, held by no
  * allocation).  May call: pageheap, central, tcache, options, os, base,
@@ -19,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,7 +43,6 @@
 #define SCAVENGER_MIN_SLEEP_NS (1 * MS_NS)
 #define SCAVENGER_PRESSURE_SLEEP_NS (50 * MS_NS)
 #define SCAVENGER_TRIM_INTERVAL_NS (250 * MS_NS)
-#define SCAVENGER_STACK_BYTES ((size_t)256 << 10)
 
 enum { THREAD_NOT_STARTED = 0, THREAD_STARTING, THREAD_RUNNING, THREAD_FAILED };
 
@@ -193,14 +195,24 @@ static void reclaim_for_limit(void) {
 static void *scavenger_main(void *arg) {
   (void)arg;
   prof_enter(); /* never sampled, never in a profile */
+  os_background_thread_begin();
   pthread_setname_np(pthread_self(), "hs-scavenger");
   for (;;) {
     step_result_t r;
     hs_lock(&step_lock);
     step_locked(&r, true);
     hs_unlock(&step_lock);
-    struct timespec ts = {(time_t)(r.sleep_ns / 1000000000u), (long)(r.sleep_ns % 1000000000u)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    /* In naps, to end the process in time once the program has ended. */
+    for (uint64_t left = r.sleep_ns; left;) {
+      uint64_t nap = HS_MIN(left, OS_PROGRAM_END_CHECK_NS);
+      struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
+      while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+      }
+      left -= nap;
+      if (os_program_has_ended()) {
+        prof_exit(); /* the program's exit handlers run here */
+        exit(0);
+      }
     }
   }
   return NULL;
@@ -212,7 +224,7 @@ void scavenger_start_if_wanted(void) {
     return;
   int expected = THREAD_NOT_STARTED;
   if (!atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING)) return;
-  int rc = os_start_thread(scavenger_main, NULL, SCAVENGER_STACK_BYTES);
+  int rc = os_start_thread(scavenger_main, NULL);
   hs_relaxed_store(&thread_state, rc == 0 ? THREAD_RUNNING : THREAD_FAILED);
 }
 
