@@ -60,10 +60,16 @@ void hs_buf_hex(hs_buf_t *b, uint64_t v) {
 }
 
 void hs_buf_bytes(hs_buf_t *b, uint64_t v) {
-  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int unit = 0;
-  uint64_t scaled10 = v * 10; /* one decimal; fine below 1.8e18 bytes */
-  while (scaled10 >= 10240 && unit < 4) { scaled10 /= 1024; unit++; }
+  uint64_t scaled10; /* tenths of the unit */
+  if (v <= UINT64_MAX / 10) {
+    scaled10 = v * 10;
+  } else { /* above 1.8e18 bytes: in KiB first, which loses only bytes */
+    scaled10 = v / 1024 * 10;
+    unit = 1;
+  }
+  while (scaled10 >= 10240 && unit < 6) { scaled10 /= 1024; unit++; }
   hs_buf_u64(b, scaled10 / 10);
   if (unit > 0) { hs_buf_str(b, "."); hs_buf_u64(b, scaled10 % 10); }
   hs_buf_str(b, " ");

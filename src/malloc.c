@@ -196,9 +196,18 @@ static double count_malloc(tcache_t *tc, size_t requested) {
   return sampler_counter_expired(tc, requested);
 }
 
-/* Takes back the count of an allocation that then failed (ENOMEM). */
-static void uncount_malloc(tcache_t *tc) {
-  if (tc->state == TCACHE_ACTIVE) tc->malloc_count--;
+/* Takes back the count of an allocation of `requested` bytes that then
+ * failed (ENOMEM).  The thread's requested total is requested_before plus
+ * what the countdown ran through, modulo 2^64: taking the bytes off
+ * requested_before takes them off the total wherever they were counted
+ * (the countdown itself is left as it ran). */
+static void uncount_malloc(tcache_t *tc, size_t requested) {
+  if (tc->state == TCACHE_ACTIVE) {
+    tc->malloc_count--;
+    tc->requested_before -= requested;
+  } else {
+    tcache_uncount_orphan_malloc(requested);
+  }
 }
 
 static void count_free(tcache_t *tc) {
@@ -307,7 +316,7 @@ HS_NOINLINE HS_COLD static void *alloc_sampled(size_t size, size_t room, size_t 
      * as under RLIMIT_AS): the program still gets its memory the way it
      * would have unsampled, and the sample is lost. */
     object = alloc_unsampled(tc, size, room ? room : size, alignment, zero);
-    if (!object) uncount_malloc(tc);
+    if (!object) uncount_malloc(tc, size);
     prof_exit();
     return object;
   }
@@ -344,7 +353,7 @@ HS_NOINLINE static void *malloc_slow(size_t size, bool zero, uintptr_t boundary_
   double weight = count_malloc(tc, size);
   if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, size, 0, zero, weight, boundary_cfa);
   void *object = alloc_unsampled(tc, size, size, 0, zero);
-  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc, size);
   return object;
 }
 
@@ -454,7 +463,7 @@ HS_NOINLINE static void *alloc_with_room(size_t room, size_t size, uintptr_t bou
   double weight = count_malloc(tc, size);
   if (HS_UNLIKELY(weight > 0)) return alloc_sampled(size, room, 0, false, weight, boundary_cfa);
   void *object = alloc_unsampled(tc, size, room, 0, false);
-  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc, size);
   return object;
 }
 
@@ -470,7 +479,7 @@ HS_NOINLINE static void *alloc_aligned_slow(size_t alignment, size_t size,
   if (HS_UNLIKELY(weight > 0))
     return alloc_sampled(size, 0, alignment, false, weight, boundary_cfa);
   void *object = alloc_unsampled(tc, size, size, alignment, false);
-  if (HS_UNLIKELY(!object)) uncount_malloc(tc);
+  if (HS_UNLIKELY(!object)) uncount_malloc(tc, size);
   return object;
 }
 

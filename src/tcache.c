@@ -819,6 +819,12 @@ void tcache_count_orphan_malloc(uint64_t requested_bytes) {
   hs_relaxed_add(&process_live, 1);
 }
 
+void tcache_uncount_orphan_malloc(uint64_t requested_bytes) {
+  hs_relaxed_sub(&orphan_mallocs, 1);
+  hs_relaxed_sub(&orphan_requested, requested_bytes);
+  hs_relaxed_sub(&process_live, 1);
+}
+
 void tcache_count_orphan_free(void) {
   hs_relaxed_add(&orphan_frees, 1);
   hs_relaxed_add(&process_live, -1);

@@ -168,6 +168,7 @@ void tcache_slow_path_events(tcache_t *tc);
 
 /* Counters of threads that are not ACTIVE: exited, attaching, or dead. */
 void tcache_count_orphan_malloc(uint64_t requested_bytes);
+void tcache_uncount_orphan_malloc(uint64_t requested_bytes); /* it failed */
 void tcache_count_orphan_free(void);
 
 typedef struct tcache_totals {

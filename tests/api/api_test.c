@@ -576,6 +576,43 @@ TEST(sampled_blocks_behave_alike) {
       break;
 }
 
+/* An allocation that fails (ENOMEM) is not counted: neither in mallocs
+ * nor in total_alloc (its size once stayed there, so total_alloc read
+ * exabytes after one malloc(1 << 62)).  Unsampled (rate 0) and sampled
+ * (rate 1) alike; the statistics are read at rate 0. */
+TEST(failed_allocation_uncounted) {
+  int64_t (*set_rate)(int64_t) = prof_set_rate_fn();
+  if (!under_heapscope || !CHECK(set_rate != NULL))
+    return;
+  size_t huge = (size_t)1 << 62; /* below PTRDIFF_MAX, beyond any address space */
+  void *small = malloc(V(100));
+  int64_t old_rate = set_rate(0);
+  for (int64_t rate = 0; rate <= 1; rate++) {
+    hs_stats_t before = testlib_stats();
+    set_rate(rate);
+    void *results[5];
+    void *aligned = &aligned;
+    results[0] = malloc(V(huge));
+    results[1] = calloc(V(huge / 16), V(16));
+    results[2] = memalign(V(4096), V(huge));
+    results[3] = posix_memalign(&aligned, V(4096), V(huge)) == 0 ? aligned : NULL;
+    results[4] = realloc(small, V(huge));
+    set_rate(0);
+    hs_stats_t after = testlib_stats();
+    for (int i = 0; i < 5; i++) CHECK_MSG(results[i] == NULL, "rate %lld: call %d = %p",
+                                          (long long)rate, i, results[i]);
+    CHECK_MSG(after.mallocs == before.mallocs && after.total_alloc == before.total_alloc &&
+                  after.live_objects == before.live_objects,
+              "rate %lld: five failed allocations moved mallocs %llu -> %llu, total_alloc "
+              "%llu -> %llu, live_objects %llu -> %llu", (long long)rate,
+              (unsigned long long)before.mallocs, (unsigned long long)after.mallocs,
+              (unsigned long long)before.total_alloc, (unsigned long long)after.total_alloc,
+              (unsigned long long)before.live_objects, (unsigned long long)after.live_objects);
+  }
+  set_rate(old_rate);
+  free(small);
+}
+
 /* A thread keeps the span of its last freed sample, up to 8 pages, for its
  * next sample of as many pages.  The statistics count that span as free:
  * a sampled 64 KiB block made on it adds exactly 64 KiB to
@@ -1297,6 +1334,7 @@ int main(void) {
   RUN(too_large);
   RUN(overflow);
   RUN(beyond_overcommit);
+  RUN(failed_allocation_uncounted);
   RUN(calloc_zeroed);
   RUN(realloc_contents);
   RUN(realloc_failure);
