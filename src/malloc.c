@@ -410,6 +410,33 @@ HS_NOINLINE HS_COLD static void check_tagged(const char *call, const char *what,
   if (found || central_holds_free_object(size_class, span, ptr)) hs_fatal_pointer(call, what, ptr);
 }
 
+/* Frees large span `span` (counted already): records a sample's free,
+ * keeps a sampled span as the thread's spare where it may, and gives the
+ * rest to the page heap; `outgrown`: realloc moved a growing block out of
+ * it (pageheap_free_outgrown). */
+static void free_large(tcache_t *tc, span_t *span, bool outgrown) {
+  if (HS_UNLIKELY(span->sample_bucket != NULL)) {
+    profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
+    span->sample_bucket = NULL;
+    if (tc->state == TCACHE_ACTIVE && keeps_sample_spare(tc, span->page_count)) {
+      /* kept for this thread's next sample of as many pages, in place
+       * of the one kept before; marked before its request is cleared
+       * (pageheap_read_stats) */
+      span_t *old = tc->sample_spare;
+      __atomic_store_n(&span->sample_spare, 1, __ATOMIC_RELEASE);
+      __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELEASE);
+      tc->sample_spare = span;
+      if (!old) return;
+      __atomic_store_n(&old->sample_spare, 0, __ATOMIC_RELEASE);
+      span = old;
+      outgrown = false;
+    }
+  }
+  if (outgrown) pageheap_free_outgrown(span);
+  else pageheap_free(span);
+  pageheap_release_if_drained();
+}
+
 HS_NOINLINE static void free_slow(void *ptr) {
   if (!ptr) return;
   span_t *span = pagemap_span_holding(ptr);
@@ -422,24 +449,7 @@ HS_NOINLINE static void free_slow(void *ptr) {
   tcache_t *tc = tcache_for_free();
   count_free(tc);
   if (size_class == 0) {
-    if (HS_UNLIKELY(span->sample_bucket != NULL)) {
-      profstore_record_free(span->sample_bucket, span->sample_weight, span->sample_bytes);
-      span->sample_bucket = NULL;
-      if (tc->state == TCACHE_ACTIVE && keeps_sample_spare(tc, span->page_count)) {
-        /* kept for this thread's next sample of as many pages, in place
-         * of the one kept before; marked before its request is cleared
-         * (pageheap_read_stats) */
-        span_t *old = tc->sample_spare;
-        __atomic_store_n(&span->sample_spare, 1, __ATOMIC_RELEASE);
-        __atomic_store_n(&span->requested_bytes, 0, __ATOMIC_RELEASE);
-        tc->sample_spare = span;
-        if (!old) return;
-        __atomic_store_n(&old->sample_spare, 0, __ATOMIC_RELEASE);
-        span = old;
-      }
-    }
-    pageheap_free(span);
-    pageheap_release_if_drained();
+    free_large(tc, span, false);
     return;
   }
   if (HS_UNLIKELY(hs_free_tag_set(ptr)))
@@ -678,7 +688,13 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
                              : alloc_with_room(room, size, boundary_cfa);
   if (!moved) return NULL; /* the old block is left intact */
   memcpy(moved, ptr, HS_MIN(size, usable));
-  hs_free(ptr);
+  if (size_class == 0 && !span->sample_pack && size > usable) {
+    tcache_t *tc = tcache_for_free();
+    count_free(tc);
+    free_large(tc, span, true);
+  } else {
+    hs_free(ptr);
+  }
   return moved;
 }
 

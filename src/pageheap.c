@@ -21,6 +21,8 @@
  * A free that leaves the heap drained (far below its peak in use) sets
  * drain_pending; the free paths, once they hold no lock, then release the
  * free pages at once (pageheap_release_if_drained), as glibc trims at free.
+ * A span of 32 MiB or more that realloc moved a growing block out of is
+ * released at its free (pageheap_free_outgrown).
  *
  * With option huge_pages every region is advised MADV_HUGEPAGE, the first
  * few also when the option takes effect after they were mapped
@@ -84,6 +86,15 @@
  * (0.61-0.68 s a run against 0.40-0.44 s), and its end still drains. */
 #define PAGEHEAP_DRAIN_LARGE_FRACTION 128
 #define PAGEHEAP_DRAIN_MIN_BYTES ((uint64_t)1 << 20)
+/* A large span of at least this size that realloc moved a growing block
+ * out of gives its pages back to the OS at its free (glibc's realloc
+ * mremaps such blocks, above its mmap threshold of at most 32 MiB).  Kept
+ * idle instead, the spans a buffer growing by realloc leaves behind, each
+ * smaller than the next, stay resident until the scavenger releases them:
+ * a 1 GiB bytearray grown 512 KiB at a time peaked at 5.5 GB (glibc
+ * 1 GB; bench/realloc_huge.sh).  A plain free keeps its pages idle for
+ * the next allocation (the drain and the scavenger release them). */
+#define PAGEHEAP_RELEASE_OUTGROWN_BYTES ((uint64_t)32 << 20)
 /* While at least DRAIN_SPARSE_INUSE_BYTES are still in use, a drain
  * releases only free runs (free spans side by side, released ones among
  * them) that hold at least DRAIN_MIN_RUN_PAGES unreleased pages.  A shorter
@@ -405,6 +416,77 @@ static uint64_t note_footprint_locked(void) {
   return footprint;
 }
 
+/* Whether `span` is a free span a run can take in (not one being released
+ * with the lock dropped). */
+static bool joins_run(const span_t *span) {
+  return span && span->state == SPAN_FREE && !span->releasing;
+}
+
+/* The pages of the run of adjacent free spans, normal and released, that
+ * free span `span` belongs to; *first_out: the run's first span. */
+static size_t free_run_locked(span_t *span, span_t **first_out) {
+  size_t pages = span->page_count;
+  span_t *first = span;
+  for (span_t *left = span_before_page(first->first_page); joins_run(left);
+       left = span_before_page(first->first_page)) {
+    pages += left->page_count;
+    first = left;
+  }
+  for (span_t *right = span_at_page(span->first_page + span->page_count); joins_run(right);
+       right = span_at_page(right->first_page + right->page_count))
+    pages += right->page_count;
+  *first_out = first;
+  return pages;
+}
+
+/* Spans merge only within their set, normal or released, so a free run a
+ * drain or the scavenger released in part is two spans or more, none of
+ * which may be long enough for a request the run could hold: 400 MiB
+ * freed, a drain that left one page of it normal (its keep), and
+ * malloc(400 MiB) again mapped a new region beside it (VmData +400 MiB;
+ * NULL under `ulimit -v`).  For that case only (no free span long
+ * enough): finds a run of at least `pages` pages that has a span on a
+ * `longer` list, and merges it into one normal span on the normal lists
+ * (normal means "may be resident": its released pages read as zeros, and
+ * count as normal from here, as the caller is about to take them).
+ * NULL if there is none.  pre: the caller checked the memory limit for
+ * the request. */
+static span_t *merge_free_run_locked(size_t pages) {
+  free_set_t *sets[2] = {&released_spans, &normal_spans};
+  span_t *first = NULL;
+  for (int i = 0; i < 2 && !first; i++) {
+    for (span_t *s = sets[i]->longer; s; s = s->next) {
+      if (free_run_locked(s, &first) >= pages) break;
+      first = NULL;
+    }
+  }
+  if (!first) return NULL;
+  span_t *merged = first;
+  uint64_t idle_since = 0, released = 0;
+  for (span_t *part = first; joins_run(part);) {
+    span_t *next = span_at_page(part->first_page + part->page_count);
+    remove_locked(part);
+    if (part->released) released += span_bytes(part);
+    else idle_remove_locked(part);
+    idle_since = HS_MAX(idle_since, part->idle_since_ns);
+    if (part != merged) {
+      merged->page_count += part->page_count;
+      drop_record_locked(part);
+    }
+    part = next;
+  }
+  merged->released = 0;
+  merged->zeroed = 0;
+  merged->idle_since_ns = idle_since;
+  totals.released_bytes -= released;
+  regrown_bytes += released;
+  note_footprint_locked();
+  pagemap_set_ends_locked(merged);
+  insert_locked(merged);
+  idle_insert_locked(merged);
+  return merged;
+}
+
 /* Takes pages [offset, offset + pages) of free span `span` (on its lists)
  * and returns them as a new span; the pieces before and after stay free and
  * keep the span's place on the idle list. */
@@ -505,6 +587,33 @@ static void finish_release_locked(span_t *span, bool zeroed, uint64_t already_re
   totals.released_bytes += newly;
   totals.released_total_bytes += newly;
   coalesce_and_insert_locked(span);
+}
+
+/* pre: `piece` is free, on no list, and all but `already` of its bytes
+ * are normal (not released).  madvise()s it, with the lock dropped while an
+ * in-flight slot is free (nobody can reach the piece meanwhile: it is on
+ * no list and `releasing` keeps neighbours from merging with it), and
+ * files it as released.  Returns with the lock held. */
+static void release_piece_locked(span_t *piece, uint64_t already) {
+  uint64_t normal = span_bytes(piece) - already;
+  int slot = 0;
+  while (slot < PAGEHEAP_INFLIGHT_SLOTS && inflight[slot]) slot++;
+  if (slot == PAGEHEAP_INFLIGHT_SLOTS) {
+    finish_release_locked(piece, release_pages(piece), already);
+    return;
+  }
+  piece->releasing = 1;
+  inflight[slot] = piece;
+  inflight_released[slot] = already;
+  inflight_bytes += normal;
+  hs_unlock(&pageheap_lock);
+  bool zeroed = release_pages(piece);
+  hs_lock(&pageheap_lock);
+  if (inflight[slot] == piece) { /* else a fork child took it back */
+    inflight[slot] = NULL;
+    inflight_bytes -= normal;
+    finish_release_locked(piece, zeroed, already);
+  }
 }
 
 /* A release takes in at most this many pages that were released already:
@@ -695,7 +804,7 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
         /* From here on the footprint grows: released pages become resident. */
         if (!limit_allows_locked((uint64_t)pages << HS_PAGE_SHIFT, may_retry)) refused = true;
         else if (!(found = find_in_set_locked(&released_spans, search)) &&
-                 grow_locked(pages, align_pages))
+                 !(found = merge_free_run_locked(search)) && grow_locked(pages, align_pages))
           found = find_in_set_locked(&released_spans, search);
       }
     }
@@ -731,7 +840,8 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
   return span;
 }
 
-void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
+/* Frees `span`; with `release`, gives its pages back to the OS at once. */
+static void free_span(span_t *span, uint64_t idle_since_ns, bool release) {
   hs_lock(&pageheap_lock);
   if (span->state == SPAN_LARGE) {
     totals.large_bytes -= span_bytes(span);
@@ -750,7 +860,8 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   span->free_limit = 0;
   span->idle_since_ns = idle_since_ns;
   totals.free_bytes += span_bytes(span);
-  coalesce_and_insert_locked(span);
+  if (release) release_piece_locked(span, 0); /* files it, coalesced, as released */
+  else coalesce_and_insert_locked(span);
   uint64_t in_use = totals.sys_bytes - totals.free_bytes;
   bool inuse_drained = in_use < inuse_peak_bytes / PAGEHEAP_DRAIN_INUSE_FRACTION;
   /* Large spans count on their own only where they made most of the heap. */
@@ -821,7 +932,16 @@ void pageheap_release_if_drained(void) {
   if (pageheap_drain_begin(false)) pageheap_drain_finish();
 }
 
-void pageheap_free(span_t *span) { pageheap_free_idle_since(span, idle_stamp_ns()); }
+void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
+  free_span(span, idle_since_ns, false);
+}
+
+void pageheap_free(span_t *span) { free_span(span, idle_stamp_ns(), false); }
+
+void pageheap_free_outgrown(span_t *span) {
+  free_span(span, idle_stamp_ns(),
+            span->state == SPAN_LARGE && span_bytes(span) >= PAGEHEAP_RELEASE_OUTGROWN_BYTES);
+}
 
 /* The free span right after `span`, if it has `need` pages to give. */
 static span_t *free_span_after_locked(const span_t *span, size_t need) {
@@ -897,30 +1017,10 @@ static uint64_t release_runs(uint64_t max_bytes, uint64_t idle_before_ns, uint64
     absorb_budget_t budget = {idle_before_ns, (size_t)(chunk >> HS_PAGE_SHIFT) - pages,
                               PAGEHEAP_ABSORB_RELEASED_PAGES};
     pages += absorb_free_run_locked(piece, budget, &already, &passed);
-    uint64_t normal = (uint64_t)pages << HS_PAGE_SHIFT;
-    int slot = 0;
-    while (slot < PAGEHEAP_INFLIGHT_SLOTS && inflight[slot]) slot++;
-    if (slot == PAGEHEAP_INFLIGHT_SLOTS) {
-      finish_release_locked(piece, release_pages(piece), already);
-    } else {
-      /* Nobody can reach the piece while the lock is dropped: it is on no
-       * list and `releasing` keeps neighbours from merging with it. */
-      piece->releasing = 1;
-      inflight[slot] = piece;
-      inflight_released[slot] = already;
-      inflight_bytes += normal;
-      uint64_t changes = idle_list_changes;
-      hs_unlock(&pageheap_lock);
-      bool zeroed = release_pages(piece);
-      hs_lock(&pageheap_lock);
-      if (idle_list_changes != changes) passed = &idle_spans;
-      if (inflight[slot] == piece) { /* else a fork child took it back */
-        inflight[slot] = NULL;
-        inflight_bytes -= normal;
-        finish_release_locked(piece, zeroed, already);
-      }
-    }
-    done += normal;
+    uint64_t changes = idle_list_changes;
+    release_piece_locked(piece, already);
+    if (idle_list_changes != changes) passed = &idle_spans;
+    done += (uint64_t)pages << HS_PAGE_SHIFT;
   }
   hs_unlock(&pageheap_lock);
   return done;

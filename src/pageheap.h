@@ -34,6 +34,11 @@ void pageheap_free(span_t *span);
 /* The same, for a span whose memory has been unused since `idle_since_ns`
  * (CLOCK_MONOTONIC; a drained transfer cache knows its objects were idle). */
 void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns);
+/* The same for a span realloc just moved a growing block out of: a large
+ * one of 32 MiB or more gives its pages back to the OS at once (the buffer
+ * has outgrown it and will not come back), with the lock dropped around
+ * the madvise. */
+void pageheap_free_outgrown(span_t *span);
 
 /* Returns free, unreleased pages to the OS, oldest idle first: only spans
  * idle since `idle_before_ns` or earlier, at most `max_bytes`, and never

@@ -1,0 +1,136 @@
+/* huge_free_test.c — a buffer grown by realloc does not pile up the
+ * blocks it moved out of: a large block of 32 MiB or more that realloc
+ * moves a growing buffer out of gives its pages back at once.
+ *
+ * Runs with scavenger=0,release_on_drain=0, so nothing else releases
+ * pages: (1) a 64 MiB block, written whole beside a live 1 MiB one, grown
+ * by realloc to 80 MiB: heap_released grows by its 64 MiB, and RSS by
+ * less than 16 MiB (it grew by the copy's 64 MiB before).  (2) A buffer
+ * grown to 512 MiB by realloc, 12.5% more each time it is full, written
+ * 512 KiB at a time (CPython's bytearray growth): the peak RSS it adds
+ * must stay under twice the final size (the blocks it moved out of, kept
+ * resident, made it 3.7–4.5× before).  (3) A plain free of a 64 MiB block
+ * keeps its pages for the next allocation (the drain and the scavenger
+ * release idle pages; bench/suite's loops refault less).  (4), first: 256
+ * MiB freed, then scavenger steps (scavenger_delay_ms=1) until all but
+ * its reserve is released: the free run is now a normal span and a released one,
+ * neither long enough alone, and malloc(256 MiB) must still take the run
+ * (the same address, heap_sys unchanged) instead of mapping a new region.
+ */
+#include <sys/mman.h>
+
+#include "testlib.h"
+
+#define MIB ((size_t)1 << 20)
+
+static uint64_t rss_bytes(void) { return (uint64_t)testlib_status_kib("VmRSS:") << 10; }
+
+static void outgrown_block_released(void) {
+  void *live = malloc(MIB);
+  memset(live, 1, MIB);
+  size_t bytes = 64 * MIB;
+  char *block = malloc(bytes);
+  if (!CHECK(block != NULL)) return;
+  memset(block, 2, bytes);
+  hs_stats_t before = testlib_stats();
+  uint64_t rss_before = rss_bytes();
+  char *grown = realloc(block, bytes + 16 * MIB);
+  hs_stats_t after = testlib_stats();
+  uint64_t rss_after = rss_bytes();
+  if (!CHECK(grown != NULL)) return;
+  CHECK_MSG(grown != block, "a 64 MiB block grew in place: the case tests nothing");
+  CHECK_MSG(grown[0] == 2 && grown[bytes - 1] == 2, "contents lost");
+  /* Less a few pages the statistics' reads may take from released ones. */
+  CHECK_MSG(after.heap_released >= before.heap_released + bytes - MIB,
+            "heap_released %llu -> %llu after realloc moved a 64 MiB block out",
+            (unsigned long long)before.heap_released, (unsigned long long)after.heap_released);
+  CHECK_MSG(rss_after < rss_before + 16 * MIB,
+            "rss %.1f -> %.1f MiB after realloc moved a 64 MiB block out",
+            rss_before / 1048576.0, rss_after / 1048576.0);
+  free(grown);
+  free(live);
+}
+
+static void freed_block_kept(void) {
+  size_t bytes = 64 * MIB;
+  char *block = malloc(bytes);
+  if (!CHECK(block != NULL)) return;
+  memset(block, 3, bytes);
+  hs_stats_t before = testlib_stats();
+  free(block);
+  hs_stats_t after = testlib_stats();
+  CHECK_MSG(after.heap_released <= before.heap_released + MIB,
+            "heap_released %llu -> %llu after a plain free of 64 MiB",
+            (unsigned long long)before.heap_released, (unsigned long long)after.heap_released);
+}
+
+static void growing_buffer_peak(void) {
+  size_t total = 512 * MIB, step = 512 << 10;
+  char *chunk = malloc(step);
+  memset(chunk, 'x', step);
+  uint64_t base_kib = testlib_status_kib("VmRSS:");
+  char *buffer = NULL;
+  size_t used = 0, capacity = 0;
+  while (used < total) {
+    if (used + step > capacity) {
+      capacity = used + step + ((used + step) >> 3);
+      char *grown = realloc(buffer, capacity);
+      if (!CHECK(grown != NULL)) break;
+      buffer = grown;
+    }
+    memcpy(buffer + used, chunk, step);
+    used += step;
+  }
+  uint64_t peak_kib = testlib_status_kib("VmHWM:");
+  CHECK_MSG(buffer && buffer[total / 2] == 'x' && buffer[total - 1] == 'x', "contents lost");
+  CHECK_MSG((peak_kib - base_kib) << 10 < 2 * total,
+            "a buffer grown to %zu MiB took the peak RSS %.1f MiB above where it started",
+            total / MIB, (peak_kib - base_kib) / 1024.0);
+  fprintf(stderr, "growing buffer: %zu MiB, peak %.1f MiB above the start\n", total / MIB,
+          (peak_kib - base_kib) / 1024.0);
+  free(buffer);
+  free(chunk);
+}
+
+static void partly_released_run_reused(void) {
+  uint64_t (*step)(void) = (uint64_t(*)(void))hs_fn("hs_background_step");
+  if (!CHECK(step != NULL)) return;
+  size_t bytes = 256 * MIB;
+  char *block = malloc(bytes);
+  if (!CHECK(block != NULL)) return;
+  memset(block, 4, bytes);
+  free(block);
+  hs_stats_t freed = testlib_stats();
+  struct timespec idle = {0, 10 * 1000 * 1000};
+  nanosleep(&idle, NULL);
+  hs_stats_t stepped = freed;
+  for (int steps = 0; steps < 1000 && stepped.heap_released < freed.heap_released + bytes / 2;
+       steps++) {
+    step(); /* paced: a few MiB a step */
+    stepped = testlib_stats();
+  }
+  CHECK_MSG(stepped.heap_released > freed.heap_released + bytes / 2 &&
+                stepped.heap_idle - stepped.heap_released >= 2 * MIB,
+            "the step released %llu bytes and kept %llu: not a run released in part",
+            (unsigned long long)(stepped.heap_released - freed.heap_released),
+            (unsigned long long)(stepped.heap_idle - stepped.heap_released));
+  char *again = malloc(bytes);
+  hs_stats_t after = testlib_stats();
+  if (!CHECK(again != NULL)) return;
+  CHECK_MSG(again == block && after.heap_sys == stepped.heap_sys,
+            "malloc(256 MiB) at %p (the run freed: %p), heap_sys %.1f -> %.1f MiB", (void *)again,
+            (void *)block, stepped.heap_sys / 1048576.0, after.heap_sys / 1048576.0);
+  memset(again, 5, bytes);
+  free(again);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  testlib_run_with_option(argv, "scavenger=0,release_on_drain=0,scavenger_delay_ms=1");
+  if (testlib_skip_unless_heapscope()) return 0;
+  partly_released_run_reused();
+  outgrown_block_released();
+  growing_buffer_peak();
+  freed_block_kept();
+  return testlib_done();
+}
