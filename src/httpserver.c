@@ -494,7 +494,7 @@ static void *accept_connections(void *arg) {
     }
     struct pollfd ready = {.fd = server, .events = POLLIN};
     if (poll(&ready, 1, (int)(OS_PROGRAM_END_CHECK_NS / 1000000)) == 0) continue;
-    int fd = accept4(server, NULL, NULL, SOCK_CLOEXEC);
+    int fd = os_fd_above_std(accept4(server, NULL, NULL, SOCK_CLOEXEC));
     if (fd < 0) {
       if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK) break; /* closed */
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -521,7 +521,7 @@ static void *accept_connections(void *arg) {
 /* A listening socket on `where`, and its identity; -1 with errno. */
 static int open_listener(const struct sockaddr_storage *where, socklen_t where_length,
                          listener_t *out) {
-  int fd = socket(where->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = os_fd_above_std(socket(where->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int on = 1;
   if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
       bind(fd, (const struct sockaddr *)where, where_length) == 0 && listen(fd, 64) == 0 &&

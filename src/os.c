@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static size_t cached_page_size;
@@ -68,7 +69,7 @@ int os_advise_huge_pages(void *addr, size_t bytes) {
 uint64_t os_rss_bytes(void) {
   int saved_errno = errno;
   uint64_t rss = 0;
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  int fd = os_fd_above_std(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   if (fd >= 0) {
     char text[128];
     ssize_t n = read(fd, text, sizeof text - 1);
@@ -103,6 +104,24 @@ int os_start_thread(void *(*fn)(void *), void *arg) {
   return error;
 }
 
+int os_fd_above_std(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int saved_errno = errno;
+  int above = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (above < 0) {
+    saved_errno = errno == EINVAL ? EMFILE : errno; /* RLIMIT_NOFILE of 3 or less */
+    close(fd);
+    errno = saved_errno;
+    return -1;
+  }
+  struct stat was, is;
+  if (fstat(fd, &was) == 0 && fstat(above, &is) == 0 && was.st_dev == is.st_dev &&
+      was.st_ino == is.st_ino)
+    close(fd);
+  errno = saved_errno;
+  return above;
+}
+
 /* ---- The end of the process ---- */
 
 static _Atomic uint32_t background_threads;
@@ -132,10 +151,11 @@ void os_fork_child(void) {
   atomic_store(&end_claimed, 0);
 }
 
-/* The main thread's state letter and the process's thread count, from
- * /proc/self/task/PID/stat (the main thread's own file, where
- * /proc/self/stat would sum over every thread).  False if unreadable. */
-static bool read_main_thread(char *state, uint64_t *threads) {
+/* Whether the main thread has ended: readlink of its cwd in /proc fails
+ * with ENOENT once it is past its exit (do_exit drops the thread's
+ * file-system context before it becomes a zombie), while it resolves for
+ * a live one.  By path: no descriptor is opened. */
+static bool main_thread_ended(void) {
   char path[48] = "/proc/self/task/";
   char digits[24];
   int n = 0;
@@ -143,29 +163,18 @@ static bool read_main_thread(char *state, uint64_t *threads) {
     digits[n++] = (char)('0' + pid % 10);
   size_t at = strlen(path);
   while (n) path[at++] = digits[--n];
-  memcpy(path + at, "/stat", sizeof "/stat");
-  char text[1024];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t got = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (got <= 0) return false;
-  text[got] = 0;
-  /* "pid (comm) S f4 f5 ... f20": the name may hold spaces and ")". */
-  const char *p = strrchr(text, ')');
-  if (!p || p[1] != ' ' || !p[2]) return false;
-  *state = p[2];
-  p += 2;
-  for (int field = 3; field < 20; field++) {
-    p = strchr(p, ' ');
-    if (!p) return false;
-    p++;
-  }
-  if (*p < '0' || *p > '9') return false;
-  uint64_t count = 0;
-  while (*p >= '0' && *p <= '9') count = count * 10 + (uint64_t)(*p++ - '0');
-  *threads = count;
-  return true;
+  memcpy(path + at, "/cwd", sizeof "/cwd");
+  char target[8];
+  return readlink(path, target, sizeof target) < 0 && errno == ENOENT;
+}
+
+/* The process's threads: the link count of /proc/self/task, which is 2 +
+ * the threads (a zombie main thread counts until the process ends); 0 if
+ * it cannot be read. */
+static uint64_t process_threads(void) {
+  struct stat st;
+  if (stat("/proc/self/task", &st) != 0 || st.st_nlink < 3) return 0;
+  return (uint64_t)st.st_nlink - 2;
 }
 
 bool os_program_has_ended(void) {
@@ -175,9 +184,7 @@ bool os_program_has_ended(void) {
   int saved_errno = errno;
   uint64_t changes = atomic_load(&background_changes);
   uint64_t counted = atomic_load(&background_threads);
-  char state = 0;
-  uint64_t threads = 0;
-  bool ended = read_main_thread(&state, &threads) && state == 'Z' && threads == counted + 1 &&
+  bool ended = process_threads() == counted + 1 && main_thread_ended() &&
                atomic_load(&background_changes) == changes;
   errno = saved_errno;
   int expected = 0;

@@ -37,6 +37,17 @@ int os_advise_huge_pages(void *addr, size_t bytes);
  * unreadable).  Uses open/read only. */
 uint64_t os_rss_bytes(void);
 
+/* A descriptor heapscope just opened, moved above the standard streams:
+ * a program that closed stdin, stdout or stderr gets the number back at
+ * its own next open (or dup2s a file there) and must not find heapscope's
+ * file in its place, nor have heapscope write to or close its own.  `fd`
+ * is returned as it is when it is 3 or more; else a close-on-exec
+ * duplicate of 3 or more, and `fd` is closed if it still names the same
+ * file (a dup2 of the program's onto it in the microseconds since the
+ * open is left alone).  -1 with errno when no duplicate can be had (`fd`
+ * is closed then).  Preserves errno otherwise. */
+int os_fd_above_std(int fd);
+
 /* clock_gettime(clock) in nanoseconds; CLOCK_MONOTONIC's if `clock` fails.
  * Inline: the page heap stamps every span it takes back. */
 static inline int64_t os_clock_ns(clockid_t clock) {
@@ -64,7 +75,9 @@ int os_start_thread(void *(*fn)(void *), void *arg);
  * OS_PROGRAM_END_CHECK_NS at a time, and on each wake asks
  * os_program_has_ended; the caller told yes leaves profiler work and calls
  * exit(0), which runs the program's atexit handlers and heapscope's exit
- * work as glibc's last thread would have.  A short-lived thread (an HTTP
+ * work as glibc's last thread would have.  The test reads /proc by path
+ * only (readlink, stat), never through a descriptor of its own, so it
+ * cannot take a number the program is about to reuse.  A short-lived thread (an HTTP
  * connection's) need not count itself: an uncounted thread only delays the
  * end until it has gone. */
 #define OS_PROGRAM_END_CHECK_NS ((uint64_t)250 * 1000 * 1000)
@@ -73,10 +86,13 @@ void os_background_thread_begin(void);
 void os_background_thread_end(void);
 
 /* True, to one caller only, once the main thread has ended and every
- * thread left is a counted background thread: /proc says the main thread
- * is a zombie and the process has one thread more than the count.  Reads
- * /proc at most twice every OS_PROGRAM_END_CHECK_NS (false in between)
- * and is false where /proc cannot be read.  Preserves errno. */
+ * thread left is a counted background thread: the main thread's
+ * /proc/self/task/PID/cwd no longer resolves (a thread past its exit has
+ * no file-system context) and /proc/self/task counts one thread more than
+ * the count (its link count is 2 + the threads, the main thread's zombie
+ * among them).  Reads /proc at most twice every OS_PROGRAM_END_CHECK_NS
+ * (false in between) and is false where /proc cannot be read.  Preserves
+ * errno. */
 bool os_program_has_ended(void);
 
 /* The child of fork has no background threads (fork handler). */

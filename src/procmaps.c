@@ -4,7 +4,7 @@
  * Libraries unloaded since (unloaded.c) are added where nothing is mapped
  * now.  No lock: each call builds its own table.  Not on any allocator
  * path (it calls malloc; the pprof writer runs it inside prof_enter).
- * May call: libc (open/read, dl_iterate_phdr, malloc), unloaded, unwind
+ * May call: libc (open/read, dl_iterate_phdr, malloc), os, unloaded, unwind
  * (fork's gate on loader calls). */
 #include "procmaps.h"
 
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "unloaded.h"
 #include "unwind.h"
 
@@ -228,7 +229,7 @@ static int compare_entries(const void *a, const void *b) {
 int procmaps_read(procmaps_t *out) {
   out->entries = NULL;
   out->count = 0;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = os_fd_above_std(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
   if (fd < 0) return -1;
   size_t length = 0, capacity = 64 * 1024;
   char *text = malloc(capacity);

@@ -191,7 +191,7 @@ HS_EXPORT int hs_prof_write(const char *path, hs_prof_kind_t kind) {
     static _Atomic unsigned temp_serial;
     snprintf(temp, length + 64, "%s.tmp.%d.%u", path, (int)getpid(),
              atomic_fetch_add(&temp_serial, 1));
-    int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = os_fd_above_std(open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd < 0) {
       error = errno;
     } else {

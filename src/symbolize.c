@@ -6,7 +6,8 @@
  * Not on any allocator path (libdw allocates; callers are in prof_enter).
  * Libraries unloaded since their samples (procmaps entries marked unloaded)
  * are reported to libdw from their files, at their old load bias.
- * May call: libc (dlopen, dladdr, malloc), libdw through dlsym'd pointers. */
+ * May call: libc (dlopen, dladdr, malloc), libdw through dlsym'd pointers,
+ * os. */
 #include "symbolize.h"
 
 #include <dlfcn.h>
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "os.h"
 
 bool symbolize_use_libdw = true;
 
@@ -60,7 +63,7 @@ static int find_debuginfo_by_build_id(Dwfl_Module *module, void **userdata, cons
   int at = snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", bits[0]);
   for (int i = 1; i < length; i++) at += snprintf(path + at, sizeof path - (size_t)at, "%02x", bits[i]);
   snprintf(path + at, sizeof path - (size_t)at, ".debug");
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = os_fd_above_std(open(path, O_RDONLY | O_CLOEXEC));
   if (fd >= 0) *debuginfo_file_name = strdup(path);
   return fd;
 }
