@@ -236,9 +236,17 @@ static void *alloc_small(tcache_t *tc, uint32_t size_class) {
   return object;
 }
 
+/* Set by realloc around the allocation a growing block moves to: a large
+ * one of PAGEHEAP_MAPPED_ALONE_BYTES or more gets a mapping of its own,
+ * which its next growth moves with mremap (realloc_slow). */
+static _Thread_local bool tls_realloc_growing __attribute__((tls_model("initial-exec")));
+
 static void *alloc_large(size_t size, size_t align_pages, bool zero) {
   size_t pages = (HS_MAX(size, (size_t)1) + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT;
-  span_t *span = pageheap_alloc(pages, align_pages, SPAN_LARGE, 0);
+  span_t *span = HS_UNLIKELY(tls_realloc_growing) && align_pages == 1 &&
+                         (uint64_t)pages << HS_PAGE_SHIFT >= PAGEHEAP_MAPPED_ALONE_BYTES
+                     ? pageheap_alloc_mapped_alone(pages)
+                     : pageheap_alloc(pages, align_pages, SPAN_LARGE, 0);
   if (!span) return NULL;
   span->requested_bytes = size;
   void *object = span_start(span);
@@ -684,11 +692,22 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
   size_t room = size;
   if (size > usable && usable <= PTRDIFF_MAX / 2 && size < usable + usable / 4)
     room = usable + usable / 4;
+  bool growing_large = size_class == 0 && !span->sample_pack && size > usable;
+  if (growing_large && span->mapped_alone && size <= PTRDIFF_MAX) {
+    /* A block in a mapping of its own moves its pages with mremap, not a
+     * copy of them: counted, as growth in place is, as neither an
+     * allocation nor a free. */
+    if (!pageheap_remap_alone(span, (room + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT)) return NULL;
+    span->requested_bytes = size;
+    return span_start(span);
+  }
+  tls_realloc_growing = growing_large;
   void *moved = room == size ? malloc_inline(size, false, boundary_cfa)
                              : alloc_with_room(room, size, boundary_cfa);
+  tls_realloc_growing = false;
   if (!moved) return NULL; /* the old block is left intact */
   memcpy(moved, ptr, HS_MIN(size, usable));
-  if (size_class == 0 && !span->sample_pack && size > usable) {
+  if (growing_large) {
     tcache_t *tc = tcache_for_free();
     count_free(tc);
     free_large(tc, span, true);

@@ -52,6 +52,18 @@ int os_unmap(void *addr, size_t bytes) {
   return rc;
 }
 
+void *os_remap(void *addr, size_t old_bytes, size_t new_bytes) {
+  void *moved = mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  if (moved == MAP_FAILED) { errno = ENOMEM; return NULL; }
+  return moved;
+}
+
+void *os_remap_to(void *addr, size_t old_bytes, size_t new_bytes, void *to) {
+  void *moved = mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  if (moved == MAP_FAILED) { errno = ENOMEM; return NULL; }
+  return moved;
+}
+
 int os_release(void *addr, size_t bytes) {
   int saved_errno = errno;
   int rc = madvise(addr, bytes, MADV_DONTNEED);

@@ -24,6 +24,13 @@ void *os_map(size_t bytes, size_t alignment);
  * errno.  Returns 0 or -1. */
 int os_unmap(void *addr, size_t bytes);
 
+/* Resizes the mapping [addr, addr+old_bytes) to new_bytes with mremap,
+ * moving it (its pages, not copies) where it cannot grow in place; the
+ * new address, or NULL (ENOMEM) with the mapping unchanged. */
+void *os_remap(void *addr, size_t old_bytes, size_t new_bytes);
+/* The same, to exactly `to` (MREMAP_FIXED); `to` or NULL. */
+void *os_remap_to(void *addr, size_t old_bytes, size_t new_bytes, void *to);
+
 /* Returns [addr, addr+bytes) to the kernel; the range stays mapped and reads
  * back as zeros.  pre: page-aligned.  Preserves errno.  Returns 0 or -1. */
 int os_release(void *addr, size_t bytes);

@@ -22,7 +22,9 @@
  * drain_pending; the free paths, once they hold no lock, then release the
  * free pages at once (pageheap_release_if_drained), as glibc trims at free.
  * A span of 32 MiB or more that realloc moved a growing block out of is
- * released at its free (pageheap_free_outgrown).
+ * released at its free (pageheap_free_outgrown), and the block it moves to
+ * is a span in a mapping of its own (pageheap_alloc_mapped_alone), on no
+ * free list ever: its next growth is an mremap, its free an munmap.
  *
  * With option huge_pages every region is advised MADV_HUGEPAGE, the first
  * few also when the option takes effect after they were mapped
@@ -840,8 +842,14 @@ span_t *pageheap_alloc(size_t pages, size_t align_pages, uint8_t state, uint8_t 
   return span;
 }
 
+static void free_alone(span_t *span);
+
 /* Frees `span`; with `release`, gives its pages back to the OS at once. */
 static void free_span(span_t *span, uint64_t idle_since_ns, bool release) {
+  if (span->mapped_alone) {
+    free_alone(span);
+    return;
+  }
   hs_lock(&pageheap_lock);
   if (span->state == SPAN_LARGE) {
     totals.large_bytes -= span_bytes(span);
@@ -932,6 +940,118 @@ void pageheap_release_if_drained(void) {
   if (pageheap_drain_begin(false)) pageheap_drain_finish();
 }
 
+/* ---- Spans in mappings of their own (pageheap.h) ---- */
+
+/* pre: the span's pages were just mapped or moved in: counts them and
+ * labels them (false, nothing counted, if the page map cannot cover them). */
+static bool add_alone_locked(span_t *span) {
+  if (!pagemap_ensure_locked(span->first_page, span->page_count)) return false;
+  pagemap_set_ends_locked(span);
+  uint64_t bytes = span_bytes(span);
+  totals.sys_bytes += bytes;
+  totals.large_bytes += bytes;
+  note_footprint_locked();
+  return true;
+}
+
+static void remove_alone_locked(span_t *span) {
+  pagemap_clear_ends_locked(span);
+  uint64_t bytes = span_bytes(span);
+  totals.sys_bytes -= bytes;
+  totals.large_bytes -= bytes;
+}
+
+span_t *pageheap_alloc_mapped_alone(size_t pages) {
+  uint64_t bytes = (uint64_t)pages << HS_PAGE_SHIFT;
+  hs_lock(&pageheap_lock);
+  if (HS_UNLIKELY(!lists_ready)) init_lists_locked();
+  bool allowed = limit_allows_locked(bytes, false);
+  hs_unlock(&pageheap_lock);
+  void *mem = allowed ? os_map((size_t)bytes, HS_MAX(os_page_size(), (size_t)HS_PAGE_BYTES)) : NULL;
+  if (!mem) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hs_lock(&pageheap_lock);
+  span_t *span = new_record_locked();
+  bool new_peak = false;
+  if (span) {
+    span->first_page = (uintptr_t)mem >> HS_PAGE_SHIFT;
+    span->page_count = pages;
+    if (add_alone_locked(span)) {
+      span->state = SPAN_LARGE;
+      span->size_class = 0;
+      span->multiple_magic = size_class_multiple_magic[0];
+      span->mapped_alone = 1;
+      span->zeroed = 1;
+      span->requested_bytes = bytes;
+      totals.large_count++;
+      span_list_push_front(&large_spans, span);
+      new_peak = note_peaks_locked();
+    } else {
+      drop_record_locked(span);
+      span = NULL;
+    }
+  }
+  hs_unlock(&pageheap_lock);
+  if (!span) {
+    os_unmap(mem, (size_t)bytes);
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (HS_UNLIKELY(new_peak)) call_peak_hook();
+  return span;
+}
+
+bool pageheap_remap_alone(span_t *span, size_t pages) {
+  uint64_t old_bytes = span_bytes(span), bytes = (uint64_t)pages << HS_PAGE_SHIFT;
+  hs_lock(&pageheap_lock);
+  bool allowed = bytes <= old_bytes || limit_allows_locked(bytes - old_bytes, false);
+  hs_unlock(&pageheap_lock);
+  void *old = span_start(span);
+  void *moved = allowed ? os_remap(old, (size_t)old_bytes, (size_t)bytes) : NULL;
+  if (!moved) {
+    errno = ENOMEM;
+    return false;
+  }
+  hs_lock(&pageheap_lock);
+  remove_alone_locked(span);
+  span->first_page = (uintptr_t)moved >> HS_PAGE_SHIFT;
+  span->page_count = pages;
+  bool added = add_alone_locked(span);
+  if (!added) {
+    /* The page map cannot cover the new place (its metadata refused):
+     * put the pages back where they were, which is free address space
+     * again, or give up on the process. */
+    hs_unlock(&pageheap_lock);
+    if (os_remap_to(moved, (size_t)bytes, (size_t)old_bytes, old) != old)
+      hs_fatal_pointer("realloc", "cannot label a block mremap moved", moved);
+    hs_lock(&pageheap_lock);
+    span->first_page = (uintptr_t)old >> HS_PAGE_SHIFT;
+    span->page_count = (size_t)(old_bytes >> HS_PAGE_SHIFT);
+    add_alone_locked(span); /* its old leaves are there */
+  }
+  bool new_peak = added && note_peaks_locked();
+  hs_unlock(&pageheap_lock);
+  if (HS_UNLIKELY(new_peak)) call_peak_hook();
+  if (!added) errno = ENOMEM;
+  return added;
+}
+
+/* Frees mapped-alone `span`: unmaps it. */
+static void free_alone(span_t *span) {
+  void *mem = span_start(span);
+  size_t bytes = span_bytes(span);
+  hs_lock(&pageheap_lock);
+  remove_alone_locked(span);
+  totals.large_count--;
+  span_list_remove(span);
+  span->mapped_alone = 0;
+  drop_record_locked(span);
+  hs_unlock(&pageheap_lock);
+  os_unmap(mem, bytes);
+}
+
 void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns) {
   free_span(span, idle_since_ns, false);
 }
@@ -955,7 +1075,7 @@ bool pageheap_grow_in_place(span_t *span, size_t new_pages) {
   bool grown = false, new_peak = false;
   hs_lock(&pageheap_lock);
   size_t need = new_pages - span->page_count;
-  span_t *right = span->state == SPAN_LARGE && new_pages > span->page_count
+  span_t *right = span->state == SPAN_LARGE && !span->mapped_alone && new_pages > span->page_count
                       ? free_span_after_locked(span, need)
                       : NULL;
   if (right && right->released) {

@@ -40,6 +40,23 @@ void pageheap_free_idle_since(span_t *span, uint64_t idle_since_ns);
  * the madvise. */
 void pageheap_free_outgrown(span_t *span);
 
+/* Large blocks realloc grows past PAGEHEAP_MAPPED_ALONE_BYTES live in
+ * mappings of their own, as glibc's largest blocks do, so that the next
+ * growth moves the pages with mremap instead of copying them (a buffer
+ * grown to 512 MiB 512 KiB at a time: bench/realloc_huge.sh).  Their free
+ * unmaps them. */
+#define PAGEHEAP_MAPPED_ALONE_BYTES ((uint64_t)32 << 20)
+
+/* A SPAN_LARGE span of `pages` pages in a fresh mapping of its own (zeroed,
+ * under the memory limit), or NULL with errno ENOMEM. */
+span_t *pageheap_alloc_mapped_alone(size_t pages);
+
+/* Resizes mapped-alone span `span` to `pages` pages with mremap, moving
+ * it if need be (its first_page changes then; its contents go with it).
+ * False with errno ENOMEM, `span` unchanged, when the OS or the memory
+ * limit refuses. */
+bool pageheap_remap_alone(span_t *span, size_t pages);
+
 /* Returns free, unreleased pages to the OS, oldest idle first: only spans
  * idle since `idle_before_ns` or earlier, at most `max_bytes`, and never
  * leaving less than `keep_bytes` of unreleased free memory.  Works in chunks,

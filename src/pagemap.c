@@ -73,6 +73,11 @@ void pagemap_set_span_locked(span_t *span, uint8_t size_class) {
 
 void pagemap_clear_classes_locked(const span_t *span) { set_pages(span, NULL, 0); }
 
+void pagemap_clear_ends_locked(const span_t *span) {
+  set_page(span->first_page, NULL, 0);
+  set_page(span->first_page + span->page_count - 1, NULL, 0);
+}
+
 void pagemap_set_ends_locked(span_t *span) {
   set_page(span->first_page, span, 0);
   set_page(span->first_page + span->page_count - 1, span, 0);

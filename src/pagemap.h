@@ -100,6 +100,9 @@ void pagemap_clear_classes_locked(const span_t *span);
  * other pages keep whatever they held (class byte 0, possibly a stale span
  * pointer), so lookups that validate a pointer use pagemap_span_holding. */
 void pagemap_set_ends_locked(span_t *span);
+/* Empties the first and last page's entries of a span about to leave the
+ * address space (its mapping unmapped or moved). */
+void pagemap_clear_ends_locked(const span_t *span);
 
 /* The span holding `addr` according to the page map, or NULL when the page
  * map's entry for it is empty or stale (names a span not covering it). */

@@ -67,6 +67,9 @@ typedef struct span {
   uint32_t sample_usable_bytes; /* a sampled object that would have been
                                  small: its class's size, which is its
                                  usable size; 0 otherwise */
+  uint8_t mapped_alone;       /* SPAN_LARGE in a mapping of its own, which
+                                 realloc moves with mremap and free unmaps
+                                 (pageheap_alloc_mapped_alone) */
   uint8_t sample_spare;       /* SPAN_LARGE kept free by a thread for its
                                  next sample (see malloc.c) */
   struct sample_pack *sample_pack; /* SPAN_LARGE whose page holds sampled
