@@ -19,6 +19,8 @@ mkdir -p "$BUILD/bench"
 cc -std=c11 -O2 -Wall -o "$BUILD/bench/realloc_huge" bench/realloc_huge.c
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-run_peers_in_turn realloc_huge.sh "$runs" "$work" "$BUILD/bench/realloc_huge" "$mib" "$write"
+sparse=()
+[ "$write" = 0 ] && sparse=(1)
+run_peers_in_turn realloc_huge.sh "$runs" "$work" "$BUILD/bench/realloc_huge" "$mib" "${sparse[@]}"
 echo "a buffer grown by realloc to $mib MiB (write=$write); medians of $runs runs"
 print_peer_medians "$work" seconds peak_mib moves

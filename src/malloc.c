@@ -238,7 +238,8 @@ static void *alloc_small(tcache_t *tc, uint32_t size_class) {
 
 /* Set by realloc around the allocation a growing block moves to: a large
  * one of PAGEHEAP_MAPPED_ALONE_BYTES or more gets a mapping of its own,
- * which its next growth moves with mremap (realloc_slow). */
+ * which its next growth moves with mremap (realloc_slow), or, where the
+ * OS refuses a new mapping (RLIMIT_AS), pages from the page heap. */
 static _Thread_local bool tls_realloc_growing __attribute__((tls_model("initial-exec")));
 
 static void *alloc_large(size_t size, size_t align_pages, bool zero) {
@@ -246,7 +247,8 @@ static void *alloc_large(size_t size, size_t align_pages, bool zero) {
   span_t *span = HS_UNLIKELY(tls_realloc_growing) && align_pages == 1 &&
                          (uint64_t)pages << HS_PAGE_SHIFT >= PAGEHEAP_MAPPED_ALONE_BYTES
                      ? pageheap_alloc_mapped_alone(pages)
-                     : pageheap_alloc(pages, align_pages, SPAN_LARGE, 0);
+                     : NULL;
+  if (!span) span = pageheap_alloc(pages, align_pages, SPAN_LARGE, 0);
   if (!span) return NULL;
   span->requested_bytes = size;
   void *object = span_start(span);
@@ -693,11 +695,11 @@ HS_NOINLINE static void *realloc_slow(void *ptr, size_t size, uintptr_t boundary
   if (size > usable && usable <= PTRDIFF_MAX / 2 && size < usable + usable / 4)
     room = usable + usable / 4;
   bool growing_large = size_class == 0 && !span->sample_pack && size > usable;
-  if (growing_large && span->mapped_alone && size <= PTRDIFF_MAX) {
+  if (growing_large && span->mapped_alone && size <= PTRDIFF_MAX &&
+      pageheap_remap_alone(span, (room + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT)) {
     /* A block in a mapping of its own moves its pages with mremap, not a
      * copy of them: counted, as growth in place is, as neither an
-     * allocation nor a free. */
-    if (!pageheap_remap_alone(span, (room + HS_PAGE_BYTES - 1) >> HS_PAGE_SHIFT)) return NULL;
+     * allocation nor a free.  (Refused, it moves by a copy, below.) */
     span->requested_bytes = size;
     return span_start(span);
   }

@@ -1,6 +1,7 @@
 /* suite.h — what every program of the allocator benchmark suite shares:
  * argv parsing (one clear stderr line on bad input), a monotonic clock, a
- * small PRNG, resident memory from /proc/self/statm, starting and joining
+ * small PRNG, resident memory from /proc/self/statm (and its peak from
+ * /proc/self/status), starting and joining
  * worker threads, the false-sharing workload, and the one-line result
  * ("NAME key=value ..."), which bench/run.sh parses.  Header-only;
  * every program is a single file using the allocator through malloc & co.,
@@ -93,6 +94,17 @@ static inline long suite_rss_kib(void) {
   if (fscanf(f, "%ld %ld", &size_pages, &resident_pages) != 2) resident_pages = 0;
   fclose(f);
   return resident_pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Peak resident set size (VmHWM), in KiB (0 if /proc is unreadable). */
+static inline long suite_peak_rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+  if (f) fclose(f);
+  return kib;
 }
 
 /* Exits with one line on stderr when an allocation fails. */
