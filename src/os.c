@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -163,21 +162,14 @@ void os_fork_child(void) {
   atomic_store(&end_claimed, 0);
 }
 
-/* Whether the main thread has ended: readlink of its cwd in /proc fails
- * with ENOENT once it is past its exit (do_exit drops the thread's
- * file-system context before it becomes a zombie), while it resolves for
- * a live one.  By path: no descriptor is opened. */
+/* Whether the main thread has ended: /proc/self/cwd is the main thread's,
+ * and its readlink fails with ENOENT once that thread is past its exit
+ * (do_exit drops the thread's file-system context before it becomes a
+ * zombie), while it resolves for a live one.  By path: no descriptor is
+ * opened. */
 static bool main_thread_ended(void) {
-  char path[48] = "/proc/self/task/";
-  char digits[24];
-  int n = 0;
-  for (unsigned long pid = (unsigned long)getpid(); n == 0 || pid; pid /= 10)
-    digits[n++] = (char)('0' + pid % 10);
-  size_t at = strlen(path);
-  while (n) path[at++] = digits[--n];
-  memcpy(path + at, "/cwd", sizeof "/cwd");
   char target[8];
-  return readlink(path, target, sizeof target) < 0 && errno == ENOENT;
+  return readlink("/proc/self/cwd", target, sizeof target) < 0 && errno == ENOENT;
 }
 
 /* The process's threads: the link count of /proc/self/task, which is 2 +

@@ -50,8 +50,8 @@ uint64_t os_rss_bytes(void);
  * file in its place, nor have heapscope write to or close its own.  `fd`
  * is returned as it is when it is 3 or more; else a close-on-exec
  * duplicate of 3 or more, and `fd` is closed if it still names the same
- * file (a dup2 of the program's onto it in the microseconds since the
- * open is left alone).  -1 with errno when no duplicate can be had (`fd`
+ * file (a dup2 of the program's onto it between the open and the move is
+ * left alone).  -1 with errno when no duplicate can be had (`fd`
  * is closed then).  Preserves errno otherwise. */
 int os_fd_above_std(int fd);
 
@@ -93,9 +93,9 @@ void os_background_thread_begin(void);
 void os_background_thread_end(void);
 
 /* True, to one caller only, once the main thread has ended and every
- * thread left is a counted background thread: the main thread's
- * /proc/self/task/PID/cwd no longer resolves (a thread past its exit has
- * no file-system context) and /proc/self/task counts one thread more than
+ * thread left is a counted background thread: /proc/self/cwd, the main
+ * thread's, no longer resolves (a thread past its exit has no file-system
+ * context) and /proc/self/task counts one thread more than
  * the count (its link count is 2 + the threads, the main thread's zombie
  * among them).  Reads /proc at most twice every OS_PROGRAM_END_CHECK_NS
  * (false in between) and is false where /proc cannot be read.  Preserves

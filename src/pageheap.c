@@ -93,8 +93,8 @@
  * mremaps such blocks, above its mmap threshold of at most 32 MiB).  Kept
  * idle instead, the spans a buffer growing by realloc leaves behind, each
  * smaller than the next, stay resident until the scavenger releases them:
- * a 1 GiB bytearray grown 512 KiB at a time peaked at 5.5 GB (glibc
- * 1 GB; bench/realloc_huge.sh).  A plain free keeps its pages idle for
+ * a 1 GiB bytearray grown 512 KiB at a time in python3 peaked at 5.5 GB
+ * (glibc 1 GB; docs/memory.md, "Measured: a buffer grown by realloc").  A plain free keeps its pages idle for
  * the next allocation (the drain and the scavenger release them). */
 #define PAGEHEAP_RELEASE_OUTGROWN_BYTES ((uint64_t)32 << 20)
 /* While at least DRAIN_SPARSE_INUSE_BYTES are still in use, a drain
@@ -1046,8 +1046,7 @@ static void free_alone(span_t *span) {
   remove_alone_locked(span);
   totals.large_count--;
   span_list_remove(span);
-  span->mapped_alone = 0;
-  drop_record_locked(span);
+  drop_record_locked(span); /* a record is zeroed when it is taken again */
   hs_unlock(&pageheap_lock);
   os_unmap(mem, bytes);
 }

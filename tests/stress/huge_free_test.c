@@ -11,7 +11,7 @@
  * grown to 512 MiB by realloc, 12.5% more each time it is full, written
  * 512 KiB at a time (CPython's bytearray growth): the peak RSS it adds
  * must stay under 1.25× the final size (the blocks it moved out of, kept
- * resident, made it 3.7–4.5× before; released, 1.4×).  (3) A plain free of a 64 MiB block
+ * resident, made it 3.7–4.5× before; released, 1.5×).  (3) A plain free of a 64 MiB block
  * keeps its pages for the next allocation (the drain and the scavenger
  * release idle pages; bench/suite's loops refault less).  (4), first: 256
  * MiB freed, then scavenger steps (scavenger_delay_ms=1) until all but
