@@ -7,8 +7,11 @@
 # Columns (MiB unless noted): peak RSS after allocating ~1.1 GiB; RSS right
 # after freeing everything; 1 s, 3 s and 5 s later (no allocator calls);
 # the 3 s figure as % of peak; seconds until RSS < 10% of peak; RSS after
-# malloc_trim(0).  heapscope runs twice: as it comes, and with
-# release_on_drain=0, where only the background scavenger returns memory.
+# malloc_trim(0).  heapscope runs three times: as it comes; with
+# release_on_drain=0,scavenger=2 (hs_nodrain), where only the background
+# scavenger returns memory; and with release_on_drain=0 alone (hs_steps):
+# this program has one thread, so by default it gets no scavenger thread,
+# and the steps run only inside its allocator calls (docs/memory.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -28,7 +31,8 @@ run() { # name preload [HEAPSCOPE options]
   env ${2:+LD_PRELOAD=$2} ${3:+HEAPSCOPE=$3} "$BUILD/bench/rss_return" "$1"
 }
 run heapscope "$heapscope_lib"
-run hs_nodrain "$heapscope_lib" release_on_drain=0
+run hs_nodrain "$heapscope_lib" release_on_drain=0,scavenger=2
+run hs_steps "$heapscope_lib" release_on_drain=0
 run glibc ""
 run jemalloc "$LIBDIR/libjemalloc.so.2"
 run mimalloc "$LIBDIR/libmimalloc.so.2"

@@ -39,6 +39,13 @@ HS_INLINE void hs_lock(hs_lock_t *lock) {
   hs_lock_wait(lock);
 }
 
+/* Takes the lock if it is free; never waits.  True if taken. */
+HS_INLINE bool hs_trylock(hs_lock_t *lock) {
+  int expected = 0;
+  return atomic_compare_exchange_strong_explicit(&lock->state, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
 HS_INLINE void hs_unlock(hs_lock_t *lock) {
   if (HS_UNLIKELY(atomic_exchange_explicit(&lock->state, 0, memory_order_release) == 2))
     hs_lock_wake(lock);

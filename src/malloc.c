@@ -445,6 +445,7 @@ static void free_large(tcache_t *tc, span_t *span, bool outgrown) {
   if (outgrown) pageheap_free_outgrown(span);
   else pageheap_free(span);
   pageheap_release_if_drained();
+  if (HS_UNLIKELY(hs_relaxed_load(&pageheap_scavenger_wanted))) scavenger_slow_path();
 }
 
 HS_NOINLINE static void free_slow(void *ptr) {

@@ -46,8 +46,10 @@ static const option_spec_t option_table[] = {
     {"main_pid", offsetof(hs_options_t, main_pid), 0, INT32_MAX,
      "0 (each process is its own main process) or the pid of the one that serves http "
      "and writes a profile path without %p as named"},
-    {"scavenger", offsetof(hs_options_t, scavenger), 0, 1,
-     "1 (a background thread returns idle memory) or 0 (the host calls hs_background_step)"},
+    {"scavenger", offsetof(hs_options_t, scavenger), 0, 2,
+     "1 (idle memory goes back from a background thread once the process has two threads, "
+     "before that from its own), 2 (a background thread always) or 0 (the host calls "
+     "hs_background_step)"},
     {"scavenger_trace", offsetof(hs_options_t, scavenger_trace), 0, 1, "0 or 1"},
     {"scavenger_delay_ms", offsetof(hs_options_t, scavenger_delay_ms), 1, 3600000,
      "milliseconds a free page stays before release, 1..3600000"},

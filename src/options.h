@@ -10,6 +10,13 @@
 /* Default mean bytes between profile samples (Go's MemProfileRate). */
 #define HS_DEFAULT_SAMPLE_RATE_BYTES 524288
 
+/* Values of the option `scavenger`: where the release steps run. */
+enum {
+  SCAVENGER_HOST = 0,   /* only where the host calls hs_background_step */
+  SCAVENGER_AUTO = 1,   /* a thread once the process has two; before, its own */
+  SCAVENGER_THREAD = 2, /* a background thread, even in a one-thread program */
+};
+
 typedef struct hs_options {
   int64_t stats_at_exit;     /* print malloc_stats() to stderr at exit (0/1) */
   int64_t sample_rate_bytes; /* mean bytes between profile samples; 0 off */
@@ -25,7 +32,7 @@ typedef struct hs_options {
                                 profile path without %p as named; the
                                 others add ".PID" (0: each process that
                                 loads heapscope is its own main process) */
-  int64_t scavenger;             /* 1: background thread returns idle memory */
+  int64_t scavenger;             /* SCAVENGER_*: where the release steps run */
   int64_t scavenger_trace;       /* 1: one line per scavenger step on stderr */
   int64_t scavenger_delay_ms;    /* a free page is released after this idle time */
   int64_t scavenger_cpu_percent; /* the background thread's madvise CPU share */

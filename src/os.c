@@ -172,13 +172,14 @@ static bool main_thread_ended(void) {
   return readlink("/proc/self/cwd", target, sizeof target) < 0 && errno == ENOENT;
 }
 
-/* The process's threads: the link count of /proc/self/task, which is 2 +
- * the threads (a zombie main thread counts until the process ends); 0 if
- * it cannot be read. */
-static uint64_t process_threads(void) {
+/* The link count of /proc/self/task is 2 + the threads (a zombie main
+ * thread counts until the process ends). */
+uint64_t os_process_threads(void) {
+  int saved_errno = errno;
   struct stat st;
-  if (stat("/proc/self/task", &st) != 0 || st.st_nlink < 3) return 0;
-  return (uint64_t)st.st_nlink - 2;
+  uint64_t threads = stat("/proc/self/task", &st) == 0 && st.st_nlink >= 3 ? (uint64_t)st.st_nlink - 2 : 0;
+  errno = saved_errno;
+  return threads;
 }
 
 bool os_program_has_ended(void) {
@@ -188,7 +189,7 @@ bool os_program_has_ended(void) {
   int saved_errno = errno;
   uint64_t changes = atomic_load(&background_changes);
   uint64_t counted = atomic_load(&background_threads);
-  bool ended = process_threads() == counted + 1 && main_thread_ended() &&
+  bool ended = os_process_threads() == counted + 1 && main_thread_ended() &&
                atomic_load(&background_changes) == changes;
   errno = saved_errno;
   int expected = 0;

@@ -102,6 +102,10 @@ void os_background_thread_end(void);
  * errno. */
 bool os_program_has_ended(void);
 
+/* The process's threads, heapscope's among them; 0 where /proc cannot be
+ * read.  One stat of /proc/self/task (no descriptor).  Preserves errno. */
+uint64_t os_process_threads(void);
+
 /* The child of fork has no background threads (fork handler). */
 void os_fork_child(void);
 

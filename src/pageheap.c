@@ -67,7 +67,7 @@
 /* The regions remembered for pageheap_use_huge_pages: it reaches these and
  * every region mapped after it; 16 regions are at least 1 GiB. */
 #define PAGEHEAP_TRACKED_REGIONS 16
-/* The footprint at which a background scavenger starts to pay off. */
+/* The footprint at which scavenging (its thread or its steps) pays off. */
 #define PAGEHEAP_SCAVENGER_START_BYTES ((uint64_t)16 << 20)
 /* The heap has drained when the pages in use fall below 1/DRAIN_INUSE_FRACTION
  * of their peak since the last drain, or those in large spans below

@@ -1,21 +1,33 @@
-/* scavenger.c — the release policy and the background thread that runs it.
+/* scavenger.c — the release policy, and where it runs: a background
+ * thread, or the program's own thread while the program has only one.
  *
  * A step: (1) every half delay, empty the transfer caches nobody used since
  * the previous pass (their spans go back to the page heap, idle since that
  * pass); (2) release free pages idle for at least `scavenger_delay_ms`,
  * oldest first, keeping a reserve of 2 MiB + heap_inuse/8 of the most
- * recently freed pages, for at most SCAVENGER_STEP_WORK_NS of madvise; (3)
- * near the memory limit (within 1/8), drain every transfer cache, ask every
- * thread cache to trim, and release idle pages regardless of age and
- * reserve until the footprint is 1/8 under the limit.  The thread sleeps
+ * recently freed pages, for a bounded time of madvise; (3) near the memory
+ * limit (within 1/8), drain every transfer cache, ask every thread cache to
+ * trim, and release idle pages regardless of age and reserve until the
+ * footprint is 1/8 under the limit.  Each step says when the next is due,
  * so that its madvise CPU time stays under `scavenger_cpu_percent` of one
- * CPU,
- * and otherwise until the next page becomes old enough (at most 250 ms).
- * Between naps it ends the process once the program's threads are gone
- * (os_program_has_ended).
+ * CPU, and otherwise when the next page becomes old enough (at most
+ * 250 ms later).
  *
- * Guarded by step_lock (one step at a time; outermost, held by no
- * allocation).  May call: pageheap, central, tcache, options, os, base,
+ * Where steps run (option `scavenger`): from the first slow path after the
+ * heap passed 16 MiB, a background thread runs them — but by default
+ * (scavenger=1) only once the process has a second thread (the program's,
+ * or another of heapscope's).  Until then each step runs on the program's
+ * thread, from a slow path, when due (with a shorter madvise budget): a
+ * single-threaded program stays single-threaded, as under glibc, so its
+ * unshare(CLONE_NEWUSER), a seccomp filter of its that forbids clone, and
+ * its forks (Python warns at a fork with threads) work as they would.
+ * scavenger=2 starts the thread regardless; scavenger=0 leaves the steps
+ * to the host (hs_background_step).  Between naps the thread ends the
+ * process once the program's threads are gone (os_program_has_ended).
+ *
+ * Guarded by step_lock (one step at a time; outermost: a step on the
+ * program's thread only tries it, from a slow path holding no allocator
+ * lock).  May call: pageheap, central, tcache, options, os, base,
  * prof_enter (the thread's work is never sampled).  See docs/memory.md. */
 #include "scavenger.h"
 
@@ -35,9 +47,11 @@
 #include "tcache.h"
 
 #define MS_NS ((uint64_t)1000000)
-/* Madvise time per background step before it yields (and then sleeps so
- * that the thread's share of a CPU stays at scavenger_cpu_percent). */
+/* Madvise time per step before it yields (and then waits so that its
+ * share of a CPU stays at scavenger_cpu_percent): the thread's, and the
+ * shorter one of a step inside a program's malloc or free. */
 #define SCAVENGER_STEP_WORK_NS (5 * MS_NS)
+#define SCAVENGER_INLINE_WORK_NS (1 * MS_NS)
 #define SCAVENGER_RESERVE_MIN_BYTES ((uint64_t)2 << 20)
 #define SCAVENGER_IDLE_SLEEP_NS (250 * MS_NS)
 #define SCAVENGER_MIN_SLEEP_NS (1 * MS_NS)
@@ -52,6 +66,8 @@ static hs_lock_t step_lock;
 static uint64_t last_pass_ns;     /* step_lock: the previous central pass */
 static uint64_t last_trim_ns;     /* step_lock */
 static _Atomic uint64_t stat_cycles, stat_released, stat_drained, stat_trims;
+/* When the next step on the program's thread is due (coarse clock). */
+static _Atomic uint64_t inline_due_ns;
 
 typedef struct step_result {
   uint64_t released_bytes;
@@ -98,9 +114,9 @@ static void trace_line(const step_result_t *r) {
   hs_write_all(2, b.data, b.len);
 }
 
-/* One step of the policy.  pre: step_lock held.  `paced` bounds the
- * background release work (the eager limit work is never bounded). */
-static void step_locked(step_result_t *r, bool paced) {
+/* One step of the policy.  pre: step_lock held.  `work_budget_ns` bounds
+ * the paced release work (the eager limit work is never bounded). */
+static void step_locked(step_result_t *r, uint64_t work_budget_ns) {
   memset(r, 0, sizeof *r);
   uint64_t now = pageheap_now_ns();
   uint64_t delay = delay_ns();
@@ -138,7 +154,7 @@ static void step_locked(step_result_t *r, bool paced) {
     r->released_bytes += released;
     r->work_ns = thread_cpu_ns() - start;
     if (released == 0) break;
-    if (paced && r->work_ns >= SCAVENGER_STEP_WORK_NS) { more = true; break; }
+    if (r->work_ns >= work_budget_ns) { more = true; break; }
   }
 
   /* When to come back. */
@@ -170,7 +186,7 @@ static void step_locked(step_result_t *r, bool paced) {
 uint64_t scavenger_step(void) {
   step_result_t r;
   hs_lock(&step_lock);
-  step_locked(&r, true);
+  step_locked(&r, SCAVENGER_STEP_WORK_NS);
   hs_unlock(&step_lock);
   return r.released_bytes;
 }
@@ -200,7 +216,7 @@ static void *scavenger_main(void *arg) {
   for (;;) {
     step_result_t r;
     hs_lock(&step_lock);
-    step_locked(&r, true);
+    step_locked(&r, SCAVENGER_STEP_WORK_NS);
     hs_unlock(&step_lock);
     /* In naps, to end the process in time once the program has ended. */
     for (uint64_t left = r.sleep_ns; left;) {
@@ -218,14 +234,32 @@ static void *scavenger_main(void *arg) {
   return NULL;
 }
 
-void scavenger_start_if_wanted(void) {
-  if (hs_relaxed_load(&thread_state) != THREAD_NOT_STARTED || !hs_relaxed_load(&process_ready) ||
-      !hs_options.scavenger || !hs_relaxed_load(&pageheap_scavenger_wanted))
-    return;
+static void start_thread(void) {
   int expected = THREAD_NOT_STARTED;
   if (!atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING)) return;
+  prof_enter(); /* what libc allocates for the thread is heapscope's */
   int rc = os_start_thread(scavenger_main, NULL);
+  prof_exit();
   hs_relaxed_store(&thread_state, rc == 0 ? THREAD_RUNNING : THREAD_FAILED);
+}
+
+void scavenger_slow_path(void) {
+  if (hs_relaxed_load(&thread_state) == THREAD_RUNNING || !hs_relaxed_load(&process_ready) ||
+      !hs_options.scavenger || !hs_relaxed_load(&pageheap_scavenger_wanted))
+    return;
+  uint64_t now = (uint64_t)os_clock_ns(CLOCK_MONOTONIC_COARSE);
+  if (now < hs_relaxed_load(&inline_due_ns)) return;
+  if (hs_relaxed_load(&thread_state) == THREAD_NOT_STARTED &&
+      (hs_options.scavenger == SCAVENGER_THREAD || os_process_threads() >= 2)) {
+    start_thread();
+    if (hs_relaxed_load(&thread_state) == THREAD_RUNNING) return;
+  }
+  /* One thread, or the thread could not be started: a step here. */
+  if (!hs_trylock(&step_lock)) return;
+  step_result_t r;
+  step_locked(&r, SCAVENGER_INLINE_WORK_NS);
+  hs_relaxed_store(&inline_due_ns, now + r.sleep_ns);
+  hs_unlock(&step_lock);
 }
 
 void scavenger_read_stats(scavenger_stats_t *out) {
@@ -236,11 +270,13 @@ void scavenger_read_stats(scavenger_stats_t *out) {
   out->thread_running = hs_relaxed_load(&thread_state) == THREAD_RUNNING;
 }
 
-/* The child of fork has no scavenger thread: it starts its own at its next
- * slow path.  A step the parent was running is not running in the child. */
+/* The child of fork has no scavenger thread: its steps run on its one
+ * thread until it has two (or it starts a thread at once, scavenger=2).
+ * A step the parent was running is not running in the child. */
 static void scavenger_fork_child(void) {
   hs_lock_reset(&step_lock);
   hs_relaxed_store(&thread_state, THREAD_NOT_STARTED);
+  hs_relaxed_store(&inline_due_ns, 0);
 }
 
 /* Runs once the loader is done with the library: from here on a slow path

@@ -1,5 +1,6 @@
-/* scavenger.h — giving memory back: the background scavenger thread (or
- * hs_background_step() for hosts that run no extra threads), release-now,
+/* scavenger.h — giving memory back: the scavenger's steps (on a background
+ * thread once the process has two threads, on the program's thread
+ * before; hs_background_step() for hosts that run them), release-now,
  * and the memory limit's eager mode.  Policy lives here; the mechanisms are
  * pageheap_release (oldest idle first), central_drain_idle and
  * tcache_request_trim.  Its own lock, step_lock, is outermost (held only by
@@ -10,10 +11,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Starts the background thread if it is wanted, allowed (option
- * scavenger=1, the library constructor has run) and not running yet.
- * pre: called from a slow path holding no allocator lock. */
-void scavenger_start_if_wanted(void);
+/* From a slow path, once the heap is big enough to want a scavenger
+ * (pageheap_scavenger_wanted) and the library constructor has run: starts
+ * the background thread if the option allows it and the process has a
+ * second thread (or scavenger=2), else runs a step here when one is due.
+ * Returns at once while the thread runs or no step is due.
+ * pre: holds no allocator lock. */
+void scavenger_slow_path(void);
 
 /* One step of the policy on the calling thread (hs_background_step): drain
  * idle transfer caches, release idle pages.  Returns bytes released. */

@@ -42,8 +42,9 @@
  * page heap (TCACHE_DRAIN_*, TCACHE_PROCESS_*); so does a thread that exits
  * after much work with the process nearly empty (TCACHE_EXIT_*).
  * May call: central, pageheap, pagemap, metadata, size_class, base,
- * options, and scavenger_start_if_wanted (which starts the background
- * thread from a slow path, where no allocator lock is held). */
+ * options, and scavenger_slow_path (which starts the background thread,
+ * or runs a release step, from a slow path, where no allocator lock is
+ * held). */
 #include "tcache.h"
 
 #include <pthread.h>
@@ -806,7 +807,7 @@ void tcache_slow_path_events(tcache_t *tc) {
     tcache_flush_all(tc);
     central_drain_all();
   }
-  if (HS_UNLIKELY(hs_relaxed_load(&pageheap_scavenger_wanted))) scavenger_start_if_wanted();
+  if (HS_UNLIKELY(hs_relaxed_load(&pageheap_scavenger_wanted))) scavenger_slow_path();
 }
 
 /* Calls made without a cache count in process_live at once: a consumer

@@ -117,8 +117,8 @@ int main(int argc, char **argv) {
   }
   setenv("MAIN_EXIT_DIR", marks, 1);
   char options[512];
-  snprintf(options, sizeof options, "profile=%s/exit.pb.gz", marks);
-  run_case(options, "exit.pb.gz"); /* the scavenger */
+  snprintf(options, sizeof options, "scavenger=2,profile=%s/exit.pb.gz", marks);
+  run_case(options, "exit.pb.gz"); /* the scavenger (a thread in any program) */
   run_case("scavenger=0,profile_signal=12", NULL);
   run_case("scavenger=0,profile_interval_seconds=60", NULL);
   run_case("scavenger=0,profile_at_limit=1", NULL);

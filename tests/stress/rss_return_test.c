@@ -9,7 +9,9 @@
  * in mmap'd memory so it is not part of the heap being measured.  It runs
  * with release_on_drain=0: otherwise the last free returns the memory
  * itself and there is nothing left for the scavenger (drain_release_test
- * covers that path).
+ * covers that path); and with scavenger=2, since by default a program with
+ * one thread gets no scavenger thread, and its steps run only when the
+ * program allocates (one_thread_test covers that).
  */
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -47,7 +49,7 @@ static void print_stats(const char *when) {
 
 int main(int argc, char **argv) {
   (void)argc;
-  testlib_run_with_option(argv, "release_on_drain=0");
+  testlib_run_with_option(argv, "release_on_drain=0,scavenger=2");
   testlib_expect_heapscope();
   void **objects = mmap(NULL, MAX_OBJECTS * sizeof(void *), PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -1,10 +1,11 @@
 /* scavenger_fork_test.c — the scavenger across fork, and without a thread.
  *
- * Parent: grows the heap so its scavenger thread starts, then forks.  The
- * child has no scavenger thread at first (threads do not survive fork); it
- * allocates 128 MiB, frees it, idles, and must see its own thread start
- * ("hs-scavenger" among its tasks), the memory go back (heap_released and
- * RSS), and sane statistics.  Then a re-executed child with
+ * Parent: starts a thread of its own and grows the heap, so its scavenger
+ * thread starts, then forks.  The child has one thread (threads do not
+ * survive fork), so by default it starts no scavenger thread: it allocates
+ * 128 MiB, frees it, goes on with a little allocation work, and must see
+ * the memory go back (heap_released and RSS) by steps on its own thread,
+ * no thread start, and sane statistics.  Then a re-executed child with
  * HEAPSCOPE=scavenger=0 must run no thread, keep its idle memory until it
  * calls hs_background_step(), and get it back through those calls.  Both
  * run with release_on_drain=0, so that the last free leaves the memory to
@@ -12,6 +13,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +81,14 @@ static int thread_count_without_malloc(void) {
   return line ? atoi(line + 9) : -1;
 }
 
+/* A little allocation work, enough to reach the slow paths. */
+static void small_work(void) {
+  void *p[64];
+  for (int i = 0; i < 64; i++) p[i] = malloc(48 + (size_t)i * 64);
+  for (int i = 0; i < 64; i++) free(p[i]);
+  free(malloc(MIB));
+}
+
 static void fork_child(void) {
   int threads_at_fork = thread_count_without_malloc();
   hs_stats_t s = testlib_stats();
@@ -89,16 +99,17 @@ static void fork_child(void) {
   churn(128 * MIB);
   uint64_t peak = s.rss > 0 ? testlib_stats().rss : 0;
   hs_stats_t after = testlib_stats();
-  for (int waited = 0; waited < 5000; waited += 100) {
-    sleep_ms(100);
+  for (int waited = 0; waited < 5000; waited += 20) {
+    small_work();
+    sleep_ms(20);
     after = testlib_stats();
     if (after.released_total - released_before >= 100 * MIB && after.rss < peak / 2) break;
   }
   fprintf(stderr, "child: released %.1f MiB, rss %.1f MiB (peak %.1f MiB), threads %d\n",
           (after.released_total - released_before) / 1048576.0, after.rss / 1048576.0,
-          peak / 1048576.0, scavenger_threads());
-  CHECK_MSG(after.scavenger_running == 1, "the child did not start its own scavenger");
-  CHECK(scavenger_threads() == 1);
+          peak / 1048576.0, thread_count_without_malloc());
+  CHECK_MSG(after.scavenger_running == 0, "the child, with one thread, started a scavenger thread");
+  CHECK(thread_count_without_malloc() == 1 && scavenger_threads() == 0);
   CHECK_MSG(after.released_total - released_before >= 100 * MIB, "child released %llu bytes",
             (unsigned long long)(after.released_total - released_before));
   CHECK(after.scavenger_cycles > s.scavenger_cycles);
@@ -131,6 +142,17 @@ static void host_driven(void) {
   check_sane(&after);
 }
 
+/* The parent's own second thread, parked until the end. */
+static int wake_pipe[2];
+
+static void *program_thread(void *arg) {
+  (void)arg;
+  char c;
+  while (read(wake_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   testlib_run_with_option(argv, "release_on_drain=0");
   if (argc > 1 && strcmp(argv[1], "host") == 0) {
@@ -138,6 +160,9 @@ int main(int argc, char **argv) {
     return testlib_done();
   }
   testlib_expect_heapscope();
+  pthread_t thread;
+  if (!CHECK(pipe(wake_pipe) == 0 && pthread_create(&thread, NULL, program_thread, NULL) == 0))
+    return testlib_done();
   churn(64 * MIB);
   hs_stats_t s = testlib_stats();
   for (int i = 0; i < 50 && !s.scavenger_running; i++) {
@@ -166,5 +191,7 @@ int main(int argc, char **argv) {
   waitpid(pid, &status, 0);
   CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "scavenger=0 child failed (status %d)",
             status);
+  CHECK(write(wake_pipe[1], "x", 1) == 1);
+  pthread_join(thread, NULL);
   return testlib_done();
 }
