@@ -123,6 +123,7 @@ static const char *status_text(int status) {
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -407,14 +408,24 @@ static void serve_request(int fd, char *request) {
   }
 }
 
-/* Reads the request head (up to the blank line) into request; its status
- * if it cannot (0: read, -1: the client went away or said nothing). */
+/* Reads the request head (up to the blank line) into request, within
+ * READ_TIMEOUT_SECONDS of the first byte's wait in all (a client that
+ * trickles its head a byte at a time is not waited for longer: eight of
+ * them would hold every handler); its status if it cannot (0: read, 408:
+ * too slow, -1: the client went away or said nothing). */
 static int read_request(int fd, char *request, size_t capacity) {
+  int64_t deadline_ns = os_clock_ns(CLOCK_MONOTONIC) + (int64_t)READ_TIMEOUT_SECONDS * 1000000000;
   size_t length = 0;
   for (;;) {
     if (length + 1 >= capacity) return 431;
-    ssize_t got = recv(fd, request + length, capacity - 1 - length, 0);
-    if (got < 0 && errno == EINTR) continue;
+    int64_t left_ms = (deadline_ns - os_clock_ns(CLOCK_MONOTONIC)) / 1000000;
+    if (left_ms <= 0) return length ? 408 : -1;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int ready = poll(&p, 1, (int)left_ms);
+    if (ready < 0 && errno != EINTR) return -1;
+    if (ready <= 0) continue;
+    ssize_t got = recv(fd, request + length, capacity - 1 - length, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got <= 0) return length ? 400 : -1;
     length += (size_t)got;
     request[length] = 0;
@@ -459,6 +470,8 @@ static void *serve_connection(void *arg) {
     respond_error(fd, 431, "request head too large");
   else if (status == 400)
     respond_error(fd, 400, "malformed request head");
+  else if (status == 408)
+    respond_error(fd, 408, "request head not received within 10 s");
   if (status >= 0) close_after_response(fd, 1000);
   else close(fd);
   atomic_fetch_sub(&connections, 1);

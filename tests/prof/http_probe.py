@@ -14,6 +14,10 @@
                                       GET /metrics: print its status and the
                                       seconds it took; then the held
                                       responses' statuses
+  http_probe.py PORT trickle N S      N clients each send a request head a
+                                      byte every S seconds (36 bytes); print
+                                      each one's status (0: none) and the
+                                      seconds until the server closed it
   http_probe.py PORT line             connect, send a request, print the
                                       first line of the answer
   http_probe.py PORT metrics          parse /metrics in Prometheus's text
@@ -21,6 +25,7 @@
                                       exit 1 on a malformed line
 """
 import re
+import select
 import socket
 import struct
 import sys
@@ -87,6 +92,26 @@ def main():
             sock = connect(port)
             sock.sendall(f"GET {args[1]} HTTP/1.1\r\n\r\n".encode())
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+    elif command == "trickle":
+        head = b"GET /metrics HTTP/1.1\r\nX-Pad: ab\r\n\r\n"
+        clients = [connect(port) for _ in range(int(args[0]))]
+        start = time.monotonic()
+        answers = [None] * len(clients)
+        for i in range(len(head) + 1):
+            for n, sock in enumerate(clients):
+                if answers[n] is not None:
+                    continue
+                if select.select([sock], [], [], 0)[0] or i == len(head):
+                    status = split_response(read_all(sock))[0]  # the server answered and closed
+                    answers[n] = (status, round(time.monotonic() - start, 1))
+                else:
+                    sock.sendall(head[i:i + 1])
+            if all(a is not None for a in answers):
+                break
+            time.sleep(float(args[1]))
+        for (status, seconds), sock in zip(answers, clients):
+            print(status, seconds)
             sock.close()
     elif command == "silent":
         for _ in range(int(args[0])):

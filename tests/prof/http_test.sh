@@ -4,7 +4,8 @@
 #      /debug/pprof/heap and /allocs (exact values at sample_rate_bytes=1),
 #      -seconds gives the change over that time only; /metrics parses as
 #      Prometheus text; every bad request gets its status and a one-line
-#      body; abandoned, silent and too many connections cost nothing; the
+#      body; abandoned, silent, trickling and too many connections cost
+#      nothing (a head not in within 10 s gets 408); the
 #      program exits 0 at the end;
 #      a daemon that closes heapscope's socket and reuses its number keeps
 #      every connection to its own socket;
@@ -123,6 +124,13 @@ expect_status "a 9000-byte head" 431 send "GET /$(head -c 9000 /dev/zero | tr '\
 probe "$port" abandon 30 /debug/pprof/heap
 probe "$port" silent 20
 expect_status "after abandoned clients" 200 get /debug/pprof/heap
+# Clients that trickle their heads a byte at a time (half a second apart:
+# 18 s for the whole head) are answered 408 and closed after 10 s in all,
+# not served whenever they finish: eight of them would hold every handler.
+out=$(probe "$port" trickle 2 0.5 |
+  awk '{ print ($1 == 408 && $2 >= 9.5 && $2 < 15) ? "408 in 10 s" : "not 408 in 10 s: " $0 }' |
+  sort | uniq -c | sed 's/^ *//')
+expect_match "heads trickled a byte at a time" "$out" "^2 408 in 10 s\$"
 # Eight slow requests in flight: a ninth gets 503 at once; seven leave
 # room, and /metrics does not wait for them.
 out=$(probe "$port" hold 8 "/debug/pprof/allocs?seconds=3")
