@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,32 @@ static void expand_pid(const char *pattern, long pid, char *out, size_t size) {
   out[n] = 0;
 }
 
+/* CMD's pid while `heapscope run` waits for it (0 before). */
+static volatile sig_atomic_t run_child;
+
+/* Termination signals someone sent `heapscope run` (kill, a supervisor)
+ * go on to CMD, which decides how to end; heapscope run stays to print
+ * the summary once CMD has ended.  Those the terminal sent (Ctrl-C,
+ * Ctrl-\, a hangup; si_code SI_KERNEL) already went to CMD too, as to
+ * every process of the foreground group: not sent twice. */
+static void forward_to_child(int signal_number, siginfo_t *info, void *context) {
+  (void)context;
+  int saved_errno = errno;
+  if (run_child > 0 && info->si_code != SI_KERNEL) kill((pid_t)run_child, signal_number);
+  errno = saved_errno;
+}
+
+static void forward_termination_signals(void) {
+  static const int forwarded[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP};
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = forward_to_child;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaction(forwarded[i], &action, NULL);
+}
+
 static int command_run(int argc, char **argv) {
   int stats = 0, leaks = 0, i = 0;
   const char *output = "heapscope.%p.pb.gz", *http = NULL;
@@ -274,11 +301,13 @@ static int command_run(int argc, char **argv) {
     perror("heapscope run: setenv");
     return 2;
   }
+  forward_termination_signals(); /* CMD gets the default actions back at exec */
   pid_t child = fork();
   if (child < 0) {
     perror("heapscope run: fork");
     return 2;
   }
+  run_child = child;
   if (child == 0) {
     /* CMD's process serves and writes FILE, whatever it execs into (a
      * wrapper script's `exec` keeps the pid); the programs it runs do not

@@ -16,7 +16,9 @@
 #     or set-group-ID to another user or group: shown first to load no
 #     preload), or carrying a file capability when run by another user than
 #     root, while one set-user-ID to ourselves runs; one with a malloc
-#     of its own runs, with one line saying its allocations are not profiled.
+#     of its own runs, with one line saying its allocations are not profiled;
+#  7. SIGTERM, SIGINT and SIGHUP sent to heapscope run reach CMD, and the
+#     summary follows once CMD has ended.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -197,6 +199,35 @@ grep -q "^heapscope: malloc in this process is the one $work/own_malloc defines,
 if grep -q "malloc in this process" "$work/run.err"; then fail "sites was told its malloc is elsewhere"; fi
 [ $failures -eq $before ] &&
   ok "static, static PIE, 32-bit and secure-mode programs refused with one line; a program's own malloc named"
+
+# 7. A termination signal sent to `heapscope run` (a supervisor's kill)
+# goes on to CMD, which ends its own way (here by exit 0, so its profile is
+# written), and heapscope run waits for it and prints the summary: not
+# killed at once with CMD left running as an orphan.
+before=$failures
+for sig in TERM INT HUP; do
+  rm -f "$work/term.pb.gz" "$work/term.out"
+  "$HEAPSCOPE" run -o "$work/term.pb.gz" -- python3 -c '
+import signal, sys, time
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda n, f: (print("got", n, flush=True), sys.exit(0)))
+kept = [bytearray(1000) for _ in range(3000)]
+print("ready", flush=True)
+time.sleep(60)' >"$work/term.out" 2>"$work/term.err" &
+  runner=$!
+  for _ in $(seq 100); do grep -q ready "$work/term.out" 2>/dev/null && break; sleep 0.1; done
+  kill -$sig $runner
+  started=$SECONDS
+  wait $runner
+  rc=$?
+  cmd_left=$(pgrep -f "time.sleep\(60\)" || true)
+  [ -n "$cmd_left" ] && kill $cmd_left
+  [ $rc -eq 0 ] && [ -z "$cmd_left" ] && grep -q "^got" "$work/term.out" &&
+    grep -q "^heapscope: profile written to $work/term.pb.gz" "$work/term.err" &&
+    [ $((SECONDS - started)) -lt 20 ] ||
+    fail "SIG$sig to heapscope run: exit $rc, CMD left running: ${cmd_left:-no}, CMD said: $(cat "$work/term.out"), $(tail -2 "$work/term.err")"
+done
+[ $failures -eq $before ] && ok "TERM, INT and HUP sent to heapscope run reach CMD; the summary follows"
 
 if [ $failures -gt 0 ]; then echo "run_test: $failures failures"; exit 1; fi
 echo "PASS run_test"
