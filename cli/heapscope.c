@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -197,6 +200,44 @@ static void expand_pid(const char *pattern, long pid, char *out, size_t size) {
   out[n] = 0;
 }
 
+/* --http with port 0 (any): the port chosen here, once, so that CMD's
+ * process keeps one address when a wrapper script execs into the program
+ * (each image would otherwise bind a port of its own and print it, and
+ * the first printed would go dead); heapscope run prints it instead.  `http` as it is otherwise, or where no port can
+ * be had here (the library then says what is wrong). */
+static void choose_http_port(const char *http, char *out, size_t size) {
+  snprintf(out, size, "%s", http);
+  const char *colon = strrchr(http, ':');
+  if (strcmp(colon ? colon + 1 : http, "0") != 0) return;
+  bool v6 = strcmp(http, "[::1]:0") == 0;
+  char host[64] = "127.0.0.1";
+  if (colon && colon > http && !v6 && strncmp(http, "localhost:", 10) != 0)
+    snprintf(host, sizeof host, "%.*s", (int)(colon - http), http);
+  struct sockaddr_storage where;
+  memset(&where, 0, sizeof where);
+  socklen_t length;
+  if (v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&where;
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    length = sizeof *a;
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&where;
+    a->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return;
+    length = sizeof *a;
+  }
+  int fd = socket(where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (bind(fd, (struct sockaddr *)&where, length) == 0 &&
+      getsockname(fd, (struct sockaddr *)&where, &length) == 0) {
+    int port = ntohs(v6 ? ((struct sockaddr_in6 *)&where)->sin6_port
+                        : ((struct sockaddr_in *)&where)->sin_port);
+    snprintf(out, size, "%s:%d", v6 ? "[::1]" : host, port);
+  }
+  close(fd);
+}
+
 /* CMD's pid while `heapscope run` waits for it (0 before). */
 static volatile sig_atomic_t run_child;
 
@@ -301,6 +342,8 @@ static int command_run(int argc, char **argv) {
     perror("heapscope run: setenv");
     return 2;
   }
+  char http_address[128] = "";
+  if (http) choose_http_port(http, http_address, sizeof http_address);
   forward_termination_signals(); /* CMD gets the default actions back at exec */
   pid_t child = fork();
   if (child < 0) {
@@ -314,7 +357,7 @@ static int command_run(int argc, char **argv) {
      * (its forked children write FILE.PID). */
     char main_options[160];
     int n = snprintf(main_options, sizeof main_options, "main_pid=%d", (int)getpid());
-    if (http) snprintf(main_options + n, sizeof main_options - (size_t)n, ",http=%s", http);
+    if (http) snprintf(main_options + n, sizeof main_options - (size_t)n, ",http=%s", http_address);
     if (add_to_env("HEAPSCOPE", main_options, ',', 0) != 0) {
       perror("heapscope run: setenv");
       _exit(127);
@@ -323,6 +366,8 @@ static int command_run(int argc, char **argv) {
     fprintf(stderr, "heapscope run: cannot run '%s': %s\n", argv[i], strerror(errno));
     _exit(127);
   }
+  if (http && strcmp(http, http_address) != 0) /* the port chosen here: say which */
+    fprintf(stderr, "heapscope: serving http://%s/debug/pprof/ (pid %d)\n", http_address, (int)child);
   int status;
   while (waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) {

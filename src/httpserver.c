@@ -596,8 +596,8 @@ void httpserver_start(void) {
   int port = hs_serve_http(address);
   if (port < 0) {
     snprintf(message, sizeof message, "http=%s: %s; not serving", address,
-             errno == EINVAL ? "not a loopback address (PORT, 127.0.0.1:PORT, localhost:PORT "
-                               "or [::1]:PORT)"
+             errno == EINVAL ? "not a loopback address with a port 0-65535 (PORT, "
+                               "127.0.0.1:PORT, localhost:PORT or [::1]:PORT)"
                              : strerror(errno));
     hs_warn(message);
     return;

@@ -13,8 +13,9 @@
 #   3. linked: hs_serve_http, EBUSY, EINVAL; a forked child serves its own;
 #   4. `heapscope run --http 0 -- sh -c '...; exec PROGRAM'`: the programs
 #      the shell starts load heapscope too, and none of them serves: every
-#      "serving" line names the shell's pid (the program execs into it), and
-#      the last port is the program's; a bad --http value is one line, exit 2.
+#      "serving" line names the shell's pid (the program execs into it) and
+#      one port (heapscope run chose it: not a port per image, the first
+#      dead after the exec); a bad --http value is one line, exit 2.
 set -u
 source "$(dirname "$0")/lib.sh"
 export PPROF_TMPDIR=$tmp # where go tool pprof saves what it fetches
@@ -193,7 +194,12 @@ if [ -z "$shell_pid" ] || [ -z "$servers" ] || grep -qv "(pid $shell_pid)\$" <<<
   fail "run --http: only the shell's pid ($shell_pid) may serve, got:"
   sed 's/^/    | /' <<<"$servers" | head -10
 fi
-port=$(tail -1 <<<"$servers" | sed -n 's|^heapscope: serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+ports=$(sed -n 's|^heapscope: serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' <<<"$servers" | sort -u)
+checks=$((checks + 1))
+[ "$(wc -l <<<"$ports")" -eq 1 ] || fail "run --http 0: the shell and the program it execs into printed different ports: $(echo $ports)"
+port=$(tail -1 <<<"$ports")
+# The programs the shell ran would have found the port taken, had they tried.
+expect_no_match "run --http 0: no other process tried to serve" "$(cat "$tmp/wrapped.err")" "not serving"
 expect_match "run --http: the program serves" "$(probe "${port:-1}" get /debug/pprof/)" "pid $shell_pid,"
 expect_match "run --http: its heap" "$("$BUILD/heapscope" top "http://127.0.0.1:${port:-1}/debug/pprof/heap" 2>&1)" \
   "kept_site"
