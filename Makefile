@@ -72,7 +72,7 @@ $(BUILD)/libheapscope.a: $(LIB_OBJS)
 
 $(BUILD)/heapscope: $(wildcard cli/*.c cli/*.h) include/heapscope.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -Iinclude -o $@ $(filter %.c,$^) -lm -lz
+	$(CC) $(BASEFLAGS) -Iinclude -o $@ $(filter %.c,$^) -lm -lz -lstdc++
 
 # Benchmark harness (include/heapscope_bench.h, docs/benchmarks.md):
 # build/libheapscope_bench.a, the programs tests/bench/*.c and the worked
@@ -110,16 +110,16 @@ bench-suite: all $(SUITE_BINS)
 # CLI profile tools (docs/cli.md): a helper for tests/cli/heapscope_profiles_test.sh and
 # the profile reader's libFuzzer target; `make fuzz` runs it FUZZ_SECONDS.
 CLI_READER_SRCS := cli/proto_reader.c cli/profile_model.c cli/http_fetch.c cli/analysis.c cli/units.c \
-                   cli/report.c cli/flame.c cli/flame_html.c cli/command_options.c
+                   cli/report.c cli/flame.c cli/flame_html.c cli/command_options.c cli/demangle.c
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 $(BUILD)/cli-tests/report_check: tests/cli/report_check.c $(CLI_READER_SRCS) $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -Icli -o $@ $(filter %.c,$^) -lm -lz
+	$(CC) $(BASEFLAGS) -Icli -o $@ $(filter %.c,$^) -lm -lz -lstdc++
 $(BUILD)/fuzz/profile_fuzz: tests/fuzz/profile_fuzz.c $(CLI_READER_SRCS) $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -Icli -o $@ $(filter %.c,$^) -lm -lz
+	  -fno-sanitize-recover=undefined -Icli -o $@ $(filter %.c,$^) -lm -lz -lstdc++
 cli-tests: $(BUILD)/cli-tests/report_check $(BUILD)/fuzz/profile_fuzz
 fuzz: $(BUILD)/fuzz/profile_fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus

@@ -9,7 +9,10 @@
  *   Location: 1 id, 2 mapping_id, 3 address, 4 line.  Line: 1 function_id, 2 line.
  *   Function: 1 id, 2 name, 3 system_name, 4 filename, 5 start_line.
  * Fields may come in any order, so string indexes and ids are collected raw
- * and resolved at the end; every reference is checked.  Single-threaded. */
+ * and resolved at the end; every reference is checked.  A function's
+ * mangled C++ name is shown demangled, as pprof shows it (demangle.h; the
+ * linker's name stays in system_name when the profile gives none there).
+ * Single-threaded. */
 #include "profile_model.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "demangle.h"
 #include "http_fetch.h"
 #include "proto_reader.h"
 
@@ -370,7 +374,9 @@ static int resolve(decoder *dec, profile *prof) {
   prof->mappings = calloc(prof->mapping_count + 1, sizeof *prof->mappings);
   prof->function_count = dec->functions.count;
   prof->functions = calloc(prof->function_count + 1, sizeof *prof->functions);
-  if (!prof->mappings || !prof->functions) return decode_fail(dec, "out of memory");
+  prof->demangled_names = calloc(prof->function_count + 1, sizeof *prof->demangled_names);
+  if (!prof->mappings || !prof->functions || !prof->demangled_names)
+    return decode_fail(dec, "out of memory");
   raw_mapping *mappings = dec->mappings.items;
   for (size_t i = 0; i < prof->mapping_count; i++) {
     prof->mappings[i] = mappings[i].mapping;
@@ -386,6 +392,12 @@ static int resolve(decoder *dec, profile *prof) {
         string_at(dec, prof, functions[i].system_name, &fn->system_name, "function") != 0 ||
         string_at(dec, prof, functions[i].filename, &fn->filename, "function") != 0)
       return -1;
+    char *shown = demangle_simplified(fn->name);
+    if (shown) {
+      if (!fn->system_name[0]) fn->system_name = fn->name;
+      fn->name = shown;
+      prof->demangled_names[i] = shown;
+    }
   }
   id_map mapping_ids = {0}, function_ids = {0}, location_ids = {0};
   int result = -1;
@@ -607,6 +619,9 @@ void profile_free(profile *prof) {
   free(prof->locations);
   free(prof->lines);
   free(prof->functions);
+  if (prof->demangled_names)
+    for (size_t i = 0; i < prof->function_count; i++) free(prof->demangled_names[i]);
+  free(prof->demangled_names);
   free(prof->mappings);
   free(prof->comments);
   free(prof->string_storage);

@@ -79,6 +79,7 @@ typedef struct profile {
   size_t comment_count;
 
   /* internal storage */
+  char **demangled_names; /* per function: its shown name if demangled, else NULL */
   char *string_storage;
   const char **strings;
   size_t string_count;

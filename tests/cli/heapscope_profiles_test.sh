@@ -5,6 +5,8 @@
 # exact).  top matches `go tool pprof -top` for every sample index; diff
 # shows the doubled hot site first at +100%; list annotates its line; the
 # run summary and leak report (cli/report.c) name the sites as file:line.
+# A C++ program's names are shown demangled as pprof shows them
+# (tests/cli/cxx_sites.cc).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cli_test_workdir own
@@ -53,4 +55,26 @@ grep -Eq '^live sites: [1-9]' "$WORK/leaks.txt" || fail "leak count"
 
 "$HS" flame --sample-index=alloc_space "$WORK/base.pb.gz" -o "$WORK/flame.svg"
 grep -q '>hot_site<' "$WORK/flame.svg" || fail "flame svg lacks hot_site"
+
+# C++: names shown as pprof shows them (demangled, simplified), so top
+# lists the same functions, and list, --focus and flame graphs find them.
+${CXX:-g++} -O0 -g -o "$WORK/cxx_sites" tests/cli/cxx_sites.cc
+"$HS" run -o "$WORK/cxx.pb.gz" --rate 1 -- "$WORK/cxx_sites" >/dev/null 2>"$WORK/cxx_run.txt"
+echo "== C++ alloc_space"
+go tool pprof -top -nodefraction=0 -nodecount=100000 -sample_index=alloc_space \
+  "$WORK/cxx.pb.gz" >"$WORK/pprof.txt" 2>/dev/null
+"$HS" top --sample-index=alloc_space "$WORK/cxx.pb.gz" >"$WORK/ours.txt"
+"$PYTHON" tests/cli/compare_top.py "$WORK/pprof.txt" "$WORK/ours.txt"
+for name in 'operator new' 'app::Parser::parse_record' 'app::Parser::operator()' 'app::Box::make' \
+  'app::filled' 'main::{lambda(int)#1}::operator()' 'hidden' 'std::map::operator[]'; do
+  awk -v n="$name" '{ for (i = 0; i < 5; i++) sub(/^ *[^ ]+/, ""); sub(/^ +/, "")
+                     if ($0 == n) found = 1 } END { exit !found }' \
+    "$WORK/ours.txt" || fail "C++: top does not show '$name'"
+done
+"$HS" list --sample-index=alloc_objects 'Parser::parse_record' "$WORK/cxx.pb.gz" >"$WORK/cxx_list.txt" ||
+  fail "C++: list finds no Parser::parse_record"
+grep -Eq '^ +0 +2.0[0-9]k +[0-9]+:.*new char\[1000\]' "$WORK/cxx_list.txt" || fail "C++: list's line"
+"$HS" top --focus='app::Box' --sample-index=alloc_objects "$WORK/cxx.pb.gz" | grep -q 'app::Box::make$' ||
+  fail "C++: --focus='app::Box' finds nothing"
+grep -q 'app::Parser::parse_record' "$WORK/cxx_run.txt" || fail "C++: the run summary's names"
 echo "heapscope profile tests passed"
