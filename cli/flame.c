@@ -5,6 +5,7 @@
  * Single-threaded; uses analysis.c and units.c. */
 #include "flame.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -299,7 +300,7 @@ int command_flame(int argc, char **argv) {
   }
   FILE *out = fopen(options.output, "w");
   if (!out) {
-    fprintf(stderr, "heapscope flame: cannot write %s\n", options.output);
+    fprintf(stderr, "heapscope flame: cannot write %s: %s\n", options.output, strerror(errno));
     goto done;
   }
   char title[512], total[32];

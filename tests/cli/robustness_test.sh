@@ -66,9 +66,12 @@ set +e
 "$HS" top --focus='(' "$GOOD" 2>>"$WORK/err.txt"; rc2=$?
 "$HS" top --tag novalue "$GOOD" 2>>"$WORK/err.txt"; rc3=$?
 "$HS" flame "$GOOD" -o "$WORK/out.png" 2>>"$WORK/err.txt"; rc4=$?
+"$HS" flame "$GOOD" -o "$WORK/missing/out.svg" 2>>"$WORK/err.txt"; rc5=$?
 set -e
 cat "$WORK/err.txt"
-[ "$rc$rc2$rc3$rc4" = 2222 ] || fail "bad option values: exits $rc $rc2 $rc3 $rc4"
+[ "$rc$rc2$rc3$rc4$rc5" = 22222 ] || fail "bad option values: exits $rc $rc2 $rc3 $rc4 $rc5"
+grep -q "^heapscope flame: cannot write $WORK/missing/out.svg: No such file or directory\$" "$WORK/err.txt" ||
+  fail "flame: an unwritable -o without its reason"
 grep -q 'it has: alloc_objects, alloc_space, inuse_objects, inuse_space' "$WORK/err.txt" || fail "index list"
 
 # --- hand-built profiles agree with pprof -----------------------------------
