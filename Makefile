@@ -148,7 +148,7 @@ hardened: $(BUILD)/hardened/libheapscope.so
 $(BUILD)/tests/%: tests/api/%.c tests/testlib.h include/heapscope.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -o $@ $< -ldl
-$(BUILD)/tests/%: tests/stress/%.c tests/testlib.h include/heapscope.h
+$(BUILD)/tests/%: tests/stress/%.c tests/testlib.h $(wildcard tests/stress/*.h) include/heapscope.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -o $@ $< -ldl
 # They interpose dl_iterate_phdr, which the preloaded library must see.
@@ -156,7 +156,7 @@ $(BUILD)/tests/loader_lock_test $(BUILD)/tests/fork_loader_test: TESTFLAGS += -r
 $(BUILD)/tests/%.linked: tests/api/%.c tests/testlib.h $(BUILD)/libheapscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
-$(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(BUILD)/libheapscope.a
+$(BUILD)/tests/%.linked: tests/stress/%.c tests/testlib.h $(wildcard tests/stress/*.h) $(BUILD)/libheapscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -rdynamic -o $@ $< $(BUILD)/libheapscope.a -ldl $(LIB_LIBS)
 $(BUILD)/tests/unit_%: tests/unit/%.c $(LIB_OBJS) tests/testlib.h $(wildcard tests/unit/*.h)

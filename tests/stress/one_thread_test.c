@@ -17,8 +17,6 @@
  * With the library before this change, case 1 finds two threads, case 2's
  * child is killed by SIGSYS.
  */
-#include <dirent.h>
-#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -26,56 +24,10 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
-
-#define MIB ((size_t)1 << 20)
-
-/* Threads in this process, read with open/read only. */
-static int threads_now(void) {
-  char text[4096];
-  int fd = open("/proc/self/status", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  text[n] = 0;
-  const char *line = strstr(text, "\nThreads:");
-  return line ? atoi(line + 9) : -1;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* Allocates and frees `bytes` in 2 KiB objects plus 32 large blocks. */
-static void churn(size_t bytes) {
-  size_t n = bytes / 4096;
-  void **small = calloc(n, sizeof *small);
-  for (size_t i = 0; i < n; i++) {
-    small[i] = malloc(2048);
-    memset(small[i], 3, 2048);
-  }
-  void *large[32];
-  for (int i = 0; i < 32; i++) {
-    large[i] = malloc(bytes / 64);
-    memset(large[i], 4, bytes / 64);
-  }
-  for (size_t i = 0; i < n; i++) free(small[i]);
-  for (int i = 0; i < 32; i++) free(large[i]);
-  free(small);
-}
-
-/* A little allocation work, enough to reach the slow paths. */
-static void small_work(void) {
-  void *p[64];
-  for (int i = 0; i < 64; i++) p[i] = malloc(48 + (size_t)i * 64);
-  for (int i = 0; i < 64; i++) free(p[i]);
-  free(malloc(1 * MIB));
-}
+#include "scavenger_workload.h"
 
 /* Small work every 20 ms for `ms` ms, or until `bytes` more were
  * released; the release seen. */
@@ -84,7 +36,7 @@ static uint64_t work_until_released(uint64_t bytes, int ms, int *max_threads) {
   uint64_t released = 0;
   for (int t = 0; t < ms && released < bytes; t += 20) {
     small_work();
-    int threads = threads_now();
+    int threads = thread_count_without_malloc();
     if (max_threads && threads > *max_threads) *max_threads = threads;
     sleep_ms(20);
     released = testlib_stats().released_total - before;
@@ -93,7 +45,7 @@ static uint64_t work_until_released(uint64_t bytes, int ms, int *max_threads) {
 }
 
 TEST(steps_on_the_one_thread) {
-  int max_threads = threads_now();
+  int max_threads = thread_count_without_malloc();
   CHECK_MSG(max_threads == 1, "the test starts with %d threads", max_threads);
   churn(64 * MIB);
   uint64_t released = work_until_released(48 * MIB, 3000, &max_threads);
@@ -156,7 +108,7 @@ TEST(second_thread_starts_it) {
     s = testlib_stats();
   }
   CHECK_MSG(s.scavenger_running == 1, "no scavenger thread beside a program thread");
-  CHECK(threads_now() == 3);
+  CHECK(thread_count_without_malloc() == 3);
   /* idle memory now goes back with no call */
   uint64_t before = s.released_total;
   churn(64 * MIB);
@@ -177,7 +129,7 @@ static void thread_always(void) {
     s = testlib_stats();
   }
   CHECK_MSG(s.scavenger_running == 1, "scavenger=2 started no thread");
-  CHECK(threads_now() == 2);
+  CHECK(thread_count_without_malloc() == 2);
 }
 
 int main(int argc, char **argv) {

@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 #include "testlib.h"
-
-#define MIB ((size_t)1 << 20)
+#include "scavenger_workload.h"
 
 static int scavenger_threads(void) {
   int found = 0;
@@ -38,55 +37,10 @@ static int scavenger_threads(void) {
   return found;
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* Allocates and frees `bytes` in 2 KiB objects plus 1 MiB blocks. */
-static void churn(size_t bytes) {
-  size_t n = bytes / 4096;
-  void **small = calloc(n, sizeof *small);
-  for (size_t i = 0; i < n; i++) {
-    small[i] = malloc(2048);
-    memset(small[i], 3, 2048);
-  }
-  void *large[32];
-  for (int i = 0; i < 32; i++) {
-    large[i] = malloc(bytes / 64);
-    memset(large[i], 4, bytes / 64);
-  }
-  for (size_t i = 0; i < n; i++) free(small[i]);
-  for (int i = 0; i < 32; i++) free(large[i]);
-  free(small);
-}
-
 static void check_sane(const hs_stats_t *s) {
   CHECK(s->heap_alloc <= s->heap_alloc_rounded && s->heap_alloc_rounded <= s->heap_inuse);
   CHECK(s->heap_inuse + s->heap_idle == s->heap_sys && s->heap_released <= s->heap_idle);
   CHECK(s->frees <= s->mallocs);
-}
-
-/* Threads in this process, read with open/read only: anything that
- * allocates could start the child's own scavenger before we look. */
-static int thread_count_without_malloc(void) {
-  char text[4096];
-  int fd = open("/proc/self/status", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  text[n] = 0;
-  const char *line = strstr(text, "\nThreads:");
-  return line ? atoi(line + 9) : -1;
-}
-
-/* A little allocation work, enough to reach the slow paths. */
-static void small_work(void) {
-  void *p[64];
-  for (int i = 0; i < 64; i++) p[i] = malloc(48 + (size_t)i * 64);
-  for (int i = 0; i < 64; i++) free(p[i]);
-  free(malloc(MIB));
 }
 
 static void fork_child(void) {

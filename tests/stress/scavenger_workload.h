@@ -1,0 +1,61 @@
+/* scavenger_workload.h — what the scavenger tests (scavenger_fork_test,
+ * one_thread_test) do to a heap and how they look at the process: grow
+ * and free a heap, reach the allocator's slow paths, count threads. */
+#ifndef HEAPSCOPE_TESTS_SCAVENGER_WORKLOAD_H
+#define HEAPSCOPE_TESTS_SCAVENGER_WORKLOAD_H
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB ((size_t)1 << 20)
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Allocates and frees `bytes` in 2 KiB objects plus 32 large blocks. */
+static void churn(size_t bytes) {
+  size_t n = bytes / 4096;
+  void **small = calloc(n, sizeof *small);
+  for (size_t i = 0; i < n; i++) {
+    small[i] = malloc(2048);
+    memset(small[i], 3, 2048);
+  }
+  void *large[32];
+  for (int i = 0; i < 32; i++) {
+    large[i] = malloc(bytes / 64);
+    memset(large[i], 4, bytes / 64);
+  }
+  for (size_t i = 0; i < n; i++) free(small[i]);
+  for (int i = 0; i < 32; i++) free(large[i]);
+  free(small);
+}
+
+/* A little allocation work, enough to reach the slow paths. */
+static void small_work(void) {
+  void *p[64];
+  for (int i = 0; i < 64; i++) p[i] = malloc(48 + (size_t)i * 64);
+  for (int i = 0; i < 64; i++) free(p[i]);
+  free(malloc(MIB));
+}
+
+/* Threads in this process, read with open/read only: anything that
+ * allocates could start a scavenger thread before we look.  -1 if
+ * /proc cannot be read. */
+static int thread_count_without_malloc(void) {
+  char text[4096];
+  int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = 0;
+  const char *line = strstr(text, "\nThreads:");
+  return line ? atoi(line + 9) : -1;
+}
+
+#endif
