@@ -87,20 +87,8 @@ TEST(clone_forbidden) {
             status == 128 + SIGSYS ? " (SIGSYS: something called clone)" : "");
 }
 
-static int wake_pipe[2];
-
-static void *program_thread(void *arg) {
-  (void)arg;
-  char c;
-  while (read(wake_pipe[0], &c, 1) < 0 && errno == EINTR) {
-  }
-  return NULL;
-}
-
 TEST(second_thread_starts_it) {
-  pthread_t thread;
-  if (!CHECK(pipe(wake_pipe) == 0)) return;
-  if (!CHECK(pthread_create(&thread, NULL, program_thread, NULL) == 0)) return;
+  if (!CHECK(park_thread())) return;
   hs_stats_t s = testlib_stats();
   for (int i = 0; i < 100 && !s.scavenger_running; i++) {
     small_work();
@@ -117,8 +105,7 @@ TEST(second_thread_starts_it) {
   uint64_t released = testlib_stats().released_total - before;
   fprintf(stderr, "with two program threads: released %.1f MiB while idle\n", released / 1048576.0);
   CHECK_MSG(released >= 48 * MIB, "only %llu bytes went back", (unsigned long long)released);
-  CHECK(write(wake_pipe[1], "x", 1) == 1);
-  pthread_join(thread, NULL);
+  unpark_thread();
 }
 
 static void thread_always(void) {

@@ -96,17 +96,6 @@ static void host_driven(void) {
   check_sane(&after);
 }
 
-/* The parent's own second thread, parked until the end. */
-static int wake_pipe[2];
-
-static void *program_thread(void *arg) {
-  (void)arg;
-  char c;
-  while (read(wake_pipe[0], &c, 1) < 0 && errno == EINTR) {
-  }
-  return NULL;
-}
-
 int main(int argc, char **argv) {
   testlib_run_with_option(argv, "release_on_drain=0");
   if (argc > 1 && strcmp(argv[1], "host") == 0) {
@@ -114,9 +103,7 @@ int main(int argc, char **argv) {
     return testlib_done();
   }
   testlib_expect_heapscope();
-  pthread_t thread;
-  if (!CHECK(pipe(wake_pipe) == 0 && pthread_create(&thread, NULL, program_thread, NULL) == 0))
-    return testlib_done();
+  if (!CHECK(park_thread())) return testlib_done(); /* the parent has two threads */
   churn(64 * MIB);
   hs_stats_t s = testlib_stats();
   for (int i = 0; i < 50 && !s.scavenger_running; i++) {
@@ -145,7 +132,6 @@ int main(int argc, char **argv) {
   waitpid(pid, &status, 0);
   CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "scavenger=0 child failed (status %d)",
             status);
-  CHECK(write(wake_pipe[1], "x", 1) == 1);
-  pthread_join(thread, NULL);
+  unpark_thread();
   return testlib_done();
 }

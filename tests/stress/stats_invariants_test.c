@@ -17,9 +17,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "testlib.h"
+#include "scavenger_workload.h"
 
 #define WORKERS 8
 #define HELD 2048
@@ -147,15 +147,6 @@ static void check_json(void) {
   CHECK(json(NULL, 0) > 100);
 }
 
-static int park_pipe[2];
-
-static void *park(void *arg) {
-  char c;
-  while (read(park_pipe[0], &c, 1) < 0 && errno == EINTR) {
-  }
-  return arg;
-}
-
 int main(void) {
   testlib_expect_heapscope();
   stats_fn = (int (*)(hs_stats_t *))hs_fn("hs_stats");
@@ -165,9 +156,7 @@ int main(void) {
    * thread parked (the scavenger's thread starts only in a process with
    * two): starting it allocates (libc's thread descriptor), which must
    * happen before the baseline below. */
-  pthread_t parked;
-  if (!CHECK(pipe(park_pipe) == 0 && pthread_create(&parked, NULL, park, NULL) == 0))
-    return testlib_done();
+  if (!CHECK(park_thread())) return testlib_done();
   for (int i = 0; i < 4; i++) {
     void *blocks[64];
     for (int j = 0; j < 64; j++) blocks[j] = malloc(8192);
@@ -239,7 +228,6 @@ int main(void) {
   CHECK((long)(s.mallocs - s.frees) <= base_counted);
   fprintf(stderr, "%d snapshots, %d exact rounds\n", rounds, exact_rounds);
   CHECK(exact_rounds >= 1);
-  CHECK(write(park_pipe[1], "x", 1) == 1);
-  pthread_join(parked, NULL);
+  unpark_thread();
   return testlib_done();
 }
