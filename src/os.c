@@ -177,7 +177,8 @@ static bool main_thread_ended(void) {
 uint64_t os_process_threads(void) {
   int saved_errno = errno;
   struct stat st;
-  uint64_t threads = stat("/proc/self/task", &st) == 0 && st.st_nlink >= 3 ? (uint64_t)st.st_nlink - 2 : 0;
+  uint64_t threads = 0;
+  if (stat("/proc/self/task", &st) == 0 && st.st_nlink >= 3) threads = (uint64_t)st.st_nlink - 2;
   errno = saved_errno;
   return threads;
 }

@@ -245,7 +245,7 @@ static void start_thread(void) {
 
 void scavenger_slow_path(void) {
   if (hs_relaxed_load(&thread_state) == THREAD_RUNNING || !hs_relaxed_load(&process_ready) ||
-      !hs_options.scavenger || !hs_relaxed_load(&pageheap_scavenger_wanted))
+      hs_options.scavenger == SCAVENGER_HOST || !hs_relaxed_load(&pageheap_scavenger_wanted))
     return;
   uint64_t now = (uint64_t)os_clock_ns(CLOCK_MONOTONIC_COARSE);
   if (now < hs_relaxed_load(&inline_due_ns)) return;
