@@ -11,8 +11,8 @@
  * outermost lock: it is taken before the profile lock and any allocator
  * lock.  Files go to a temporary name in the same directory and are
  * renamed, so a reader never sees half a profile.
- * May call: pprof, profile store, options, os, base, loader, libc (malloc inside
- * prof_enter).  See docs/profiles.md. */
+ * May call: pprof, profile store, options, os, base, loader, pagemap (is a
+ * block heapscope's), libc (malloc inside prof_enter).  See docs/profiles.md. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +31,7 @@
 #include "loader.h"
 #include "options.h"
 #include "os.h"
+#include "pagemap.h"
 #include "pprof.h"
 #include "profile.h"
 
@@ -413,6 +414,24 @@ void profwrite_fork_child(void) {
   if (writer_wanted()) start_profile_writer();
 }
 
+/* Whether `bound`, the address the name malloc resolves to, serves from
+ * heapscope's heap.  A program built without PIE that calls malloc has
+ * that address at its own PLT entry (the function's canonical address),
+ * which jumps to heapscope's: so ask the block it returns, not the
+ * address. */
+static bool malloc_reaches_heapscope(void *bound) {
+  void *block = ((void *(*)(size_t))bound)(64);
+  if (!block) return true; /* cannot tell: say nothing */
+  bool ours = pagemap_span_holding(block) != NULL;
+  if (ours) {
+    hs_free(block);
+  } else {
+    void (*bound_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+    if (bound_free) bound_free(block);
+  }
+  return ours;
+}
+
 /* A program, or a library the loader put before heapscope, that defines
  * malloc itself gets every call the loader binds by that name: heapscope
  * then serves and samples next to nothing, and the profile asked for
@@ -425,7 +444,7 @@ static void warn_if_malloc_is_elsewhere(void) {
   prof_enter(); /* whatever the loader allocates here is not the program's */
   void *bound = dlsym(RTLD_DEFAULT, "malloc");
   Dl_info info;
-  if (bound != NULL && bound != (void *)hs_malloc) {
+  if (bound != NULL && bound != (void *)hs_malloc && !malloc_reaches_heapscope(bound)) {
     const char *where = dladdr(bound, &info) && info.dli_fname && info.dli_fname[0]
                             ? info.dli_fname
                             : program_invocation_name; /* the program's own name is "" */

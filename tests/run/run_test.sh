@@ -16,7 +16,8 @@
 #     or set-group-ID to another user or group: shown first to load no
 #     preload), or carrying a file capability when run by another user than
 #     root, while one set-user-ID to ourselves runs; one with a malloc
-#     of its own runs, with one line saying its allocations are not profiled;
+#     of its own runs, with one line saying its allocations are not profiled
+#     (and one built without PIE, whose malloc is heapscope's, gets none);
 #  7. SIGTERM, SIGINT and SIGHUP sent to heapscope run reach CMD, and the
 #     summary follows once CMD has ended.
 set -u
@@ -195,8 +196,27 @@ rc=$?
 grep -q "^own malloc served" "$work/own.out" || fail "own_malloc's output is missing"
 grep -q "^heapscope: malloc in this process is the one $work/own_malloc defines, not heapscope's" \
   "$work/own.err" || fail "own_malloc: no line naming its own malloc: $(cat "$work/own.err")"
-# heapscope's own programs (sites, above) got no such line.
+# heapscope's own programs (sites, above) got no such line; nor does one
+# built without PIE, whose malloc resolves to its own PLT entry (the
+# function's canonical address there), which leads to heapscope's.
 if grep -q "malloc in this process" "$work/run.err"; then fail "sites was told its malloc is elsewhere"; fi
+cat >"$work/nopie.c" <<'C'
+#include <stdlib.h>
+/* Takes malloc's address in code, as CPython's allocator table does:
+ * without PIE that makes the program's PLT entry malloc's canonical
+ * address. */
+void *(*volatile allocate)(size_t);
+int main(void) {
+  allocate = malloc;
+  free(allocate(100));
+  return 0;
+}
+C
+cc -O1 -fno-pie -no-pie -o "$work/nopie" "$work/nopie.c" || fail "cannot build a program without PIE"
+"$HEAPSCOPE" run -o "$work/nopie.pb.gz" -- "$work/nopie" >/dev/null 2>"$work/nopie.err"
+rc=$?
+[ $rc -eq 0 ] || fail "a program without PIE: heapscope run exited $rc: $(tail -2 "$work/nopie.err")"
+if grep -q "malloc in this process" "$work/nopie.err"; then fail "a program without PIE was told its malloc is elsewhere"; fi
 [ $failures -eq $before ] &&
   ok "static, static PIE, 32-bit and secure-mode programs refused with one line; a program's own malloc named"
 
