@@ -32,8 +32,10 @@
  *
  * Span records come from metadata.  Where the OS refuses it more (the
  * address-space limit reached while free spans hold the space), the tail
- * of a free span is unmapped to make room (unmap_free_tail_locked), so a
- * program that hit RLIMIT_AS and freed can allocate again.
+ * of a free span is unmapped to make room (unmap_free_tail_locked); where
+ * it refuses a new region, free spans are unmapped until the region has
+ * room (unmap_free_space_locked): a program that hit RLIMIT_AS and freed
+ * can allocate again, a block bigger than any free run too.
  *
  * Guarded by pageheap_lock (released around madvise for spans marked
  * `releasing`, which are on no list).  May call: pagemap, metadata, os, base,
@@ -305,6 +307,42 @@ static bool unmap_free_tail_locked(size_t bytes) {
   return true;
 }
 
+/* The longest span of `set`, or NULL. */
+static span_t *longest_in_set_locked(free_set_t *set) {
+  span_t *longest = NULL;
+  for (span_t *s = set->longer; s; s = s->next)
+    if (!longest || s->page_count > longest->page_count) longest = s;
+  for (size_t n = PAGEHEAP_EXACT_PAGES; !longest && n > 0; n--) longest = set->exact[n];
+  return longest;
+}
+
+/* Gives `bytes` of the address space free spans hold back to the OS,
+ * released spans first, longest first: the tail of one longer than that,
+ * or whole spans.  For a mapping the OS refused (RLIMIT_AS reached while
+ * freed heap held the space: a block bigger than any free run, which the
+ * heap's separate regions cannot offer, could not be had again after a
+ * free).  False, having unmapped nothing, when the free spans hold less. */
+static bool unmap_free_space_locked(size_t bytes) {
+  if (totals.free_bytes < bytes) return false;
+  while (bytes > 0) {
+    if (unmap_free_tail_locked(bytes)) return true;
+    span_t *span = longest_in_set_locked(&released_spans);
+    if (!span) span = longest_in_set_locked(&normal_spans);
+    if (!span) return false;
+    size_t span_bytes = (size_t)span->page_count << HS_PAGE_SHIFT;
+    if (os_unmap((void *)(span->first_page << HS_PAGE_SHIFT), span_bytes) != 0) return false;
+    remove_locked(span);
+    if (!span->released) idle_remove_locked(span);
+    pagemap_clear_ends_locked(span);
+    totals.sys_bytes -= span_bytes;
+    totals.free_bytes -= span_bytes;
+    if (span->released) totals.released_bytes -= span_bytes;
+    drop_record_locked(span);
+    bytes -= HS_MIN(bytes, span_bytes);
+  }
+  return true;
+}
+
 /* The span whose last page lies just before page `page`, and the span
  * holding `page` (by the page map; NULL where heapscope has none). */
 static span_t *span_before_page(uintptr_t page) {
@@ -385,6 +423,7 @@ static bool grow_locked(size_t pages, size_t align_pages) {
     bytes = (need + page_bytes - 1) & ~(page_bytes - 1);
     mem = os_map(bytes, page_bytes);
   }
+  if (!mem && errno == ENOMEM && unmap_free_space_locked(bytes)) mem = os_map(bytes, page_bytes);
   if (!mem) return false;
   span_t *span = new_record_locked();
   if (!span) {

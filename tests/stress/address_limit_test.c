@@ -16,6 +16,12 @@
  * blocks and kept full, and 5,000 objects of 100 B are allocated with a
  * sample at each.  A sample cannot have the page of its own it would get,
  * but the freed slots can serve the objects unsampled: all must succeed.
+ *
+ * Before all that (first, so that the heap grows by small objects alone):
+ * the address space filled with 24-byte objects and all freed, one block
+ * of 128 MiB, more than any run of the heap's 64 MiB regions, must succeed
+ * (the free spans' address space is given back when the OS refuses the new
+ * region; with the library before that, it failed).
  */
 #include <errno.h>
 #include <sys/resource.h>
@@ -88,6 +94,32 @@ static void sample_at_limit(int64_t (*set_rate)(int64_t)) {
   for (int i = 0; i < SMALL; i++) free(small[i]);
 }
 
+/* The address space filled with 24-byte objects (a list through them, so
+ * no array takes room), all freed: a block of half the headroom, bigger
+ * than any run of the heap's regions, must be had (glibc's heap gives the
+ * space back at its top; heapscope unmaps free spans when the OS refuses
+ * a new region). */
+static void big_block_after_small(void) {
+  void *head = NULL;
+  long count = 0;
+  void *object;
+  while ((object = malloc(24)) != NULL) {
+    *(void **)object = head;
+    head = object;
+    count++;
+  }
+  CHECK_MSG(count > 1000000, "only %ld objects of 24 B before the limit", count);
+  while (head) {
+    void *next = *(void **)head;
+    free(head);
+    head = next;
+  }
+  void *big = malloc(128 * MIB);
+  CHECK_MSG(big != NULL, "after %ld objects of 24 B were freed, malloc(128 MiB) failed", count);
+  if (big) memset(big, 1, 128 * MIB);
+  free(big);
+}
+
 int main(void) {
   testlib_expect_heapscope();
   int64_t (*set_rate)(int64_t) = (int64_t (*)(int64_t))hs_fn("hs_prof_set_rate");
@@ -97,6 +129,7 @@ int main(void) {
   uint64_t size_kib = testlib_status_kib("VmSize:");
   limit.rlim_cur = (rlim_t)(size_kib * 1024 + 256 * MIB);
   if (!CHECK(setrlimit(RLIMIT_AS, &limit) == 0)) return testlib_done();
+  big_block_after_small(); /* first: the heap grows by small objects alone */
 
   for (int round = 0; round < 2; round++) {
     int64_t rate = round == 0 ? 1 : 512 * 1024;
