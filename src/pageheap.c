@@ -321,7 +321,8 @@ static span_t *longest_in_set_locked(free_set_t *set) {
  * or whole spans.  For a mapping the OS refused (RLIMIT_AS reached while
  * freed heap held the space: a block bigger than any free run, which the
  * heap's separate regions cannot offer, could not be had again after a
- * free).  False, having unmapped nothing, when the free spans hold less. */
+ * free).  False when the free spans hold less (nothing is unmapped then)
+ * or the OS refused an unmap (what was unmapped before it stays so). */
 static bool unmap_free_space_locked(size_t bytes) {
   if (totals.free_bytes < bytes) return false;
   while (bytes > 0) {
