@@ -203,8 +203,9 @@ static void expand_pid(const char *pattern, long pid, char *out, size_t size) {
 /* --http with port 0 (any): the port chosen here, once, so that CMD's
  * process keeps one address when a wrapper script execs into the program
  * (each image would otherwise bind a port of its own and print it, and
- * the first printed would go dead); heapscope run prints it instead.  `http` as it is otherwise, or where no port can
- * be had here (the library then says what is wrong). */
+ * the first printed would go dead); heapscope run prints it instead.
+ * `http` as it is otherwise, or where no port can be had here (the
+ * library then says what is wrong). */
 static void choose_http_port(const char *http, char *out, size_t size) {
   snprintf(out, size, "%s", http);
   const char *colon = strrchr(http, ':');
