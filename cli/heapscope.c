@@ -10,8 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -212,31 +211,21 @@ static void choose_http_port(const char *http, char *out, size_t size) {
   if (strcmp(colon ? colon + 1 : http, "0") != 0) return;
   bool v6 = strcmp(http, "[::1]:0") == 0;
   char host[64] = "127.0.0.1";
-  if (colon && colon > http && !v6 && strncmp(http, "localhost:", 10) != 0)
+  if (v6) snprintf(host, sizeof host, "::1");
+  else if (colon && colon > http && strncmp(http, "localhost:", 10) != 0)
     snprintf(host, sizeof host, "%.*s", (int)(colon - http), http);
-  struct sockaddr_storage where;
-  memset(&where, 0, sizeof where);
-  socklen_t length;
-  if (v6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&where;
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    length = sizeof *a;
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&where;
-    a->sin_family = AF_INET;
-    if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return;
-    length = sizeof *a;
-  }
-  int fd = socket(where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  if (bind(fd, (struct sockaddr *)&where, length) == 0 &&
-      getsockname(fd, (struct sockaddr *)&where, &length) == 0) {
-    int port = ntohs(v6 ? ((struct sockaddr_in6 *)&where)->sin6_port
-                        : ((struct sockaddr_in *)&where)->sin_port);
-    snprintf(out, size, "%s:%d", v6 ? "[::1]" : host, port);
-  }
-  close(fd);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *found;
+  if (getaddrinfo(host, "0", &hints, &found) != 0) return;
+  int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_storage bound;
+  socklen_t length = sizeof bound;
+  char port[16];
+  if (fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+      getsockname(fd, (struct sockaddr *)&bound, &length) == 0 &&
+      getnameinfo((struct sockaddr *)&bound, length, NULL, 0, port, sizeof port, NI_NUMERICSERV) == 0)
+    snprintf(out, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
+  if (fd >= 0) close(fd);
+  freeaddrinfo(found);
 }
 
 /* CMD's pid while `heapscope run` waits for it (0 before). */

@@ -96,8 +96,9 @@
  * idle instead, the spans a buffer growing by realloc leaves behind, each
  * smaller than the next, stay resident until the scavenger releases them:
  * a 1 GiB bytearray grown 512 KiB at a time in python3 peaked at 5.5 GB
- * (glibc 1 GB; docs/memory.md, "Measured: a buffer grown by realloc").  A plain free keeps its pages idle for
- * the next allocation (the drain and the scavenger release them). */
+ * (glibc 1 GB; docs/memory.md, "Measured: a buffer grown by realloc").  A
+ * plain free keeps its pages idle for the next allocation (the drain and
+ * the scavenger release them). */
 #define PAGEHEAP_RELEASE_OUTGROWN_BYTES ((uint64_t)32 << 20)
 /* While at least DRAIN_SPARSE_INUSE_BYTES are still in use, a drain
  * releases only free runs (free spans side by side, released ones among
